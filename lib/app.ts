@@ -1,0 +1,122 @@
+import { Hono } from "hono";
+import { secureHeaders } from "hono/secure-headers";
+import { join, normalize } from "node:path";
+import { agentsApi } from "../routes/api/agents.ts";
+import { healthRoutes } from "../routes/health.ts";
+import { pageRoutes } from "../routes/pages.tsx";
+import type { AppDeps, AppEnv } from "./context.ts";
+import { errorBody, handleError } from "./errors.ts";
+
+const STATIC_DIR = new URL("../static/", import.meta.url).pathname;
+const CONTENT_TYPES: Record<string, string> = {
+  js: "text/javascript; charset=utf-8",
+  css: "text/css; charset=utf-8",
+  svg: "image/svg+xml",
+  png: "image/png",
+  map: "application/json",
+  wav: "audio/wav",
+  html: "text/html; charset=utf-8",
+};
+
+/** Builds the whole HTTP application without listening; main.ts and tests serve it. */
+export function createApp(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.use("*", async (c, next) => {
+    const given = c.req.header("x-request-id");
+    const requestId = given && /^[A-Za-z0-9._-]{8,64}$/.test(given) ? given : crypto.randomUUID();
+    const log = deps.log.child({ requestId });
+    c.set("requestId", requestId);
+    c.set("log", log);
+    const started = performance.now();
+    await next();
+    c.header("X-Request-Id", requestId);
+    log.info("request", {
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      ms: Math.round((performance.now() - started) * 10) / 10,
+    });
+  });
+
+  app.use(
+    "*",
+    secureHeaders({
+      contentSecurityPolicy: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", "data:"],
+        connectSrc: ["'self'"],
+        mediaSrc: ["'self'", "blob:", "data:"],
+        frameAncestors: ["'none'"],
+        baseUri: ["'self'"],
+        formAction: ["'self'"],
+      },
+      strictTransportSecurity: deps.config.PUBLIC_URL?.startsWith("https:")
+        ? "max-age=31536000; includeSubDomains"
+        : false,
+      referrerPolicy: "strict-origin-when-cross-origin",
+      crossOriginEmbedderPolicy: false,
+    }),
+  );
+
+  app.route("/", healthRoutes(deps));
+  app.route("/api/v1/agents", agentsApi(deps));
+
+  app.get("/_islands/:buildId/*", async (c) => {
+    if (c.req.param("buildId") !== deps.assets.buildId) return c.notFound();
+    const rel = c.req.path.slice(`/_islands/${deps.assets.buildId}/`.length);
+    return await serveFile(c.req.raw, deps.assets.dir, rel, "public, max-age=31536000, immutable");
+  });
+  app.get("/static/*", async (c) => {
+    return await serveFile(
+      c.req.raw,
+      STATIC_DIR,
+      c.req.path.slice("/static/".length),
+      "public, max-age=3600",
+    );
+  });
+
+  app.route("/", pageRoutes(deps));
+
+  app.notFound((c) => {
+    if (c.req.path.startsWith("/api/")) {
+      return c.json(errorBody("not_found", `No route for ${c.req.method} ${c.req.path}`), 404);
+    }
+    return c.html(
+      `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Not found · Vox</title>` +
+        `<link rel="stylesheet" href="/static/vox.css"></head><body><main><h1>Not found</h1>` +
+        `<p>There is no page here. <a href="/">Home</a> · <a href="/run-your-own">Run your own</a></p>` +
+        `</main></body></html>`,
+      404,
+    );
+  });
+  app.onError(handleError);
+  return app;
+}
+
+async function serveFile(req: Request, root: string, rel: string, cacheControl: string): Promise<Response> {
+  const clean = normalize(rel);
+  if (clean.startsWith("..") || clean.startsWith("/") || clean.includes("\0")) {
+    return Response.json(errorBody("not_found", "No such file"), { status: 404 });
+  }
+  try {
+    const path = join(root, clean);
+    const stat = await Deno.stat(path);
+    if (!stat.isFile) throw new Deno.errors.NotFound();
+    const etag = `"${stat.size.toString(36)}-${(stat.mtime?.getTime() ?? 0).toString(36)}"`;
+    const headers = {
+      "content-type": CONTENT_TYPES[clean.split(".").pop() ?? ""] ?? "application/octet-stream",
+      "cache-control": cacheControl,
+      etag,
+    };
+    if (req.headers.get("if-none-match") === etag) return new Response(null, { status: 304, headers });
+    return new Response(await Deno.readFile(path), { headers });
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      return Response.json(errorBody("not_found", "No such file"), { status: 404 });
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,99 @@
+import { z } from "zod";
+
+const optionalString = z.string().trim().min(1).optional();
+const flag = (fallback: boolean) =>
+  z.enum(["1", "0", "true", "false", "yes", "no", "on", "off"])
+    .optional()
+    .transform((v) => v === undefined ? fallback : ["1", "true", "yes", "on"].includes(v));
+
+/** Every environment variable Vox reads, validated once at start-up. */
+export const configSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8000),
+  HOST: z.string().default("0.0.0.0"),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  /** Where the embedded database, build output and local keys live. */
+  VOX_DATA_DIR: z.string().default(".vox"),
+  PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
+  INIT_CODE: z.string().min(8, "must be at least 8 characters").optional(),
+  /** 32 bytes, base64 or hex: the AES-256-GCM key for secrets read back (SPEC §5). */
+  VOX_SECRET_KEY: z.string().refine(
+    (v) => /^[0-9a-fA-F]{64}$/.test(v) || decodesTo32Bytes(v),
+    "must be 32 bytes as 64 hex characters or base64",
+  ).optional(),
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  LOG_FORMAT: z.enum(["json", "pretty"]).default("json"),
+  /** Start the bundled demo (local agent, demo voice agent, schedule) on the embedded database. */
+  VOX_DEMO: flag(true),
+  /** Trust X-Forwarded-For / X-Forwarded-Proto from a reverse proxy. */
+  TRUST_PROXY: flag(false),
+  SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),
+  MAIL_FROM: z.string().default("Vox <no-reply@localhost>"),
+  GOOGLE_CLIENT_ID: optionalString,
+  GOOGLE_CLIENT_SECRET: optionalString,
+  /** OAuth endpoints; overridable so tests can use a local OpenID provider. */
+  GOOGLE_AUTH_URL: z.url().default("https://accounts.google.com/o/oauth2/v2/auth"),
+  GOOGLE_TOKEN_URL: z.url().default("https://oauth2.googleapis.com/token"),
+  GOOGLE_ISSUER: z.string().default("https://accounts.google.com"),
+  GOOGLE_JWKS_URL: z.url().default("https://www.googleapis.com/oauth2/v3/certs"),
+  STRIPE_SECRET_KEY: optionalString,
+  STRIPE_PUBLISHABLE_KEY: optionalString,
+  STRIPE_WEBHOOK_SECRET: optionalString,
+  /** Stripe API base URL; overridable for a local stand-in. */
+  STRIPE_API_URL: z.url().optional(),
+}).superRefine((v, ctx) => {
+  if (Boolean(v.GOOGLE_CLIENT_ID) !== Boolean(v.GOOGLE_CLIENT_SECRET)) {
+    ctx.addIssue({
+      code: "custom",
+      path: [v.GOOGLE_CLIENT_ID ? "GOOGLE_CLIENT_SECRET" : "GOOGLE_CLIENT_ID"],
+      message: "GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET must be set together",
+    });
+  }
+  if (v.DATABASE_URL && !v.VOX_SECRET_KEY) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["VOX_SECRET_KEY"],
+      message: "is required when DATABASE_URL is set (generate one: openssl rand -hex 32)",
+    });
+  }
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+/** Thrown when the environment is invalid; the message names every bad variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Parses the environment (default: the process's) or throws ConfigError listing each problem. */
+export function loadConfig(env: Record<string, string | undefined> = Deno.env.toObject()): Config {
+  const cleaned = Object.fromEntries(
+    Object.entries(env).filter(([, v]) => v !== undefined && v !== ""),
+  );
+  const parsed = configSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => {
+        const name = String(i.path[0] ?? "environment");
+        const given = i.code === "invalid_type" && cleaned[name] === undefined ? "is missing" : i.message;
+        return `${name}: ${given}`;
+      }),
+    );
+  }
+  return parsed.data;
+}
+
+/** The URL people reach this server at. */
+export function publicUrl(config: Config): string {
+  return (config.PUBLIC_URL ?? `http://localhost:${config.PORT}`).replace(/\/$/, "");
+}
+
+function decodesTo32Bytes(v: string): boolean {
+  try {
+    return atob(v.replace(/-/g, "+").replace(/_/g, "/")).length === 32;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,56 @@
+import postgres from "postgres";
+import { join } from "node:path";
+import type { Config } from "./config.ts";
+import { type EmbeddedDatabase, startEmbeddedPostgres } from "./embedded_pg.ts";
+import type { Logger } from "./log.ts";
+
+export type Sql = postgres.Sql;
+
+/** An open connection pool, and the embedded server behind it when there is one. */
+export interface Database {
+  sql: Sql;
+  url: string;
+  embedded?: EmbeddedDatabase;
+  close(): Promise<void>;
+}
+
+/**
+ * postgres.js client with Vox's conventions: int8 as JS numbers (ids and counts stay far
+ * below 2^53), snake_case columns read as camelCase, notices silenced.
+ */
+export function createSql(url: string, options: { max?: number; appName?: string } = {}): Sql {
+  return postgres(url, {
+    max: options.max ?? 10,
+    onnotice: () => {},
+    connection: { application_name: options.appName ?? "vox" },
+    transform: { column: { from: postgres.toCamel } },
+    types: {
+      int8: {
+        to: 20,
+        from: [20],
+        serialize: (v: number) => String(v),
+        parse: (v: string) => Number(v),
+      },
+    },
+  });
+}
+
+/** Opens DATABASE_URL, or starts the embedded server under VOX_DATA_DIR when it is unset. */
+export async function openDatabase(config: Config, log: Logger): Promise<Database> {
+  let embedded: EmbeddedDatabase | undefined;
+  let url = config.DATABASE_URL;
+  if (!url) {
+    embedded = await startEmbeddedPostgres({ dataDir: join(config.VOX_DATA_DIR, "pg"), log });
+    url = embedded.url;
+  }
+  const sql = createSql(url);
+  return {
+    sql,
+    url,
+    embedded,
+    async close() {
+      await sql.end({ timeout: 5 });
+      await embedded?.stop();
+    },
+  };
+}

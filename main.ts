@@ -1,0 +1,54 @@
+// Wiring only: configuration → database → migrations/seed → islands → app → serve.
+import { join } from "node:path";
+import { createApp } from "./lib/app.ts";
+import { buildIslands } from "./lib/bundle.ts";
+import { ConfigError, loadConfig, publicUrl } from "./lib/config.ts";
+import { openDatabase } from "./lib/db.ts";
+import { configureLogging, log } from "./lib/log.ts";
+import { migrate } from "./lib/migrate.ts";
+import { loadSecretKey } from "./lib/secrets.ts";
+import { seed } from "./lib/seed.ts";
+
+let config;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    Deno.exit(1);
+  }
+  throw err;
+}
+configureLogging(config.LOG_LEVEL);
+
+const serverId = `${Deno.hostname()}-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+const db = await openDatabase(config, log);
+await migrate(db.sql, { log });
+await seed(db.sql);
+await loadSecretKey(config, log);
+const assets = await buildIslands({ outRoot: join(config.VOX_DATA_DIR, "build", "islands"), log });
+const app = createApp({ sql: db.sql, config, assets, log, serverId });
+
+const server = Deno.serve({
+  port: config.PORT,
+  hostname: config.HOST,
+  onListen: ({ port }) => {
+    const url = config.PUBLIC_URL ?? `http://localhost:${port}`;
+    log.info("Vox is listening", { url, port, embeddedDatabase: Boolean(db.embedded) });
+    console.log(`\n  Vox is running at ${publicUrl({ ...config, PUBLIC_URL: url })}\n`);
+  },
+}, app.fetch);
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  log.info("shutting down", { signal });
+  // Stops accepting connections and waits for in-flight requests to finish.
+  await server.shutdown();
+  await db.close();
+  log.info("stopped");
+  Deno.exit(0);
+}
+Deno.addSignalListener("SIGINT", () => shutdown("SIGINT"));
+Deno.addSignalListener("SIGTERM", () => shutdown("SIGTERM"));

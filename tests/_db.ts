@@ -1,0 +1,119 @@
+// Test databases: one template migrated and seeded per migration set, cloned per test file.
+import { createSql, type Sql } from "../lib/db.ts";
+import { loadMigrations, migrate } from "../lib/migrate.ts";
+import { seed } from "../lib/seed.ts";
+
+export interface TestDb {
+  sql: Sql;
+  url: string;
+  name: string;
+  close(): Promise<void>;
+}
+
+let counter = 0;
+const TEMPLATE_LOCK = 7_346_021_002;
+
+/** The server URL tests run against (tasks/test.ts sets it when the caller did not). */
+export function adminUrl(): string {
+  const url = Deno.env.get("DATABASE_URL");
+  if (!url) throw new Error("DATABASE_URL is not set: run the tests with `deno task test`");
+  return url;
+}
+
+/** The URL of database `name` on the test server. */
+export function databaseUrl(name: string, base = adminUrl()): string {
+  const u = new URL(base);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+/**
+ * A fresh database for one test file: a clone of the migrated, seeded template, or an
+ * empty database with `{ empty: true }` (for migration tests).
+ */
+export async function createTestDatabase(opts: { empty?: boolean } = {}): Promise<TestDb> {
+  const run = Deno.env.get("VOX_TEST_RUN") ?? Date.now().toString(36);
+  const name = `vox_t_${run}_${Deno.pid}_${++counter}`;
+  const admin = createSql(adminUrl(), { max: 1 });
+  try {
+    if (opts.empty) {
+      await admin.unsafe(`CREATE DATABASE "${name}"`);
+    } else {
+      const template = await ensureTemplate(admin);
+      await admin.unsafe(`CREATE DATABASE "${name}" TEMPLATE "${template}"`);
+    }
+  } finally {
+    await admin.end();
+  }
+  const url = databaseUrl(name);
+  const sql = createSql(url, { max: 5 });
+  return {
+    sql,
+    url,
+    name,
+    close: async () => {
+      await sql.end({ timeout: 5 });
+      await dropDatabase(name);
+    },
+  };
+}
+
+/** Drops one database, disconnecting anyone still on it. */
+export async function dropDatabase(name: string): Promise<void> {
+  const admin = createSql(adminUrl(), { max: 1 });
+  try {
+    await admin.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** Drops every database a test run made (called by tasks/test.ts after the run). */
+export async function dropRunDatabases(url: string, run: string): Promise<void> {
+  const admin = createSql(url, { max: 1 });
+  try {
+    const rows = await admin<{ datname: string }[]>`
+      SELECT datname FROM pg_database WHERE datname LIKE ${`vox_t_${run}_%`}`;
+    for (const r of rows) await admin.unsafe(`DROP DATABASE IF EXISTS "${r.datname}" WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}
+
+// The template's name carries a hash of the migrations, so editing them makes a new one.
+async function ensureTemplate(admin: Sql): Promise<string> {
+  const migrations = await loadMigrations();
+  const digest = new Uint8Array(
+    await crypto.subtle.digest(
+      "SHA-256",
+      new TextEncoder().encode(migrations.map((m) => m.checksum).join(",") + (await seedSource())),
+    ),
+  );
+  const name = `vox_tpl_${Array.from(digest.slice(0, 6), (b) => b.toString(16).padStart(2, "0")).join("")}`;
+  const exists = async () => (await admin`SELECT 1 FROM pg_database WHERE datname = ${name}`).length > 0;
+  if (await exists()) return name;
+  // Session-level lock on the admin connection: one process builds, others wait then reuse.
+  await admin`SELECT pg_advisory_lock(${TEMPLATE_LOCK})`;
+  try {
+    if (await exists()) return name;
+    const building = `${name}_building`;
+    await admin.unsafe(`DROP DATABASE IF EXISTS "${building}" WITH (FORCE)`);
+    await admin.unsafe(`CREATE DATABASE "${building}"`);
+    const sql = createSql(databaseUrl(building), { max: 1 });
+    try {
+      await migrate(sql);
+      await seed(sql);
+    } finally {
+      await sql.end();
+    }
+    await admin.unsafe(`ALTER DATABASE "${building}" RENAME TO "${name}"`);
+    return name;
+  } finally {
+    await admin`SELECT pg_advisory_unlock(${TEMPLATE_LOCK})`;
+  }
+}
+
+// The seed is part of the template, so its source is part of the template's name.
+function seedSource(): Promise<string> {
+  return Deno.readTextFile(new URL("../lib/seed.ts", import.meta.url));
+}
