@@ -25,9 +25,9 @@ const serverId = `${Deno.hostname()}-${Deno.pid}-${crypto.randomUUID().slice(0, 
 const db = await openDatabase(config, log);
 await migrate(db.sql, { log });
 await seed(db.sql);
-await loadSecretKey(config, log);
+const secretKey = await loadSecretKey(config, log);
 const assets = await buildIslands({ outRoot: join(config.VOX_DATA_DIR, "build", "islands"), log });
-const app = createApp({ sql: db.sql, config, assets, log, serverId });
+const app = createApp({ sql: db.sql, config, assets, log, serverId, secretKey });
 
 const server = Deno.serve({
   port: config.PORT,

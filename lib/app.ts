@@ -28,6 +28,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     const log = deps.log.child({ requestId });
     c.set("requestId", requestId);
     c.set("log", log);
+    c.set("user", null);
     const started = performance.now();
     await next();
     c.header("X-Request-Id", requestId);
@@ -60,6 +61,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
       crossOriginEmbedderPolicy: false,
     }),
   );
+
+  app.use("*", async (c, next) => {
+    c.set("user", deps.authenticate ? await deps.authenticate(c) : null);
+    await next();
+  });
 
   app.route("/", healthRoutes(deps));
   app.route("/api/v1/agents", agentsApi(deps));

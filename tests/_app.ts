@@ -6,6 +6,7 @@ import { type Config, loadConfig } from "../lib/config.ts";
 import type { AppDeps } from "../lib/context.ts";
 import type { Sql } from "../lib/db.ts";
 import { createLogger, type LogSink } from "../lib/log.ts";
+import { importKey } from "../lib/secrets.ts";
 
 let assets: Promise<IslandAssets> | undefined;
 
@@ -46,6 +47,7 @@ export async function createTestApp(sql: Sql, overrides: Partial<AppDeps> = {}) 
     assets: await testAssets(),
     log,
     serverId: "test",
+    secretKey: await importKey(new Uint8Array(32).fill(7)),
     ...overrides,
   };
   return { app: createApp(deps), deps, logs };

@@ -1,0 +1,58 @@
+import { createMiddleware } from "hono/factory";
+import type { AppEnv } from "./context.ts";
+import { HttpError } from "./errors.ts";
+
+export const ROLES = ["basic", "premium", "principal", "fellow"] as const;
+export type Role = typeof ROLES[number];
+
+/** The caller of a request, resolved from a session cookie or an API key. */
+export interface AuthUser {
+  id: number;
+  name: string;
+  username: string;
+  email: string;
+  role: Role;
+  isAdmin: boolean;
+  organizationId: number | null;
+  orgRole: "member" | "admin" | null;
+  /** How the caller authenticated; cookie requests get CSRF checks. */
+  via: "session" | "api_key";
+}
+
+/** 401 unless someone is signed in (session or API key). */
+export const requireUser = createMiddleware<AppEnv>(async (c, next) => {
+  if (!c.var.user) {
+    throw new HttpError(401, "unauthorized", "Sign in or send an API key to use this endpoint");
+  }
+  await next();
+});
+
+/** 401 without a caller, 403 unless the caller has one of `roles` (the admin always passes). */
+export function requireRole(...roles: Role[]) {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const user = c.var.user;
+    if (!user) throw new HttpError(401, "unauthorized", "Sign in or send an API key to use this endpoint");
+    if (!user.isAdmin && !roles.includes(user.role)) {
+      throw new HttpError(403, "forbidden", `This needs one of the roles: ${roles.join(", ")}`);
+    }
+    await next();
+  });
+}
+
+/** 401 without a caller, 403 unless the caller is the system admin. */
+export const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
+  const user = c.var.user;
+  if (!user) throw new HttpError(401, "unauthorized", "Sign in as the administrator");
+  if (!user.isAdmin) throw new HttpError(403, "forbidden", "Only the administrator may do this");
+  await next();
+});
+
+/** Roles that may make workflows and eval sets private (SPEC §2). */
+export function canMakePrivate(user: AuthUser): boolean {
+  return user.isAdmin || user.role !== "basic";
+}
+
+/** Roles that may mark workflows and eval sets mainline (SPEC §2). */
+export function canMarkMainline(user: AuthUser): boolean {
+  return user.isAdmin || user.role === "principal" || user.role === "fellow";
+}

@@ -1,0 +1,135 @@
+import assert from "node:assert/strict";
+import { HttpError } from "../lib/errors.ts";
+import { createSql } from "../lib/db.ts";
+import { freePort } from "../lib/embedded_pg.ts";
+import { createTestDatabase } from "./_db.ts";
+import { createTestApp } from "./_app.ts";
+
+const db = await createTestDatabase();
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+Deno.test("GET /healthz answers 200 while the process is up", opts, async () => {
+  const { app } = await createTestApp(db.sql);
+  const res = await app.request("/healthz");
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type") ?? "", /application\/json/);
+  assert.equal((await res.json()).status, "ok");
+});
+
+Deno.test("GET /readyz is 200 on a migrated database", opts, async () => {
+  const { app } = await createTestApp(db.sql);
+  const res = await app.request("/readyz");
+  assert.equal(res.status, 200);
+  assert.deepEqual(await res.json(), { status: "ready" });
+});
+
+Deno.test("GET /readyz is 503 with the error envelope when the database is down", opts, async () => {
+  const dead = createSql(`postgres://nobody@127.0.0.1:${freePort()}/none`, { max: 1 });
+  const { app } = await createTestApp(dead);
+  const res = await app.request("/readyz");
+  assert.equal(res.status, 503);
+  const body = await res.json();
+  assert.equal(body.error.code, "not_ready");
+  assert.match(body.error.message, /unreachable/);
+  await dead.end();
+});
+
+Deno.test("GET /readyz is 503 when a migration is missing", opts, async () => {
+  const empty = await createTestDatabase({ empty: true });
+  try {
+    const { app } = await createTestApp(empty.sql);
+    const res = await app.request("/readyz");
+    assert.equal(res.status, 503);
+    assert.match((await res.json()).error.message, /migrations/);
+  } finally {
+    await empty.close();
+  }
+});
+
+Deno.test("HttpError becomes the JSON error envelope with its status and details", opts, async () => {
+  const { app } = await createTestApp(db.sql);
+  app.get("/api/test/teapot", () => {
+    throw new HttpError(422, "bad_thing", "The thing is bad", { details: { field: "x" } });
+  });
+  const res = await app.request("/api/test/teapot");
+  assert.equal(res.status, 422);
+  assert.match(res.headers.get("content-type") ?? "", /application\/json/);
+  assert.deepEqual(await res.json(), {
+    error: { code: "bad_thing", message: "The thing is bad", details: { field: "x" } },
+  });
+});
+
+Deno.test("an unexpected error is logged and answered with a generic 500", opts, async () => {
+  const { app, logs } = await createTestApp(db.sql);
+  app.get("/api/test/boom", () => {
+    throw new Error("secret internals: connection string postgres://u:hunter2@db");
+  });
+  const res = await app.request("/api/test/boom");
+  assert.equal(res.status, 500);
+  const text = await res.text();
+  assert.deepEqual(JSON.parse(text), { error: { code: "internal", message: "Internal server error" } });
+  assert.doesNotMatch(text, /hunter2|internals/);
+  assert.match(logs.text, /unhandled error/);
+  assert.match(logs.text, /"requestId"/);
+});
+
+Deno.test("a unique violation from Postgres becomes 409 conflict", opts, async () => {
+  const { app } = await createTestApp(db.sql);
+  app.post("/api/test/dup", async () => {
+    await db.sql`INSERT INTO providers (name, sku) VALUES ('LiveKit Agents', 1)`;
+    return new Response("unreachable");
+  });
+  const res = await app.request("/api/test/dup", { method: "POST" });
+  assert.equal(res.status, 409);
+  assert.equal((await res.json()).error.code, "conflict");
+});
+
+Deno.test("unknown API paths are a JSON 404; unknown pages an HTML 404", opts, async () => {
+  const { app } = await createTestApp(db.sql);
+  const api = await app.request("/api/v1/nope");
+  assert.equal(api.status, 404);
+  assert.equal((await api.json()).error.code, "not_found");
+  const page = await app.request("/nope");
+  assert.equal(page.status, 404);
+  assert.match(page.headers.get("content-type") ?? "", /text\/html/);
+  assert.match(await page.text(), /Run your own/);
+});
+
+Deno.test("responses carry security headers and a request id", opts, async () => {
+  const { app } = await createTestApp(db.sql);
+  const res = await app.request("/", { headers: { "x-request-id": "trace-12345678" } });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-security-policy") ?? "", /default-src 'self'/);
+  assert.equal(res.headers.get("x-content-type-options"), "nosniff");
+  assert.equal(res.headers.get("x-frame-options"), "SAMEORIGIN");
+  assert.equal(res.headers.get("x-request-id"), "trace-12345678");
+  await res.body?.cancel();
+});
+
+Deno.test("every page links to Run your own in its navigation", opts, async () => {
+  const { app } = await createTestApp(db.sql);
+  for (const path of ["/", "/agents", "/run-your-own"]) {
+    const res = await app.request(path);
+    assert.equal(res.status, 200, path);
+    assert.match(await res.text(), /<a class="run-own" href="\/run-your-own">Run your own<\/a>/, path);
+  }
+});
+
+Deno.test("island bundles are served immutable under their build id; other ids are 404", opts, async () => {
+  const { app, deps } = await createTestApp(db.sql);
+  const res = await app.request(deps.assets.runtimeUrl);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type") ?? "", /javascript/);
+  assert.match(res.headers.get("cache-control") ?? "", /immutable/);
+  await res.body?.cancel();
+  const stale = await app.request("/_islands/0000000000000000/lib/islands_client.js");
+  assert.equal(stale.status, 404);
+  await stale.body?.cancel();
+  const escape = await app.request(`/_islands/${deps.assets.buildId}/..%2F..%2Fdeno.json`);
+  assert.equal(escape.status, 404);
+  await escape.body?.cancel();
+});
+
+Deno.test("teardown", opts, async () => {
+  await db.close();
+});
