@@ -4,6 +4,8 @@ import { startEmbeddedPostgres } from "../lib/embedded_pg.ts";
 import { createLogger } from "../lib/log.ts";
 import { dropRunDatabases } from "../tests/_db.ts";
 
+await ensureTools(["chromium", "espeak-ng", "sox"]);
+
 const env: Record<string, string> = { ...Deno.env.toObject() };
 const runId = Date.now().toString(36);
 env.VOX_TEST_RUN = runId;
@@ -34,3 +36,30 @@ await dropRunDatabases(env.DATABASE_URL, runId).catch((err) =>
 );
 await embedded?.stop();
 Deno.exit(status.code);
+
+/**
+ * The browser and audio tests need Debian's chromium, espeak-ng and sox. On a fresh
+ * machine where we are root with apt-get, install them; otherwise say what is missing.
+ */
+async function ensureTools(commands: string[]): Promise<void> {
+  const missing: string[] = [];
+  for (const cmd of commands) {
+    const found = await new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`], stdout: "null" })
+      .output();
+    if (!found.success) missing.push(cmd);
+  }
+  if (missing.length === 0) return;
+  const packages = missing.flatMap((m) => m === "sox" ? ["sox", "libsox-fmt-all"] : [m]);
+  if (Deno.uid() !== 0) {
+    console.error(
+      `Missing ${missing.join(", ")}: install them with apt-get install -y ${packages.join(" ")}`,
+    );
+    return;
+  }
+  console.log(`installing ${packages.join(", ")} with apt-get`);
+  const apt = (args: string[]) =>
+    new Deno.Command("apt-get", { args, env: { DEBIAN_FRONTEND: "noninteractive" } }).output();
+  await apt(["update", "-qq"]);
+  const out = await apt(["install", "-y", "-qq", ...packages]);
+  if (!out.success) console.error(new TextDecoder().decode(out.stderr));
+}

@@ -1,0 +1,64 @@
+import assert from "node:assert/strict";
+import { ConfigError, loadConfig, publicUrl } from "../lib/config.ts";
+
+Deno.test("loadConfig() applies defaults for an empty environment", () => {
+  const config = loadConfig({});
+  assert.equal(config.PORT, 8000);
+  assert.equal(config.DATABASE_URL, undefined);
+  assert.equal(config.VOX_DATA_DIR, ".vox");
+  assert.equal(config.VOX_DEMO, true);
+  assert.equal(publicUrl(config), "http://localhost:8000");
+});
+
+Deno.test("loadConfig() names every bad variable in one error", () => {
+  let error: unknown;
+  try {
+    loadConfig({ PORT: "eighty", DATABASE_URL: "mysql://x@y/z", LOG_LEVEL: "loud", INIT_CODE: "short" });
+  } catch (err) {
+    error = err;
+  }
+  assert.ok(error instanceof ConfigError);
+  const names = error.problems.map((p) => p.split(":")[0]).sort();
+  assert.deepEqual(names, ["DATABASE_URL", "INIT_CODE", "LOG_LEVEL", "PORT"]);
+  assert.match(error.message, /INIT_CODE: must be at least 8 characters/);
+});
+
+Deno.test("loadConfig() requires VOX_SECRET_KEY with an external database", () => {
+  assert.throws(
+    () => loadConfig({ DATABASE_URL: "postgres://u@localhost/vox" }),
+    (err: unknown) => err instanceof ConfigError && /VOX_SECRET_KEY: is required/.test(err.message),
+  );
+  const ok = loadConfig({ DATABASE_URL: "postgres://u@localhost/vox", VOX_SECRET_KEY: "ab".repeat(32) });
+  assert.equal(ok.DATABASE_URL, "postgres://u@localhost/vox");
+});
+
+Deno.test("loadConfig() rejects a secret key that is not 32 bytes", () => {
+  assert.throws(() => loadConfig({ VOX_SECRET_KEY: "abcd" }), /VOX_SECRET_KEY: must be 32 bytes/);
+  assert.equal(loadConfig({ VOX_SECRET_KEY: btoa("k".repeat(32)) }).VOX_SECRET_KEY, btoa("k".repeat(32)));
+});
+
+Deno.test("loadConfig() wants the Google client id and secret together", () => {
+  assert.throws(() => loadConfig({ GOOGLE_CLIENT_ID: "id" }), /GOOGLE_CLIENT_SECRET/);
+});
+
+Deno.test("loadConfig() parses boolean flags and treats empty values as unset", () => {
+  const config = loadConfig({ VOX_DEMO: "off", TRUST_PROXY: "1", PORT: "" });
+  assert.equal(config.VOX_DEMO, false);
+  assert.equal(config.TRUST_PROXY, true);
+  assert.equal(config.PORT, 8000);
+  assert.throws(() => loadConfig({ VOX_DEMO: "maybe" }), /VOX_DEMO/);
+});
+
+Deno.test("main.ts exits 1 and prints each bad variable at start-up", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "main.ts"],
+    env: { PORT: "-1", DATABASE_URL: "not a url" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 1);
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.match(stderr, /Invalid configuration/);
+  assert.match(stderr, /PORT:/);
+  assert.match(stderr, /DATABASE_URL:/);
+});

@@ -1,0 +1,64 @@
+import assert from "node:assert/strict";
+import { freePort } from "../lib/embedded_pg.ts";
+import { postgresPids } from "./_procs.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+async function waitReady(port: number, child: Deno.ChildProcess): Promise<void> {
+  let exited = false;
+  child.status.then(() => exited = true);
+  for (let i = 0; i < 600 && !exited; i++) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+      await res.body?.cancel();
+      if (res.status === 200) return;
+    } catch { /* not listening yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`server on ${port} did not become ready (exited: ${exited})`);
+}
+
+function startServer(dataDir: string, port: number): Deno.ChildProcess {
+  const env: Record<string, string> = { ...Deno.env.toObject(), VOX_DATA_DIR: dataDir, PORT: String(port) };
+  delete env.DATABASE_URL;
+  env.VOX_DEMO = "false";
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "main.ts"],
+    env,
+    clearEnv: true,
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+}
+
+Deno.test(
+  "the server starts on its embedded database, survives kill -9, and stops cleanly",
+  opts,
+  async () => {
+    const dataDir = await Deno.makeTempDir({ prefix: "vox-server-" });
+    await Deno.chmod(dataDir, 0o755);
+    try {
+      const port1 = freePort();
+      const first = startServer(dataDir, port1);
+      await waitReady(port1, first);
+      for (const path of ["/", "/healthz", "/agents"]) {
+        const res = await fetch(`http://127.0.0.1:${port1}${path}`);
+        assert.equal(res.status, 200, path);
+        await res.body?.cancel();
+      }
+      first.kill("SIGKILL");
+      await first.status;
+
+      const port2 = freePort();
+      const second = startServer(dataDir, port2);
+      await waitReady(port2, second);
+      second.kill("SIGTERM");
+      const status = await second.status;
+      assert.equal(status.code, 0);
+      // A clean stop takes the embedded database down with the server.
+      assert.deepEqual(postgresPids(`${dataDir}/pg`), []);
+    } finally {
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+);
