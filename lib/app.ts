@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { secureHeaders } from "hono/secure-headers";
 import { join, normalize } from "node:path";
 import { agentsApi } from "../routes/api/agents.ts";
+import { diveRoutes } from "../routes/dive.tsx";
 import { healthRoutes } from "../routes/health.ts";
 import { pageRoutes } from "../routes/pages.tsx";
 import type { AppDeps, AppEnv } from "./context.ts";
@@ -85,6 +86,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
 
   app.route("/", pageRoutes(deps));
+  app.route("/", diveRoutes(deps));
 
   app.notFound((c) => {
     if (c.req.path.startsWith("/api/")) {

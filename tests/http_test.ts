@@ -108,7 +108,7 @@ Deno.test("responses carry security headers and a request id", opts, async () =>
 
 Deno.test("every page links to Run your own in its navigation", opts, async () => {
   const { app } = await createTestApp(db.sql);
-  for (const path of ["/", "/agents", "/run-your-own"]) {
+  for (const path of ["/", "/agents", "/run-your-own", "/dive"]) {
     const res = await app.request(path);
     assert.equal(res.status, 200, path);
     assert.match(await res.text(), /<a class="run-own" href="\/run-your-own">Run your own<\/a>/, path);
@@ -128,6 +128,27 @@ Deno.test("island bundles are served immutable under their build id; other ids a
   const escape = await app.request(`/_islands/${deps.assets.buildId}/..%2F..%2Fdeno.json`);
   assert.equal(escape.status, 404);
   await escape.body?.cancel();
+});
+
+Deno.test("/dive explains every metric and lists the seeded providers with their ids", opts, async () => {
+  const { app } = await createTestApp(db.sql);
+  const res = await app.request("/dive");
+  assert.equal(res.status, 200);
+  const html = await res.text();
+  for (
+    const metric of [
+      "Response latency",
+      "Interrupt latency",
+      "Network resilience",
+      "Noise reduction",
+      "Naturalness",
+    ]
+  ) {
+    assert.match(html, new RegExp(metric), metric);
+  }
+  assert.match(html, /Agora ConvoAI Engine/);
+  assert.match(html, /<code>55q6lmqndb3b<\/code>/);
+  assert.match(html, /LiveKit Agents/);
 });
 
 Deno.test("teardown", opts, async () => {
