@@ -1,0 +1,79 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import { listAudit } from "../../lib/audit.ts";
+import { jsonBody } from "../../lib/auth/validate.ts";
+import type { AppEnv, ResolvedDeps } from "../../lib/context.ts";
+import { HttpError } from "../../lib/errors.ts";
+import { requireAdmin, ROLES } from "../../lib/guards.ts";
+import {
+  actionContext,
+  changeRole,
+  findUserById,
+  listUsers,
+  setDeactivated,
+  userView,
+} from "../../lib/users.ts";
+
+/** /api/admin/users: the system admin manages accounts (roles, deactivation) and reads the audit log. */
+export function adminUsersApi(deps: ResolvedDeps) {
+  const app = new Hono<AppEnv>();
+  app.use("*", requireAdmin);
+
+  app.get("/", async (c) => {
+    const q = z.object({
+      search: z.string().max(200).optional(),
+      limit: z.coerce.number().int().min(1).max(200).default(50),
+      offset: z.coerce.number().int().min(0).default(0),
+    }).safeParse(c.req.query());
+    if (!q.success) {
+      throw new HttpError(
+        400,
+        "invalid_input",
+        `${q.error.issues[0].path.join(".")}: ${q.error.issues[0].message}`,
+      );
+    }
+    return c.json(await listUsers(deps.sql, q.data));
+  });
+
+  app.get("/audit", async (c) => {
+    const limit = Number(c.req.query("limit") ?? 100);
+    return c.json({ entries: await listAudit(deps.sql, { limit, actionPrefix: c.req.query("action") }) });
+  });
+
+  app.get("/:id", async (c) => {
+    const id = userId(c.req.param("id"));
+    const user = await findUserById(deps.sql, id);
+    if (!user) throw new HttpError(404, "user_not_found", `No user with id ${id}`);
+    return c.json({ user: userView(user) });
+  });
+
+  app.patch("/:id", jsonBody(z.object({ role: z.enum(ROLES) })), async (c) => {
+    const user = await changeRole(
+      actionContext(c, deps),
+      c.var.user!,
+      userId(c.req.param("id")),
+      c.req.valid("json").role,
+    );
+    return c.json({ user });
+  });
+
+  app.post("/:id/deactivate", async (c) => {
+    const user = await setDeactivated(actionContext(c, deps), c.var.user!, userId(c.req.param("id")), true);
+    return c.json({ user });
+  });
+
+  app.post("/:id/reactivate", async (c) => {
+    const user = await setDeactivated(actionContext(c, deps), c.var.user!, userId(c.req.param("id")), false);
+    return c.json({ user });
+  });
+
+  return app;
+}
+
+function userId(raw: string): number {
+  const id = Number(raw);
+  if (!Number.isSafeInteger(id) || id < 1) {
+    throw new HttpError(400, "invalid_input", "id: must be a positive integer");
+  }
+  return id;
+}
