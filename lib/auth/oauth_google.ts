@@ -1,4 +1,10 @@
-import { CodeChallengeMethod, OAuth2Client, OAuth2RequestError } from "arctic";
+import {
+  CodeChallengeMethod,
+  OAuth2Client,
+  OAuth2RequestError,
+  UnexpectedErrorResponseBodyError,
+  UnexpectedResponseError,
+} from "arctic";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import { type Config, publicUrl } from "../config.ts";
 import type { ExternalIdentity } from "../users.ts";
@@ -43,7 +49,14 @@ export function googleProvider(config: Config): OAuthProvider | null {
         );
         idToken = tokens.idToken();
       } catch (err) {
-        if (err instanceof OAuth2RequestError) {
+        // The provider answered 4xx: it refused the code (invalid_grant: expired, used, or
+        // not issued for this PKCE verifier). Providers that do not speak RFC 6749 errors
+        // exactly still answer 4xx.
+        const status =
+          err instanceof UnexpectedErrorResponseBodyError || err instanceof UnexpectedResponseError
+            ? err.status
+            : 0;
+        if (err instanceof OAuth2RequestError || (status >= 400 && status < 500)) {
           throw new OAuthError(
             "oauth_code_rejected",
             "Google refused the sign-in code (expired or already used)",
