@@ -37,12 +37,17 @@ function checksum(body: string): string {
   return encodeBase32LowerCaseNoPadding(sha256(new TextEncoder().encode(body))).slice(0, 6);
 }
 
+/** The raw key for an id and secret, checksum included. */
+export function formatApiKey(id: string, secret: string): string {
+  const body = `${PREFIX}${id}_${secret}`;
+  return body + checksum(body);
+}
+
 /** A new key's raw value and its parts. */
 export function generateApiKey(): { raw: string; id: string; secret: string } {
   const id = randomToken(8).slice(0, 12);
   const secret = randomToken(20);
-  const body = `${PREFIX}${id}_${secret}`;
-  return { raw: body + checksum(body), id, secret };
+  return { raw: formatApiKey(id, secret), id, secret };
 }
 
 /**
