@@ -46,7 +46,8 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
     c.header("X-Request-Id", requestId);
     log.info("request", {
       method: c.req.method,
-      path: c.req.path,
+      // Activation links carry their single-use token in the path; it must not reach the log.
+      path: c.req.path.replace(/^\/activate\/[^/]+/, "/activate/[redacted]"),
       status: c.res.status,
       ms: Math.round((performance.now() - started) * 10) / 10,
     });
