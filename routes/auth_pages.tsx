@@ -154,7 +154,6 @@ export function authPageRoutes(deps: ResolvedDeps) {
   app.get("/activate/:token", async (c) => {
     // GET never activates: mail scanners open links, and the token is single use.
     const info = await inspectActivationToken(deps.sql, c.req.param("token"));
-    c.header("Referrer-Policy", "no-referrer");
     if (info.state !== "valid") {
       return activationProblemPage(c, deps, info.state);
     }
@@ -164,7 +163,6 @@ export function authPageRoutes(deps: ResolvedDeps) {
   app.post("/activate/:token", async (c) => {
     const form = await formOf(c);
     const token = c.req.param("token");
-    c.header("Referrer-Policy", "no-referrer");
     try {
       await checkAuthRateLimit(c, deps);
       if (form.password !== undefined && form.password !== form.passwordAgain) {

@@ -160,7 +160,7 @@ export function authApi(deps: ResolvedDeps) {
       state: randomToken(20),
       codeVerifier: randomToken(32),
       nonce: randomToken(20),
-      next: safeNext(c.req.query("next"), "/console/projects"),
+      next: safeNext(c.req.query("next"), "/"),
     };
     setCookie(c, OAUTH_COOKIE(provider.id), btoa(JSON.stringify(pending)), {
       path: `/api/auth/${provider.id}`,
@@ -252,7 +252,7 @@ function parsePending(raw: string | undefined): (OAuthPending & { next: string }
         state: v.state,
         codeVerifier: v.codeVerifier,
         nonce: v.nonce,
-        next: safeNext(v.next, "/console/projects"),
+        next: safeNext(v.next, "/"),
       };
     }
   } catch { /* a tampered cookie is treated as missing */ }
