@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { sha256Hex } from "../lib/auth/tokens.ts";
 import { createTestApp, testConfig } from "./_app.ts";
 import {
   activationTokenIn,
@@ -7,6 +8,7 @@ import {
   memoryMailer,
   relaxRateLimits,
   sessionCookieOf,
+  sessionFor,
 } from "./_auth.ts";
 import { createTestDatabase } from "./_db.ts";
 
@@ -355,6 +357,27 @@ Deno.test("a deactivated user's sessions end and they cannot sign in", opts, asy
   const res = await app.request("/api/auth/login", jsonInit("POST", { email: u.email, password: PASSWORD }));
   assert.equal(res.status, 403);
   assert.equal((await res.json()).error.code, "account_deactivated");
+});
+
+Deno.test("pruneIdentity() drops expired sessions and old tokens, keeps live ones", opts, async () => {
+  const { pruneIdentity } = await import("../lib/auth/maintenance.ts");
+  const u = await createUser(db.sql);
+  const live = await sessionFor(db.sql, u.id);
+  const dead = await sessionFor(db.sql, u.id);
+  await db.sql`UPDATE sessions SET idle_expires_at = now() - interval '1 minute' WHERE id = ${
+    sha256Hex(dead.token)
+  }`;
+  await db.sql`
+    INSERT INTO activation_tokens (token_hash, user_id, expires_at, used_at)
+    VALUES (${sha256Hex("old")}, ${u.id}, now() - interval '30 days', now() - interval '20 days'),
+           (${sha256Hex("fresh")}, ${u.id}, now() + interval '1 day', NULL)`;
+  const pruned = await pruneIdentity(db.sql);
+  assert.ok(pruned.sessions >= 1);
+  assert.ok(pruned.tokens >= 1);
+  const sessions = await db.sql`SELECT id FROM sessions WHERE user_id = ${u.id}`;
+  assert.deepEqual(sessions.map((s) => s.id), [sha256Hex(live.token)]);
+  const tokens = await db.sql`SELECT token_hash FROM activation_tokens WHERE user_id = ${u.id}`;
+  assert.deepEqual(tokens.map((t) => t.tokenHash), [sha256Hex("fresh")]);
 });
 
 Deno.test("teardown", opts, async () => {
