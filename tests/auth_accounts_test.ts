@@ -270,6 +270,27 @@ Deno.test("behind https the cookie is Secure with the __Host- prefix", opts, asy
   assert.equal((await app.request("https://vox.example/api/v1/user", { headers: { cookie } })).status, 200);
 });
 
+Deno.test("behind a trusted proxy that terminates TLS the cookie is Secure too", opts, async () => {
+  const { app } = await createTestApp(db.sql, {
+    mailer: memoryMailer(),
+    config: testConfig({ TRUST_PROXY: "true" }),
+  });
+  const u = await createUser(db.sql, { password: PASSWORD });
+  const res = await app.request(
+    "/api/auth/login",
+    jsonInit("POST", { email: u.email, password: PASSWORD }, { headers: { "x-forwarded-proto": "https" } }),
+  );
+  assert.equal(res.status, 200);
+  assert.match(res.headers.getSetCookie().join("\n"), /^__Host-vox_session=[a-z2-7]{32}; .*Secure/m);
+  // Without TRUST_PROXY the header is ignored.
+  const { app: direct } = await createTestApp(db.sql, { mailer: memoryMailer() });
+  const plain = await direct.request(
+    "/api/auth/login",
+    jsonInit("POST", { email: u.email, password: PASSWORD }, { headers: { "x-forwarded-proto": "https" } }),
+  );
+  assert.match(plain.headers.getSetCookie().join("\n"), /^vox_session=/m);
+});
+
 Deno.test("changing the password ends every session and the old password stops working", opts, async () => {
   const { app } = await setup();
   const u = await createUser(db.sql, { password: PASSWORD });

@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { listAudit } from "../../lib/audit.ts";
-import { jsonBody } from "../../lib/auth/validate.ts";
+import { invalidInput, jsonBody } from "../../lib/auth/validate.ts";
 import type { AppEnv, ResolvedDeps } from "../../lib/context.ts";
 import { HttpError } from "../../lib/errors.ts";
 import { requireAdmin, ROLES } from "../../lib/guards.ts";
@@ -36,8 +36,14 @@ export function adminUsersApi(deps: ResolvedDeps) {
   });
 
   app.get("/audit", async (c) => {
-    const limit = Number(c.req.query("limit") ?? 100);
-    return c.json({ entries: await listAudit(deps.sql, { limit, actionPrefix: c.req.query("action") }) });
+    const q = z.object({
+      limit: z.coerce.number().int().min(1).max(500).default(100),
+      action: z.string().regex(/^[a-z0-9_.]{1,80}$/, "letters, digits, _ and .").optional(),
+    }).safeParse(c.req.query());
+    if (!q.success) throw invalidInput(q.error);
+    return c.json({
+      entries: await listAudit(deps.sql, { limit: q.data.limit, actionPrefix: q.data.action }),
+    });
   });
 
   app.get("/:id", async (c) => {
