@@ -12,6 +12,7 @@ export type AuditAction =
   | "auth.oauth.succeeded"
   | "user.signup"
   | "user.activated"
+  | "user.activation_reissued"
   | "user.password_changed"
   | "user.role_changed"
   | "user.deactivated"

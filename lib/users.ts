@@ -532,6 +532,34 @@ export async function setDeactivated(
   return userView(row);
 }
 
+/**
+ * Admin: a fresh activation link for a user who has not activated yet (the Scout's link was
+ * lost, a mail never arrived). Older links stop working. The link is returned once, not mailed.
+ */
+export async function reissueActivation(
+  ctx: ActionContext,
+  actor: AuthUser,
+  userId: number,
+): Promise<string> {
+  const token = await ctx.sql.begin(async (tx) => {
+    const sql = tx as unknown as Sql;
+    const [row] = await sql<
+      { activatedAt: Date | null }[]
+    >`SELECT activated_at FROM users WHERE id = ${userId} FOR UPDATE`;
+    if (!row) throw new HttpError(404, "user_not_found", `No user with id ${userId}`);
+    if (row.activatedAt) throw new HttpError(409, "already_active", "This account is already activated");
+    return await issueActivationToken(sql, userId);
+  });
+  await recordAudit(ctx.sql, {
+    action: "user.activation_reissued",
+    actorUserId: actor.id,
+    targetType: "user",
+    targetId: userId,
+    ip: ctx.ip,
+  });
+  return activationUrl(ctx.config, token);
+}
+
 /** An identity an OAuth provider vouched for. */
 export interface ExternalIdentity {
   provider: string;

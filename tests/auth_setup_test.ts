@@ -93,6 +93,45 @@ Deno.test("setup creates the admin and an inactive principal Scout, once", opts,
   }
 });
 
+Deno.test("the admin can issue a new Scout link; the old one stops working", opts, async () => {
+  const { db, app } = await fresh();
+  try {
+    const out = await (await app.request("/api/setup", jsonInit("POST", body()))).json();
+    const oldToken = activationTokenIn(out.scoutActivationUrl);
+    const login = await app.request(
+      "/api/auth/login",
+      jsonInit("POST", { email: "root@example.test", password: ADMIN_PASSWORD }),
+    );
+    const cookie = sessionCookieOf(login)!;
+    const res = await app.request(
+      `/api/admin/users/${out.scout.id}/activation-link`,
+      jsonInit("POST", undefined, { cookie }),
+    );
+    assert.equal(res.status, 201);
+    const { activationUrl } = await res.json();
+    const newToken = activationTokenIn(activationUrl);
+    assert.notEqual(newToken, oldToken);
+    const old = await app.request(
+      "/api/auth/activate",
+      jsonInit("POST", { token: oldToken, password: "scout passphrase 42" }),
+    );
+    assert.equal(old.status, 400);
+    const ok = await app.request(
+      "/api/auth/activate",
+      jsonInit("POST", { token: newToken, password: "scout passphrase 42" }),
+    );
+    assert.equal(ok.status, 200);
+    const again = await app.request(
+      `/api/admin/users/${out.scout.id}/activation-link`,
+      jsonInit("POST", undefined, { cookie }),
+    );
+    assert.equal(again.status, 409);
+    assert.equal((await again.json()).error.code, "already_active");
+  } finally {
+    await db.close();
+  }
+});
+
 Deno.test("setup refuses a wrong INIT_CODE and creates nothing", opts, async () => {
   const { db, app, logs } = await fresh();
   try {

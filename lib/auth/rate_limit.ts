@@ -4,7 +4,7 @@ import type { AppDeps, AppEnv } from "../context.ts";
 import type { Sql } from "../db.ts";
 import { HttpError } from "../errors.ts";
 import { clientIp } from "./client.ts";
-import { defaultSetting, type WindowLimit } from "./settings.ts";
+import { defaultSetting } from "./settings.ts";
 
 export interface RateDecision {
   allowed: boolean;
@@ -93,5 +93,3 @@ export async function pruneRateLimits(sql: Sql): Promise<number> {
   const rows = await sql`DELETE FROM rate_limit_hits WHERE window_start < now() - interval '1 day'`;
   return rows.count;
 }
-
-export type { WindowLimit };

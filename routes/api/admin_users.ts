@@ -10,6 +10,7 @@ import {
   changeRole,
   findUserById,
   listUsers,
+  reissueActivation,
   setDeactivated,
   userView,
 } from "../../lib/users.ts";
@@ -66,6 +67,12 @@ export function adminUsersApi(deps: ResolvedDeps) {
   app.post("/:id/deactivate", async (c) => {
     const user = await setDeactivated(actionContext(c, deps), c.var.user!, userId(c.req.param("id")), true);
     return c.json({ user });
+  });
+
+  app.post("/:id/activation-link", async (c) => {
+    const url = await reissueActivation(actionContext(c, deps), c.var.user!, userId(c.req.param("id")));
+    c.header("Cache-Control", "no-store");
+    return c.json({ activationUrl: url, notice: "The link is shown only this once" }, 201);
   });
 
   app.post("/:id/reactivate", async (c) => {
