@@ -79,6 +79,16 @@ export async function signedIn(
   return { ...user, cookie, headers: { cookie } };
 }
 
+/** A user with an API key: spread `headers` into app.request() init for /api/v1/* calls. */
+export async function withApiKey(
+  sql: Sql,
+  opts: TestUserOptions = {},
+): Promise<TestUser & { apiKey: string; headers: Record<string, string> }> {
+  const user = await createUser(sql, opts);
+  const apiKey = await apiKeyFor(sql, user.id);
+  return { ...user, apiKey, headers: { authorization: `Bearer ${apiKey}` } };
+}
+
 /** Sets a system_config value (e.g. a rate limit) for this test database. */
 export async function setSetting(sql: Sql, key: string, value: unknown): Promise<void> {
   await sql`

@@ -3,7 +3,7 @@ import { formatApiKey, generateApiKey, parseApiKey } from "../lib/auth/api_keys.
 import { createSql } from "../lib/db.ts";
 import { freePort } from "../lib/embedded_pg.ts";
 import { createTestApp } from "./_app.ts";
-import { apiKeyFor, jsonInit, memoryMailer, relaxRateLimits, signedIn } from "./_auth.ts";
+import { apiKeyFor, jsonInit, memoryMailer, relaxRateLimits, signedIn, withApiKey } from "./_auth.ts";
 import { createTestDatabase } from "./_db.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -192,6 +192,16 @@ Deno.test("a user cannot revoke or delete someone else's key", opts, async () =>
   assert.equal((await a.request("/api/v1/user", bearer(key))).status, 200);
   const bad = await a.request("/api/v1/api-keys/NOT-AN-ID/revoke", jsonInit("POST", undefined, owner));
   assert.equal(bad.status, 400);
+});
+
+Deno.test("tests/_auth.ts withApiKey() gives a caller other test files can use", opts, async () => {
+  const a = await app();
+  const caller = await withApiKey(db.sql, { role: "premium" });
+  const res = await a.request("/api/v1/user", { headers: caller.headers });
+  assert.equal(res.status, 200);
+  const body = await res.json();
+  assert.equal(body.user.id, caller.id);
+  assert.equal(body.user.role, "premium");
 });
 
 Deno.test("teardown", opts, async () => {
