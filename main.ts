@@ -1,6 +1,7 @@
 // Wiring only: configuration → database → migrations/seed → islands → app → serve.
 import { join } from "node:path";
 import { createApp } from "./lib/app.ts";
+import { pruneIdentity } from "./lib/auth/maintenance.ts";
 import { buildIslands } from "./lib/bundle.ts";
 import { ConfigError, loadConfig, publicUrl } from "./lib/config.ts";
 import { openDatabase } from "./lib/db.ts";
@@ -8,6 +9,7 @@ import { configureLogging, log } from "./lib/log.ts";
 import { migrate } from "./lib/migrate.ts";
 import { loadSecretKey } from "./lib/secrets.ts";
 import { seed } from "./lib/seed.ts";
+import { setupNeeded } from "./lib/users.ts";
 
 let config;
 try {
@@ -28,6 +30,19 @@ await seed(db.sql);
 const secretKey = await loadSecretKey(config, log);
 const assets = await buildIslands({ outRoot: join(config.VOX_DATA_DIR, "build", "islands"), log });
 const app = createApp({ sql: db.sql, config, assets, log, serverId, secretKey });
+
+if (await setupNeeded(db.sql)) {
+  log.warn(
+    config.INIT_CODE
+      ? "Vox is not set up yet: open /setup and enter INIT_CODE to create the admin and the Scout"
+      : "Vox is not set up yet: set INIT_CODE and restart, then open /setup",
+    { setupUrl: `${publicUrl(config)}/setup` },
+  );
+}
+
+Deno.cron("identity cleanup", "17 * * * *", async () => {
+  log.info("identity cleanup", await pruneIdentity(db.sql));
+});
 
 const server = Deno.serve({
   port: config.PORT,

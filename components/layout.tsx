@@ -49,7 +49,16 @@ export function Layout(
             </ul>
             <div class="nav-end">
               {user
-                ? <a href={user.isAdmin ? "/admin/console" : "/console/projects"}>{user.name}</a>
+                ? (
+                  <>
+                    <a class="nav-user" href={user.isAdmin ? "/admin/console" : "/console/projects"}>
+                      {user.name}
+                    </a>
+                    <form class="nav-logout" method="post" action="/logout">
+                      <button type="submit">Log out</button>
+                    </form>
+                  </>
+                )
                 : <a href="/login">Log in</a>}
               <a class="run-own" href="/run-your-own">Run your own</a>
             </div>

@@ -1,12 +1,23 @@
 import { Hono } from "hono";
 import { secureHeaders } from "hono/secure-headers";
 import { join, normalize } from "node:path";
+import { adminUsersApi } from "../routes/api/admin_users.ts";
 import { agentsApi } from "../routes/api/agents.ts";
+import { apiKeysApi } from "../routes/api/api_keys.ts";
+import { authApi } from "../routes/api/auth.ts";
+import { setupApi } from "../routes/api/setup.ts";
+import { userApi } from "../routes/api/user.ts";
+import { authPageRoutes } from "../routes/auth_pages.tsx";
 import { diveRoutes } from "../routes/dive.tsx";
 import { healthRoutes } from "../routes/health.ts";
 import { pageRoutes } from "../routes/pages.tsx";
-import type { AppDeps, AppEnv } from "./context.ts";
+import { createAuthenticator } from "./auth/authenticate.ts";
+import { csrfProtection } from "./auth/csrf.ts";
+import { oauthProviders } from "./auth/oauth.ts";
+import { generalRateLimit } from "./auth/rate_limit.ts";
+import type { AppDeps, AppEnv, ResolvedDeps } from "./context.ts";
 import { errorBody, handleError } from "./errors.ts";
+import { createMailer } from "./mailer.ts";
 
 const STATIC_DIR = new URL("../static/", import.meta.url).pathname;
 const CONTENT_TYPES: Record<string, string> = {
@@ -20,8 +31,9 @@ const CONTENT_TYPES: Record<string, string> = {
 };
 
 /** Builds the whole HTTP application without listening; main.ts and tests serve it. */
-export function createApp(deps: AppDeps): Hono<AppEnv> {
+export function createApp(given: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
+  const deps = resolveDeps(given);
 
   app.use("*", async (c, next) => {
     const given = c.req.header("x-request-id");
@@ -35,7 +47,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     c.header("X-Request-Id", requestId);
     log.info("request", {
       method: c.req.method,
-      path: c.req.path,
+      // Activation links carry their single-use token in the path; it must not reach the log.
+      path: c.req.path.replace(/^\/activate\/[^/]+/, "/activate/[redacted]"),
       status: c.res.status,
       ms: Math.round((performance.now() - started) * 10) / 10,
     });
@@ -63,13 +76,24 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     }),
   );
 
+  app.use("*", csrfProtection(deps.config));
+
   app.use("*", async (c, next) => {
-    c.set("user", deps.authenticate ? await deps.authenticate(c) : null);
+    // Static assets need no caller; skipping them saves a session lookup per file.
+    if (!c.req.path.startsWith("/static/") && !c.req.path.startsWith("/_islands/")) {
+      c.set("user", await deps.authenticate(c));
+    }
     await next();
   });
+  app.use("/api/*", generalRateLimit(deps));
 
   app.route("/", healthRoutes(deps));
   app.route("/api/v1/agents", agentsApi(deps));
+  app.route("/api/setup", setupApi(deps));
+  app.route("/api/auth", authApi(deps));
+  app.route("/api/v1/user", userApi(deps));
+  app.route("/api/v1/api-keys", apiKeysApi(deps));
+  app.route("/api/admin/users", adminUsersApi(deps));
 
   app.get("/_islands/:buildId/*", async (c) => {
     if (c.req.param("buildId") !== deps.assets.buildId) return c.notFound();
@@ -87,6 +111,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   app.route("/", pageRoutes(deps));
   app.route("/", diveRoutes(deps));
+  app.route("/", authPageRoutes(deps));
 
   app.notFound((c) => {
     if (c.req.path.startsWith("/api/")) {
@@ -102,6 +127,17 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
   app.onError(handleError);
   return app;
+}
+
+/** Fills in the identity defaults: real authentication, the configured mailer and sign-in providers. */
+function resolveDeps(given: AppDeps): ResolvedDeps {
+  const deps = {
+    ...given,
+    mailer: given.mailer ?? createMailer(given.config, given.log),
+    oauthProviders: given.oauthProviders ?? oauthProviders(given.config),
+  } as ResolvedDeps;
+  deps.authenticate = given.authenticate ?? createAuthenticator(deps);
+  return deps;
 }
 
 async function serveFile(req: Request, root: string, rel: string, cacheControl: string): Promise<Response> {

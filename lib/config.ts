@@ -35,6 +35,8 @@ export const configSchema = z.object({
   GOOGLE_TOKEN_URL: z.url().default("https://oauth2.googleapis.com/token"),
   GOOGLE_ISSUER: z.string().default("https://accounts.google.com"),
   GOOGLE_JWKS_URL: z.url().default("https://www.googleapis.com/oauth2/v3/certs"),
+  /** Where Google sends the browser back; default: PUBLIC_URL + /api/auth/google/callback. */
+  GOOGLE_CALLBACK_URL: z.url({ protocol: /^https?$/ }).optional(),
   STRIPE_SECRET_KEY: optionalString,
   STRIPE_PUBLISHABLE_KEY: optionalString,
   STRIPE_WEBHOOK_SECRET: optionalString,

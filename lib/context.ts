@@ -4,6 +4,8 @@ import type { Sql } from "./db.ts";
 import type { IslandAssets } from "./bundle.ts";
 import type { AuthUser } from "./guards.ts";
 import type { Logger } from "./log.ts";
+import type { Mailer } from "./mailer.ts";
+import type { OAuthProvider } from "./auth/oauth.ts";
 
 /** What createApp() needs from the outside world; tests build their own. */
 export interface AppDeps {
@@ -20,7 +22,14 @@ export interface AppDeps {
    * provides the real one; tests of other areas may pass their own.
    */
   authenticate?: (c: Context<AppEnv>) => Promise<AuthUser | null>;
+  /** Outgoing mail; default from the config (SMTP_URL, else the server log). */
+  mailer?: Mailer;
+  /** Sign-in providers by id; default from the config (Google when GOOGLE_CLIENT_ID is set). */
+  oauthProviders?: Map<string, OAuthProvider>;
 }
+
+/** AppDeps after createApp() filled in the defaults. */
+export type ResolvedDeps = AppDeps & Required<Pick<AppDeps, "authenticate" | "mailer" | "oauthProviders">>;
 
 /** Hono environment: per-request variables set by the app's middleware. */
 export interface AppEnv {

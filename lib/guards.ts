@@ -27,6 +27,23 @@ export const requireUser = createMiddleware<AppEnv>(async (c, next) => {
   await next();
 });
 
+/**
+ * 401 unless signed in with a browser session: for actions an API key must not be able to do
+ * (minting more API keys, changing the password).
+ */
+export const requireSession = createMiddleware<AppEnv>(async (c, next) => {
+  const user = c.var.user;
+  if (!user) throw new HttpError(401, "unauthorized", "Sign in to use this endpoint");
+  if (user.via !== "session") {
+    throw new HttpError(
+      403,
+      "session_required",
+      "This needs a signed-in browser session; an API key is not enough",
+    );
+  }
+  await next();
+});
+
 /** 401 without a caller, 403 unless the caller has one of `roles` (the admin always passes). */
 export function requireRole(...roles: Role[]) {
   return createMiddleware<AppEnv>(async (c, next) => {
@@ -46,6 +63,12 @@ export const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
   if (!user.isAdmin) throw new HttpError(403, "forbidden", "Only the administrator may do this");
   await next();
 });
+
+/** 403 unless the caller may make workflows and eval sets private (premium, principal, fellow). */
+export const requirePremium = requireRole("premium", "principal", "fellow");
+
+/** 403 unless the caller may mark workflows and eval sets mainline (principal, fellow). */
+export const requireMainlineEditor = requireRole("principal", "fellow");
 
 /** Roles that may make workflows and eval sets private (SPEC §2). */
 export function canMakePrivate(user: AuthUser): boolean {

@@ -11,7 +11,12 @@ export function renderPage(
   page: { title: string; body: ComponentChildren; user?: NavUser | null; status?: 200 | 404 },
 ): Response {
   const html = renderToString(
-    <Layout title={page.title} path={c.req.path} runtimeUrl={deps.assets.runtimeUrl} user={page.user}>
+    <Layout
+      title={page.title}
+      path={c.req.path}
+      runtimeUrl={deps.assets.runtimeUrl}
+      user={page.user === undefined ? (c.get("user" as never) as NavUser | null | undefined) : page.user}
+    >
       {page.body}
     </Layout>,
   );

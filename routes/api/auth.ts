@@ -1,0 +1,260 @@
+import { type Context, Hono } from "hono";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { z } from "zod";
+import { recordAudit } from "../../lib/audit.ts";
+import { isHttps } from "../../lib/auth/client.ts";
+import { OAuthError, type OAuthPending } from "../../lib/auth/oauth.ts";
+import { checkAuthRateLimit } from "../../lib/auth/rate_limit.ts";
+import {
+  clearSessionCookie,
+  createSession,
+  invalidateSession,
+  readSessionCookie,
+  setSessionCookie,
+} from "../../lib/auth/sessions.ts";
+import { constantTimeEqualText, randomToken } from "../../lib/auth/tokens.ts";
+import { jsonBody, safeNext } from "../../lib/auth/validate.ts";
+import type { AppEnv, ResolvedDeps } from "../../lib/context.ts";
+import { HttpError } from "../../lib/errors.ts";
+import type { AuthUser } from "../../lib/guards.ts";
+import { actionContext, activate, oauthSignIn, passwordLogin, setupNeeded, signup } from "../../lib/users.ts";
+import { PASSWORD_MAX } from "../../lib/auth/passwords.ts";
+
+const email = z.email("must be an email address").max(254);
+
+export const signupSchema = z.object({
+  email,
+  password: z.string().max(PASSWORD_MAX),
+  name: z.string().trim().max(200).optional(),
+  username: z.string().regex(/^[A-Za-z0-9_.-]{2,40}$/, "2–40 letters, digits, _ . -").optional(),
+});
+
+export const loginSchema = z.object({
+  // An email address or a username.
+  login: z.string().trim().min(1, "is required").max(254),
+  password: z.string().min(1, "is required").max(PASSWORD_MAX),
+});
+
+// Scripts may say {email, password}; pages say {login, password}.
+const loginBody = z.preprocess(
+  (v) =>
+    v && typeof v === "object" && !("login" in v)
+      ? {
+        ...v,
+        login: (v as { email?: unknown; username?: unknown }).email ?? (v as { username?: unknown }).username,
+      }
+      : v,
+  loginSchema,
+);
+
+const OAUTH_COOKIE = (id: string) => `vox_oauth_${id}`;
+
+/** Starts a session for `user` after a successful sign-in, replacing any session the browser had. */
+export async function startSession(c: Context<AppEnv>, deps: ResolvedDeps, user: AuthUser): Promise<void> {
+  const previous = readSessionCookie(c);
+  if (previous) await invalidateSession(deps.sql, previous);
+  const session = await createSession(deps.sql, user.id, {
+    ip: actionContext(c, deps).ip,
+    userAgent: c.req.header("user-agent"),
+  });
+  setSessionCookie(c, deps.config, session);
+}
+
+/** Ends the browser's session, if any. */
+export async function endSession(c: Context<AppEnv>, deps: ResolvedDeps): Promise<void> {
+  const token = readSessionCookie(c);
+  if (token) await invalidateSession(deps.sql, token);
+  clearSessionCookie(c, deps.config);
+  const user = c.var.user;
+  if (user) {
+    await recordAudit(deps.sql, {
+      action: "auth.logout",
+      actorUserId: user.id,
+      targetType: "user",
+      targetId: user.id,
+      ip: actionContext(c, deps).ip,
+    });
+  }
+}
+
+/** /api/auth: sign-up, activation, login, logout, status and OAuth sign-in. */
+export function authApi(deps: ResolvedDeps) {
+  const app = new Hono<AppEnv>();
+
+  app.get("/status", async (c) => {
+    const user = c.var.user;
+    return c.json({
+      authenticated: user !== null,
+      user,
+      setupRequired: await setupNeeded(deps.sql),
+      providers: Object.fromEntries([...deps.oauthProviders.keys()].map((id) => [id, true])),
+    });
+  });
+
+  app.post(
+    "/signup",
+    async (c, next) => {
+      await checkAuthRateLimit(c, deps);
+      await next();
+    },
+    jsonBody(signupSchema),
+    async (c) => {
+      await signup(actionContext(c, deps), c.req.valid("json"));
+      return c.json({
+        status: "pending_activation",
+        message: "Check your email: an activation link was sent to the address given",
+      }, 202);
+    },
+  );
+
+  app.post(
+    "/activate",
+    async (c, next) => {
+      await checkAuthRateLimit(c, deps);
+      await next();
+    },
+    jsonBody(z.object({ token: z.string().max(100), password: z.string().max(PASSWORD_MAX).optional() })),
+    async (c) => {
+      const { token, password } = c.req.valid("json");
+      const user = await activate(actionContext(c, deps), token, password);
+      return c.json({ user });
+    },
+  );
+
+  app.post(
+    "/login",
+    async (c, next) => {
+      await checkAuthRateLimit(c, deps);
+      await next();
+    },
+    jsonBody(loginBody),
+    async (c) => {
+      const { login, password } = c.req.valid("json");
+      const user = await passwordLogin(actionContext(c, deps), { login, password });
+      await startSession(c, deps, user);
+      return c.json({ user });
+    },
+  );
+
+  app.post("/logout", async (c) => {
+    await endSession(c, deps);
+    return c.json({ signedOut: true });
+  });
+
+  app.get("/:provider/status", (c) => {
+    const provider = deps.oauthProviders.get(c.req.param("provider"));
+    return c.json({ provider: c.req.param("provider"), enabled: provider !== undefined });
+  });
+
+  app.get("/:provider", async (c) => {
+    const provider = deps.oauthProviders.get(c.req.param("provider"));
+    if (!provider) {
+      throw new HttpError(
+        404,
+        "provider_disabled",
+        `Sign-in with ${c.req.param("provider")} is not enabled on this server`,
+      );
+    }
+    await checkAuthRateLimit(c, deps);
+    const pending: OAuthPending & { next: string } = {
+      state: randomToken(20),
+      codeVerifier: randomToken(32),
+      nonce: randomToken(20),
+      next: safeNext(c.req.query("next"), "/"),
+    };
+    setCookie(c, OAUTH_COOKIE(provider.id), btoa(JSON.stringify(pending)), {
+      path: `/api/auth/${provider.id}`,
+      httpOnly: true,
+      sameSite: "Lax",
+      secure: isHttps(c, deps.config),
+      maxAge: 600,
+    });
+    return c.redirect(provider.authorizationUrl(pending).toString(), 302);
+  });
+
+  app.get("/:provider/callback", async (c) => {
+    const provider = deps.oauthProviders.get(c.req.param("provider"));
+    if (!provider) {
+      throw new HttpError(
+        404,
+        "provider_disabled",
+        `Sign-in with ${c.req.param("provider")} is not enabled on this server`,
+      );
+    }
+    const wantsHtml = (c.req.header("accept") ?? "").includes("text/html");
+    try {
+      await checkAuthRateLimit(c, deps);
+      const raw = getCookie(c, OAUTH_COOKIE(provider.id));
+      // Single use: whatever happens next, this attempt's state is gone.
+      deleteCookie(c, OAUTH_COOKIE(provider.id), {
+        path: `/api/auth/${provider.id}`,
+        secure: isHttps(c, deps.config),
+      });
+      const denied = c.req.query("error");
+      if (denied) {
+        throw new HttpError(400, "oauth_denied", `${provider.label} sign-in was cancelled or refused`);
+      }
+      const pending = parsePending(raw);
+      if (!pending) {
+        throw new HttpError(
+          400,
+          "oauth_state_missing",
+          "The sign-in attempt expired or cookies are blocked; start again",
+        );
+      }
+      const state = c.req.query("state") ?? "";
+      if (!constantTimeEqualText(state, pending.state)) {
+        throw new HttpError(
+          400,
+          "oauth_state_mismatch",
+          "The sign-in answer does not match this browser's attempt; start again",
+        );
+      }
+      const code = c.req.query("code");
+      if (!code) {
+        throw new HttpError(400, "oauth_code_missing", `${provider.label} did not return a sign-in code`);
+      }
+      let identity;
+      try {
+        identity = await provider.complete(code, pending);
+      } catch (err) {
+        if (err instanceof OAuthError) {
+          c.var.log.warn("oauth sign-in failed", {
+            provider: provider.id,
+            reason: err.code,
+            error: String(err.cause ?? ""),
+          });
+          throw new HttpError(400, err.code, err.message);
+        }
+        throw err;
+      }
+      const user = await oauthSignIn(actionContext(c, deps), identity);
+      await startSession(c, deps, user);
+      return wantsHtml ? c.redirect(pending.next, 303) : c.json({ user });
+    } catch (err) {
+      if (wantsHtml && err instanceof HttpError) {
+        for (const [k, v] of Object.entries(err.options.headers ?? {})) c.header(k, v);
+        return c.redirect(`/login?error=${encodeURIComponent(err.code)}`, 303);
+      }
+      throw err;
+    }
+  });
+
+  return app;
+}
+
+function parsePending(raw: string | undefined): (OAuthPending & { next: string }) | null {
+  if (!raw) return null;
+  try {
+    const v = JSON.parse(atob(raw));
+    if (typeof v.state === "string" && typeof v.codeVerifier === "string" && typeof v.nonce === "string") {
+      return {
+        state: v.state,
+        codeVerifier: v.codeVerifier,
+        nonce: v.nonce,
+        next: safeNext(v.next, "/"),
+      };
+    }
+  } catch { /* a tampered cookie is treated as missing */ }
+  return null;
+}
