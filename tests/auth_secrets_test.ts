@@ -27,10 +27,10 @@ Deno.test(
       const bodies: string[] = [];
       const cookies: string[] = [];
 
-      async function call(
+      const call = async (
         path: string,
         init: RequestInit & { json?: unknown; cookie?: string; key?: string } = {},
-      ) {
+      ) => {
         const headers = new Headers(init.headers);
         if (init.json !== undefined) headers.set("content-type", "application/json");
         if (init.cookie) headers.set("cookie", init.cookie);
@@ -44,7 +44,7 @@ Deno.test(
         const text = await res.clone().text();
         for (const line of res.headers.getSetCookie()) cookies.push(line);
         return { res, text, json: () => JSON.parse(text) };
-      }
+      };
       const sessionOf = (res: Response) => {
         const line = res.headers.getSetCookie().find((l) => /^vox_session=[^;]/.test(l))!;
         const token = line.split(";")[0].split("=")[1];
