@@ -62,7 +62,7 @@ export function authPageRoutes(deps: ResolvedDeps) {
       return renderPage(c, deps, {
         title: "Setup complete",
         body: (
-          <section class="card">
+          <section class="card narrow">
             <h1>Vox is set up</h1>
             <p class="ok-box">
               The administrator <strong>{result.admin.email}</strong> and the Scout{" "}
@@ -101,7 +101,7 @@ export function authPageRoutes(deps: ResolvedDeps) {
       return renderPage(c, deps, {
         title: "Check your email",
         body: (
-          <section class="card">
+          <section class="card narrow">
             <h1>Check your email</h1>
             <p class="ok-box">
               An activation link was sent to{" "}
@@ -246,7 +246,7 @@ function setupPage(c: Context, deps: ResolvedDeps, s: { error?: string; form?: F
     c,
     deps,
     "Set up Vox",
-    <section class="card">
+    <section class="card narrow">
       <h1>Set up Vox</h1>
       <p>
         Create the administrator and the Scout account. You need the setup code (<code>INIT_CODE</code>) from
@@ -286,7 +286,7 @@ function setupDonePage(c: Context, deps: ResolvedDeps) {
     c,
     deps,
     "Set up Vox",
-    <section class="card">
+    <section class="card narrow">
       <h1>Vox is already set up</h1>
       <p>
         Setup has been completed. <a href="/admin/login">Administrator sign-in</a>
@@ -301,7 +301,7 @@ function signupPage(c: Context, deps: ResolvedDeps, s: { error?: string; form?: 
     c,
     deps,
     "Sign up",
-    <section class="card">
+    <section class="card narrow">
       <h1>Create an account</h1>
       <Problem error={s.error} />
       <form class="stack" method="post" action="/signup">
@@ -336,7 +336,7 @@ function loginPage(
     c,
     deps,
     s.admin ? "Administrator sign-in" : "Log in",
-    <section class="card">
+    <section class="card narrow">
       <h1>{s.admin ? "Administrator sign-in" : "Log in"}</h1>
       {s.notice && <p class="ok-box">{s.notice}</p>}
       <Problem error={s.error} />
@@ -376,7 +376,7 @@ function activatePage(
     c,
     deps,
     "Activate your account",
-    <section class="card">
+    <section class="card narrow">
       <h1>Activate your account</h1>
       {s.email && (
         <p>
@@ -424,7 +424,7 @@ function activationProblemPage(
     c,
     deps,
     "Activation",
-    <section class="card">
+    <section class="card narrow">
       <h1>Activation</h1>
       <p class="error-box" role="alert">{message}</p>
       <p>
