@@ -1,9 +1,12 @@
 import { Hono } from "hono";
 import { secureHeaders } from "hono/secure-headers";
 import { join, normalize } from "node:path";
+import { agentTokensApi } from "../routes/api/agent_tokens.ts";
 import { agentsApi } from "../routes/api/agents.ts";
+import { metricsApi } from "../routes/api/metrics.ts";
 import { healthRoutes } from "../routes/health.ts";
 import { pageRoutes } from "../routes/pages.tsx";
+import { agentGateway } from "./agent_gateway.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { errorBody, handleError } from "./errors.ts";
 
@@ -69,6 +72,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
   app.route("/", healthRoutes(deps));
   app.route("/api/v1/agents", agentsApi(deps));
+  app.route("/api/v1/metrics", metricsApi(deps));
+  app.route("/api/admin/agent-tokens", agentTokensApi(deps));
+  if (deps.orchestrator) app.route("/api/agent", agentGateway(deps.orchestrator));
 
   app.get("/_islands/:buildId/*", async (c) => {
     if (c.req.param("buildId") !== deps.assets.buildId) return c.notFound();

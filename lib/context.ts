@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import type { Config } from "./config.ts";
+import type { Orchestrator } from "./dispatch.ts";
 import type { Sql } from "./db.ts";
 import type { IslandAssets } from "./bundle.ts";
 import type { AuthUser } from "./guards.ts";
@@ -20,6 +21,11 @@ export interface AppDeps {
    * provides the real one; tests of other areas may pass their own.
    */
   authenticate?: (c: Context<AppEnv>) => Promise<AuthUser | null>;
+  /**
+   * This process's agent gateway, dispatcher and live-event hub (lib/dispatch.ts). Without
+   * it the agent WebSocket and the live streams answer 503; everything else works.
+   */
+  orchestrator?: Orchestrator;
 }
 
 /** Hono environment: per-request variables set by the app's middleware. */
