@@ -55,6 +55,9 @@ export interface CloseInfo {
   reason: string;
 }
 
+// Closes after which reconnecting with the same token and name cannot help.
+const FINAL_CLOSE_CODES = new Set([4001, 4002, 4003, 4009, 4400, 4404, 1009]);
+
 export class SimAgent {
   socket!: WebSocket;
   registered: Registered | null = null;
@@ -99,7 +102,7 @@ export class SimAgent {
         this.closeInfo = { code: e.code, reason: e.reason };
         settle.reject(new Error(`closed ${e.code} ${e.reason}`));
         resolve(this.closeInfo);
-        if (o.reconnect && !this.#killed && (e.code === 1012 || e.code === 1006)) this.#reconnectLater();
+        if (o.reconnect && !this.#killed && !FINAL_CLOSE_CODES.has(e.code)) this.#reconnectLater();
       };
     });
     ws.onerror = () => {};
@@ -141,8 +144,11 @@ export class SimAgent {
         }
       } else if (m.type === "job.cancel") {
         this.active.delete(m.jobId);
-      } else if (m.type === "job.ack" && m.status === "completed") {
-        this.completed.push(m.jobId);
+      } else if (m.type === "job.ack") {
+        this.active.delete(m.jobId);
+        if (m.status === "completed") this.completed.push(m.jobId);
+      } else if (m.type === "error" && m.jobId) {
+        this.active.delete(m.jobId);
       }
       this.#waiters = this.#waiters.filter((w) => {
         if (!w.pred(m)) return true;
@@ -179,9 +185,11 @@ export class SimAgent {
     if (this.socket.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
   }
 
-  /** Sends a result for a job (the sample report unless given). */
+  /**
+   * Sends a result for a job (the sample report unless given). The job stays in `active`
+   * until the server acknowledges it, so after a reconnect it is resumed and sent again.
+   */
   result(jobId: number, report: RunReport = sampleReport()): void {
-    this.active.delete(jobId);
     this.send({ type: "job.result", jobId, report, artifacts: [] });
   }
 

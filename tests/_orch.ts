@@ -92,3 +92,64 @@ export async function startOrchServer(
     },
   };
 }
+
+/** A `deno run main.ts` server process on its own port. */
+export interface ServerProcess {
+  baseUrl: string;
+  port: number;
+  child: Deno.ChildProcess;
+  /** SIGKILL (no shutdown hooks) or SIGTERM (graceful), then wait for the exit. */
+  stop(signal?: "SIGKILL" | "SIGTERM"): Promise<void>;
+}
+
+/** Starts Vox as a real process against `databaseUrl` and waits until /readyz answers. */
+export async function spawnServer(
+  databaseUrl: string,
+  opts: { port?: number; env?: Record<string, string> } = {},
+): Promise<ServerProcess> {
+  const { freePort } = await import("../lib/embedded_pg.ts");
+  const port = opts.port ?? freePort();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--unstable-cron", "main.ts"],
+    cwd: new URL("..", import.meta.url).pathname,
+    env: {
+      DATABASE_URL: databaseUrl,
+      VOX_SECRET_KEY: "1".repeat(64),
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      VOX_DEMO: "false",
+      LOG_LEVEL: "warn",
+      VOX_SCHEDULE_TICK_MS: "100",
+      VOX_REAP_MS: "200",
+      ...opts.env,
+    },
+    stdin: "null",
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      const res = await fetch(`${baseUrl}/readyz`);
+      await res.body?.cancel();
+      if (res.ok) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`server on port ${port} did not become ready`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    baseUrl,
+    port,
+    child,
+    async stop(signal = "SIGTERM") {
+      try {
+        child.kill(signal);
+      } catch { /* already gone */ }
+      await child.status;
+    },
+  };
+}
