@@ -15,7 +15,29 @@ import { markAgentDisconnected, registerAgent } from "./agents.ts";
 import type { AppEnv } from "./context.ts";
 import type { AgentConn, Orchestrator } from "./dispatch.ts";
 import { HttpError } from "./errors.ts";
-import { acceptJob, completeJob, failJob, recordProgress, releaseJob, storeArtifact } from "./jobs.ts";
+import { failJob, recordProgress, releaseJob, storeArtifact } from "./jobs.ts";
+import { doc } from "./openapi.ts";
+
+doc({
+  method: "get",
+  path: "/api/agent/ws",
+  summary:
+    "The eval agent WebSocket (messages in agent/protocol.ts); 401 for a bad token, 426 without Upgrade",
+  tag: "agents",
+  auth: "agent",
+  status: 101,
+  errors: [426],
+});
+doc({
+  method: "put",
+  path: "/api/agent/jobs/{jobId}/artifacts/{name}",
+  summary: "Upload an artifact (the recording) of a job the agent holds; 201 stored, 200 already stored",
+  tag: "agents",
+  auth: "agent",
+  status: 201,
+  errors: [409, 413],
+  produces: "application/json",
+});
 
 const REFUSAL: Record<Exclude<TokenCheck, { ok: true }>["reason"], { code: number; message: string }> = {
   malformed: { code: CloseCode.unauthorized, message: "agent token is missing or malformed" },
@@ -166,10 +188,8 @@ class AgentSession {
       case "heartbeat":
         return;
       case "job.accepted":
-        if (!(await acceptJob(sql, msg.jobId, conn.agentId))) {
-          conn.jobs.delete(msg.jobId);
-          this.#error("job_not_held", `job ${msg.jobId} is not assigned to this agent`, msg.jobId);
-        }
+        if (conn.jobs.has(msg.jobId)) this.orch.accepted(conn, msg.jobId);
+        else this.#error("job_not_held", `job ${msg.jobId} is not assigned to this agent`, msg.jobId);
         return;
       case "job.rejected":
         conn.jobs.delete(msg.jobId);
@@ -189,8 +209,8 @@ class AgentSession {
         ) this.#error("job_not_held", `job ${msg.jobId} is not running on this agent`, msg.jobId);
         return;
       case "job.result": {
-        const outcome = await completeJob(sql, msg.jobId, conn.agentId, msg.report);
-        conn.jobs.delete(msg.jobId);
+        // The ack goes out after the next offer: the agent learns of both at once anyway.
+        const outcome = await this.orch.completeAndNext(conn, msg.jobId, msg.report);
         if (outcome.ok) {
           this.orch.send(conn, {
             type: "job.ack",
@@ -207,7 +227,6 @@ class AgentSession {
             msg.jobId,
           );
         }
-        this.orch.freed(conn);
         return;
       }
       case "job.failed": {

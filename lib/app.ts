@@ -3,7 +3,14 @@ import { secureHeaders } from "hono/secure-headers";
 import { join, normalize } from "node:path";
 import { agentTokensApi } from "../routes/api/agent_tokens.ts";
 import { agentsApi } from "../routes/api/agents.ts";
+import { jobsApi } from "../routes/api/jobs.ts";
 import { metricsApi } from "../routes/api/metrics.ts";
+import { projectsApi } from "../routes/api/projects.ts";
+import { providersApi } from "../routes/api/providers.ts";
+import { resultsApi } from "../routes/api/results.ts";
+import { schedulesApi } from "../routes/api/schedules.ts";
+import { itemsApi } from "../routes/api/workflows.ts";
+import { docsRoutes } from "../routes/docs.tsx";
 import { healthRoutes } from "../routes/health.ts";
 import { pageRoutes } from "../routes/pages.tsx";
 import { agentGateway } from "./agent_gateway.ts";
@@ -73,8 +80,16 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/", healthRoutes(deps));
   app.route("/api/v1/agents", agentsApi(deps));
   app.route("/api/v1/metrics", metricsApi(deps));
+  app.route("/api/v1/providers", providersApi(deps));
+  app.route("/api/v1/projects", projectsApi(deps));
+  app.route("/api/v1/workflows", itemsApi(deps, "workflow"));
+  app.route("/api/v1/eval-sets", itemsApi(deps, "eval_set"));
+  app.route("/api/v1/schedules", schedulesApi(deps));
+  app.route("/api/v1/jobs", jobsApi(deps));
+  app.route("/api/v1/results", resultsApi(deps));
   app.route("/api/admin/agent-tokens", agentTokensApi(deps));
   if (deps.orchestrator) app.route("/api/agent", agentGateway(deps.orchestrator));
+  app.route("/", docsRoutes(deps));
 
   app.get("/_islands/:buildId/*", async (c) => {
     if (c.req.param("buildId") !== deps.assets.buildId) return c.notFound();

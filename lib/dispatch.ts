@@ -8,12 +8,16 @@ import type { Sql } from "./db.ts";
 import { EventHub } from "./events.ts";
 import {
   claimJobs,
+  completeJob,
+  type CompleteOutcome,
   JOB_EVENTS_CHANNEL,
   type JobEvent,
   JOBS_CHANNEL,
+  markAccepted,
   reapStaleJobs,
   releaseJob,
   RESULTS_CHANNEL,
+  type RunReport,
 } from "./jobs.ts";
 import type { Logger } from "./log.ts";
 import { rollUpResults } from "./metrics.ts";
@@ -70,6 +74,7 @@ export class Orchestrator {
   #conns = new Map<number, AgentConn>();
   #regions = new Map<string, Set<AgentConn>>();
   #seen = new Map<number, Date>();
+  #accepted: { jobId: number; agentId: number; at: Date }[] = [];
   #dispatching = new Set<string>();
   #again = new Set<string>();
   #timers: ReturnType<typeof setInterval>[] = [];
@@ -241,12 +246,50 @@ export class Orchestrator {
     }
   }
 
-  /** Writes the batched last-seen times (one statement for all agents heard since the last flush). */
+  /** Notes that an agent started a job it holds; written by the next flush. */
+  accepted(conn: AgentConn, jobId: number): void {
+    this.#accepted.push({ jobId, agentId: conn.agentId, at: new Date() });
+  }
+
+  /**
+   * Writes the batched last-seen times and acceptances: one statement each for everything
+   * heard since the last flush.
+   */
   async flush(): Promise<void> {
+    if (this.#accepted.length > 0) {
+      const accepted = this.#accepted;
+      this.#accepted = [];
+      await markAccepted(this.sql, accepted);
+    }
     if (this.#seen.size === 0) return;
     const seen = [...this.#seen].map(([id, at]) => ({ id, at }));
     this.#seen.clear();
     await flushLastSeen(this.sql, seen);
+  }
+
+  /**
+   * Stores a job's result and, in the same transaction, claims the agent's next job of its
+   * region: one commit per job instead of two on a busy queue. The finished job keeps its
+   * slot until then, so no dispatch pass hands the agent a second job meanwhile.
+   */
+  async completeAndNext(conn: AgentConn, jobId: number, report: RunReport): Promise<CompleteOutcome> {
+    const { outcome, offers } = await this.sql.begin(async (tx) => {
+      const outcome = await completeJob(tx, jobId, conn.agentId, report);
+      const free = conn.capacity - conn.jobs.size + (conn.jobs.has(jobId) ? 1 : 0);
+      const offers = outcome.ok && !outcome.duplicate && free > 0 && !this.#stopped
+        ? await claimJobs(tx, conn.region, [{ agentId: conn.agentId }])
+        : [];
+      return { outcome, offers };
+    });
+    conn.jobs.delete(jobId);
+    const next = offers[0];
+    if (next) {
+      if (this.send(conn, next.message)) conn.jobs.add(next.message.jobId);
+      else await releaseJob(this.sql, next.message.jobId, conn.agentId);
+    } else {
+      this.freed(conn);
+    }
+    return outcome;
   }
 
   #every(ms: number, fn: () => unknown): void {

@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import type { jobOfferSchema, RunReport } from "../agent/protocol.ts";
+export type { RunReport };
 import type { Sql } from "./db.ts";
 
 // Any object that runs tagged-template SQL: the pool or a transaction.
@@ -180,12 +181,20 @@ export async function claimJobs(sql: Db, region: string, slots: AgentSlot[]): Pr
   }));
 }
 
-/** Records that the agent started the job it was offered. False if it no longer holds it. */
-export async function acceptJob(sql: Db, jobId: number, agentId: number): Promise<boolean> {
-  const rows = await sql`
-    UPDATE eval_jobs SET accepted_at = now(), heartbeat_at = now()
-    WHERE id = ${jobId} AND agent_id = ${agentId} AND status = 'running' RETURNING id`;
-  return rows.length > 0;
+/**
+ * Records when agents started the jobs they were offered, many at once (the gateway
+ * batches acceptances with the heartbeat flush rather than spending a commit per job).
+ */
+export async function markAccepted(
+  sql: Db,
+  accepted: { jobId: number; agentId: number; at: Date }[],
+): Promise<void> {
+  if (accepted.length === 0) return;
+  const rows = accepted.map((a) => ({ job_id: a.jobId, agent_id: a.agentId, at: a.at.toISOString() }));
+  await sql`
+    UPDATE eval_jobs j SET accepted_at = v.at
+    FROM jsonb_to_recordset(${sql.json(rows)}) AS v(job_id bigint, agent_id bigint, at timestamptz)
+    WHERE j.id = v.job_id AND j.agent_id = v.agent_id AND j.status = 'running' AND j.accepted_at IS NULL`;
 }
 
 /**
