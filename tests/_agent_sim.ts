@@ -210,6 +210,12 @@ export class SimAgent {
     });
   }
 
+  /** The first message matching `pred`, already received or still to come. */
+  seen(pred: (m: ServerMessage) => boolean, timeoutMs = 10_000): Promise<ServerMessage> {
+    const past = this.messages.find(pred);
+    return past ? Promise.resolve(past) : this.waitFor(pred, timeoutMs);
+  }
+
   /** Like a killed process: heartbeats stop, nothing more is sent, the socket drops. */
   kill(): Promise<CloseInfo> {
     this.#killed = true;

@@ -138,7 +138,7 @@ Deno.test(
     const state = async () => (await sql`SELECT state, last_job_id FROM eval_agents WHERE id = ${id}`)[0];
     assert.equal((await state()).state, "IDLE");
     const job = await createJob(sql, { ...pair, region: "state" });
-    await agent.waitFor((m) => m.type === "job.offer");
+    await agent.seen((m) => m.type === "job.offer");
     assert.equal((await state()).state, "OCCUPIED");
     assert.equal((await state()).lastJobId, job.id);
     agent.result(job.id);
@@ -233,7 +233,7 @@ Deno.test("artifacts: only the holding agent uploads; a repeat keeps the first c
     auto: false,
   });
   const job = await createJob(sql, { ...pair, region: "art" });
-  await agent.waitFor((m) => m.type === "job.offer");
+  await agent.seen((m) => m.type === "job.offer");
   const wav = new Uint8Array(1000).fill(3);
   const put = (t: string, body: BodyInit) =>
     fetch(`${base}/api/agent/jobs/${job.id}/artifacts/call.wav`, {

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { cancelJob, claimJobs, completeJob, createJob, getJob } from "../lib/jobs.ts";
+import { cancelJob, claimJobs, completeJob, createJob, getJob, reapStaleJobs } from "../lib/jobs.ts";
 import { eventually, sampleReport, SimAgent } from "./_agent_sim.ts";
 import { createTestDatabase } from "./_db.ts";
+import { as, createFakeAuthApp } from "./_fake_auth.ts";
 import { agentToken, insertEvalPair, setConfig, startOrchServer } from "./_orch.ts";
 
 const db = await createTestDatabase();
@@ -94,7 +95,7 @@ Deno.test("a duplicate result stores nothing new and is acknowledged as duplicat
   });
   try {
     const job = await createJob(sql, { ...pair, region: "dup" });
-    await agent.waitFor((m) => m.type === "job.offer" && m.jobId === job.id);
+    await agent.seen((m) => m.type === "job.offer" && m.jobId === job.id);
     agent.send({ type: "job.accepted", jobId: job.id });
     agent.send({ type: "job.result", jobId: job.id, report: sampleReport(700) });
     const first = await agent.waitFor((m) => m.type === "job.ack" && m.jobId === job.id);
@@ -177,7 +178,7 @@ Deno.test(
     let survivor: SimAgent | null = null;
     try {
       const job = await createJob(sql, { ...pair, region: "fault" });
-      await doomed.waitFor((m) => m.type === "job.offer" && m.jobId === job.id);
+      await doomed.seen((m) => m.type === "job.offer" && m.jobId === job.id);
       doomed.send({ type: "job.accepted", jobId: job.id });
       await doomed.kill();
       survivor = await SimAgent.connect({
@@ -219,7 +220,7 @@ Deno.test("a job that exhausts its attempts ends failed with the reason", opts, 
         region: "exhaust",
         auto: false,
       });
-      await a.waitFor((m) => m.type === "job.offer" && m.jobId === job.id);
+      await a.seen((m) => m.type === "job.offer" && m.jobId === job.id);
       await a.kill();
     }
     const failed = await eventually(async () => {
@@ -249,7 +250,7 @@ Deno.test("job.failed retries while attempts remain; retryable:false fails at on
   });
   try {
     const job = await createJob(sql, { ...pair, region: "failing" });
-    await agent.waitFor((m) => m.type === "job.offer" && m.jobId === job.id);
+    await agent.seen((m) => m.type === "job.offer" && m.jobId === job.id);
     agent.send({ type: "job.failed", jobId: job.id, reason: "page unreachable" });
     const again = await eventually(
       () => agent.offers.find((o) => o.jobId === job.id && o.attempt === 2),
@@ -284,7 +285,7 @@ Deno.test("a rejected offer goes back to the queue without using an attempt", op
   });
   try {
     const job = await createJob(sql, { ...pair, region: "reject" });
-    await picky.waitFor((m) => m.type === "job.offer" && m.jobId === job.id);
+    await picky.seen((m) => m.type === "job.offer" && m.jobId === job.id);
     picky.send({ type: "job.rejected", jobId: job.id, reason: "busy" });
     const helper = await SimAgent.connect({
       baseUrl: server.baseUrl,
@@ -303,6 +304,81 @@ Deno.test("a rejected offer goes back to the queue without using an attempt", op
     await server.stop();
   }
 });
+
+Deno.test(
+  "with the default 30 s timeout a silent agent's job is released after 30 s, not before",
+  opts,
+  async () => {
+    const pair = await insertEvalPair(sql);
+    const [agent] = await sql`
+    INSERT INTO eval_agents (token_id, name, region)
+    VALUES ((SELECT id FROM eval_agent_tokens LIMIT 1), 'default-timeout', 'dflt') RETURNING id`;
+    const job = await createJob(sql, { ...pair, region: "dflt" });
+    await claimJobs(sql, "dflt", [{ agentId: agent.id }]);
+    await sql`UPDATE eval_jobs SET heartbeat_at = now() - interval '29 seconds' WHERE id = ${job.id}`;
+    assert.deepEqual((await reapStaleJobs(sql)).filter((r) => r.id === job.id), []);
+    await sql`UPDATE eval_jobs SET heartbeat_at = now() - interval '31 seconds' WHERE id = ${job.id}`;
+    const reaped = (await reapStaleJobs(sql)).filter((r) => r.id === job.id);
+    assert.deepEqual(reaped, [{ id: job.id, status: "pending", previousAgentId: agent.id, region: "dflt" }]);
+    // The reaper runs every 2 s and heartbeats reach Postgres within 1 s: released ≤ 33 s after the last beat.
+  },
+);
+
+Deno.test(
+  "progress from the agent reaches the job's live stream; the stream ends when the job does",
+  opts,
+  async () => {
+    const server = await startOrchServer(sql);
+    const pair = await insertEvalPair(sql);
+    const token = await agentToken(sql, "progress");
+    const agent = await SimAgent.connect({
+      baseUrl: server.baseUrl,
+      token,
+      name: "talker",
+      region: "progress",
+      auto: false,
+    });
+    try {
+      const job = await createJob(sql, { ...pair, region: "progress" });
+      await agent.seen((m) => m.type === "job.offer" && m.jobId === job.id);
+      const { app } = await createFakeAuthApp(sql, { orchestrator: server.orch });
+      const res = await app.request(`/api/v1/jobs/${job.id}/events`, { headers: as(pair.userId) });
+      assert.equal(res.status, 200);
+      const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      while (!text.includes("event: status")) text += (await reader.read()).value ?? "";
+      agent.send({
+        type: "job.progress",
+        jobId: job.id,
+        step: 2,
+        totalSteps: 5,
+        message: "turn 1/3",
+        turn: { kind: "response", latency_ms: 612, ok: true },
+      });
+      while (!text.includes("turn 1/3")) text += (await reader.read()).value ?? "";
+      const progress = text.split("\n\n").find((b) => b.startsWith("event: progress"))!;
+      const data = JSON.parse(progress.split("\n").find((l) => l.startsWith("data: "))!.slice(6));
+      assert.deepEqual(data.progress, {
+        step: 2,
+        totalSteps: 5,
+        message: "turn 1/3",
+        turn: { kind: "response", latency_ms: 612, ok: true },
+      });
+      agent.result(job.id);
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += value;
+      }
+      assert.match(text, /"status":"completed"/);
+      const [row] = await sql`SELECT progress FROM eval_jobs WHERE id = ${job.id}`;
+      assert.equal(row.progress, null, "progress is cleared when the job completes");
+    } finally {
+      await agent.kill();
+      await server.stop();
+    }
+  },
+);
 
 Deno.test("teardown", opts, async () => {
   await db.close();
