@@ -1,5 +1,7 @@
 // Wiring only: configuration → database → migrations/seed → islands → app → serve.
 import { join } from "node:path";
+import { AGENT_WS_PATH } from "./agent/protocol.ts";
+import { acceptAgentSocket } from "./lib/agent_gateway.ts";
 import { createApp } from "./lib/app.ts";
 import { buildIslands } from "./lib/bundle.ts";
 import { ConfigError, loadConfig, publicUrl } from "./lib/config.ts";
@@ -61,7 +63,9 @@ const server = Deno.serve({
     log.info("Vox is listening", { url, port, embeddedDatabase: Boolean(db.embedded) });
     console.log(`\n  Vox is running at ${publicUrl({ ...config, PUBLIC_URL: url })}\n`);
   },
-}, app.fetch);
+}, (req) =>
+  // Agent sockets skip the app's middleware: an idle agent then holds nothing of it.
+  new URL(req.url).pathname === AGENT_WS_PATH ? acceptAgentSocket(orchestrator, req) : app.fetch(req));
 
 let stopping = false;
 async function shutdown(signal: string) {

@@ -28,6 +28,10 @@ const scale = {
   pushSamples: envInt("BENCH_PUSH_SAMPLES", quick ? 5 : 20),
 };
 const ROOT = new URL("..", import.meta.url).pathname;
+// BENCH_ONLY=raw,dispatch,fleet,reads runs a subset (dispatch includes throughput and push).
+const only = Deno.env.get("BENCH_ONLY")?.split(",").map((s) => s.trim());
+const want = (phase: string) => !only || only.includes(phase);
+const SETTLE_MS = envInt("BENCH_SETTLE_MS", quick ? 3000 : 8000);
 const baseUrl = Deno.env.get("DATABASE_URL") ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const dbName = "vox_bench";
 const results: Record<string, unknown> = { measured_at: new Date().toISOString(), quick, scale };
@@ -71,8 +75,8 @@ for (const p of SEEDED_PROVIDERS) {
 }
 
 // ---------------------------------------------------------------- baselines: raw SQL
-console.log("\nBaselines (raw SQL on the same database)");
-{
+if (want("raw")) {
+  console.log("\nBaselines (raw SQL on the same database)");
   // Insert + NOTIFY → LISTEN → SKIP LOCKED claim, one job at a time.
   const claimSql = createSql(dbUrl, { max: 1 });
   const lat: number[] = [];
@@ -136,7 +140,12 @@ console.log("\nBaselines (raw SQL on the same database)");
 async function startServer(extraEnv: Record<string, string> = {}) {
   const port = freePort();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-cron", "main.ts"],
+    args: [
+      "run",
+      "-A",
+      "--unstable-cron",
+      ...(Deno.env.get("BENCH_GC_EXPERIMENT") ? ["--v8-flags=--expose-gc", ".vox/gc_main.ts"] : ["main.ts"]),
+    ],
     cwd: ROOT,
     env: {
       DATABASE_URL: dbUrl,
@@ -158,7 +167,9 @@ async function startServer(extraEnv: Record<string, string> = {}) {
     pid: child.pid,
     async stop() {
       child.kill("SIGTERM");
+      const t = setTimeout(() => child.kill("SIGKILL"), 10_000);
       await child.status;
+      clearTimeout(t);
     },
   };
 }
@@ -185,8 +196,8 @@ async function connectAgents(
 }
 
 // ---------------------------------------------------------------- dispatch latency
-console.log(`\nDispatch: job created → offer received, ${scale.dispatchAgents} agents connected`);
-{
+if (want("dispatch")) {
+  console.log(`\nDispatch: job created → offer received, ${scale.dispatchAgents} agents connected`);
   const server = await startServer();
   let resolveOffer: ((o: Offer) => void) | null = null;
   const agents = await connectAgents(server.url, "dispatch", scale.dispatchAgents, {
@@ -338,16 +349,23 @@ console.log(`\nDispatch: job created → offer received, ${scale.dispatchAgents}
 }
 
 // ---------------------------------------------------------------- fleet memory
-console.log(`\nFleet: ${scale.fleet} idle agents heartbeating every 10 s on one process`);
-{
+if (want("fleet")) {
+  console.log(`\nFleet: ${scale.fleet} idle agents heartbeating every 10 s on one process`);
   const settle = async (pid: number) => {
-    await sleep(3000);
+    await sleep(SETTLE_MS);
     return await rssKb(pid);
   };
   // Baseline: bare sockets on a bare Deno.upgradeWebSocket server, measured the same way.
   const port = freePort();
   const bare = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "bench/bare_ws_server.ts", String(port)],
+    args: [
+      "run",
+      "-A",
+      ...(Deno.env.get("BENCH_GC_EXPERIMENT")
+        ? ["--v8-flags=--expose-gc", ".vox/gc_bare.ts"]
+        : ["bench/bare_ws_server.ts"]),
+      String(port),
+    ],
     cwd: ROOT,
     stdin: "null",
     stdout: "null",
@@ -379,7 +397,7 @@ console.log(`\nFleet: ${scale.fleet} idle agents heartbeating every 10 s on one 
   clearInterval(beat);
   results.raw_rss_per_socket_kb = r2((bareAfter - bareBefore) / scale.fleet);
   for (const ws of bareSockets) ws.close();
-  bare.kill("SIGTERM");
+  bare.kill("SIGKILL");
   await bare.status;
   report("bare Deno.upgradeWebSocket per socket", `${results.raw_rss_per_socket_kb} KB`);
 
@@ -422,8 +440,8 @@ console.log(`\nFleet: ${scale.fleet} idle agents heartbeating every 10 s on one 
 }
 
 // ---------------------------------------------------------------- reads over many results
-console.log(`\nReads: leaderboard and realtime over ${scale.results} results`);
-{
+if (want("reads")) {
+  console.log(`\nReads: leaderboard and realtime over ${scale.results} results`);
   const regions = ["eu-west", "eu-central", "us-east", "us-west", "ap-south"];
   const chunk = 100_000;
   const tGen = performance.now();
@@ -507,6 +525,8 @@ await sql.end();
   await admin.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
   await admin.end();
 }
-await Deno.writeTextFile(new URL("./results.json", import.meta.url), JSON.stringify(results, null, 2) + "\n");
-console.log("\nWrote bench/results.json");
+// A partial run (BENCH_ONLY) must not replace the full figures scripts read.
+const out = only ? "results.partial.json" : "results.json";
+await Deno.writeTextFile(new URL(`./${out}`, import.meta.url), JSON.stringify(results, null, 2) + "\n");
+console.log(`\nWrote bench/${out}`);
 Deno.exit(0);

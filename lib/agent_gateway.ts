@@ -14,7 +14,7 @@ import { type AgentTokenAuth, type TokenCheck, verifyAgentToken } from "./agent_
 import { markAgentDisconnected, registerAgent } from "./agents.ts";
 import type { AppEnv } from "./context.ts";
 import type { AgentConn, Orchestrator } from "./dispatch.ts";
-import { HttpError } from "./errors.ts";
+import { errorBody, HttpError } from "./errors.ts";
 import { failJob, recordProgress, releaseJob, storeArtifact } from "./jobs.ts";
 import { doc } from "./openapi.ts";
 
@@ -50,23 +50,7 @@ const REFUSAL: Record<Exclude<TokenCheck, { ok: true }>["reason"], { code: numbe
 export function agentGateway(orch: Orchestrator) {
   const app = new Hono<AppEnv>();
 
-  app.get("/ws", async (c) => {
-    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
-      throw new HttpError(426, "upgrade_required", "This endpoint speaks WebSocket only (agent/protocol.ts)");
-    }
-    let token: AgentTokenAuth | null = null;
-    const auth = c.req.header("authorization");
-    if (auth !== undefined) {
-      const check = await verifyAgentToken(orch.sql, bearer(auth));
-      if (!check.ok) {
-        throw new HttpError(401, "unauthorized", `Cannot connect: ${REFUSAL[check.reason].message}`);
-      }
-      token = check.token;
-    }
-    const { socket, response } = Deno.upgradeWebSocket(c.req.raw);
-    new AgentSession(orch, socket, token);
-    return response;
-  });
+  app.get("/ws", (c) => acceptAgentSocket(orch, c.req.raw));
 
   app.put(
     "/jobs/:jobId/artifacts/:name",
@@ -118,6 +102,35 @@ export function agentGateway(orch: Orchestrator) {
   );
 
   return app;
+}
+
+/**
+ * Upgrades an agent's request to the protocol socket, refusing a bad Authorization header
+ * with 401 before any socket exists. Plain Request → Response so main.ts can route agent
+ * sockets ahead of the app's middleware (each idle agent then carries nothing of it).
+ */
+export async function acceptAgentSocket(orch: Orchestrator, req: Request): Promise<Response> {
+  if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+    return Response.json(
+      errorBody("upgrade_required", "This endpoint speaks WebSocket only (agent/protocol.ts)"),
+      { status: 426 },
+    );
+  }
+  let token: AgentTokenAuth | null = null;
+  const auth = req.headers.get("authorization");
+  if (auth !== null) {
+    const check = await verifyAgentToken(orch.sql, bearer(auth));
+    if (!check.ok) {
+      return Response.json(
+        errorBody("unauthorized", `Cannot connect: ${REFUSAL[check.reason].message}`),
+        { status: 401 },
+      );
+    }
+    token = check.token;
+  }
+  const { socket, response } = Deno.upgradeWebSocket(req);
+  new AgentSession(orch, socket, token);
+  return response;
 }
 
 function bearer(header: string): string | null {
@@ -281,6 +294,7 @@ class AgentSession {
       lastSeen: Date.now(),
       pausedUntil: 0,
     };
+    this.orch.notify(reg.notifications);
     if (this.#closed) {
       await markAgentDisconnected(this.orch.sql, conn.agentId, connectionId);
       return;

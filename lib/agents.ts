@@ -39,10 +39,14 @@ export interface Registration {
 
 /**
  * Records a connecting agent (one row per token and name, reused on reconnect) as held by
- * `serverId` through `connectionId`. Of the jobs the database says it holds, those it still
- * runs (`activeJobs`) stay assigned; the others were lost with the previous connection and
- * go back to the queue now rather than after the heartbeat timeout. Announces the new
- * connection so another process still holding an older socket of the agent closes it.
+ * `serverId` through `connectionId`, in one statement. Of the jobs the database says it
+ * holds, those it still runs (`activeJobs`) stay assigned; the others were lost with the
+ * previous connection and go back to the queue now rather than after the heartbeat timeout.
+ *
+ * One statement and no NOTIFY (the caller sends `notifications` after the commit) because
+ * reconnect storms are the hot path: 10,000 agents reconnecting after a restart would
+ * otherwise queue behind each other's commits (notifying commits are serialised) and on the
+ * token row (last_used_at is refreshed at most once a minute for the same reason).
  */
 export async function registerAgent(
   sql: Sql,
@@ -57,50 +61,63 @@ export async function registerAgent(
     expiresAt: Date | null;
     activeJobs: number[];
   },
-): Promise<Registration> {
-  return await sql.begin(async (tx) => {
-    const [agent] = await tx<{ id: number }[]>`
-      INSERT INTO eval_agents (token_id, name, region, state, version, capacity, server_id, connection_id,
-                               expires_at, last_seen_at)
+): Promise<Registration & { notifications: { channel: string; payload: string }[] }> {
+  const active = input.activeJobs;
+  const [row] = await sql`
+    WITH a AS (
+      INSERT INTO eval_agents AS t (token_id, name, region, state, version, capacity, server_id, connection_id,
+                                    expires_at, last_seen_at)
       VALUES (${input.tokenId}, ${input.name}, ${input.region}, 'IDLE', ${input.version}, ${input.capacity},
               ${input.serverId}, ${input.connectionId}, ${input.expiresAt}, now())
       ON CONFLICT (token_id, name) DO UPDATE
       SET region = excluded.region, version = excluded.version, capacity = excluded.capacity,
           server_id = excluded.server_id, connection_id = excluded.connection_id,
-          expires_at = excluded.expires_at, last_seen_at = now()
-      RETURNING id`;
-    const held = await tx<{ id: number }[]>`
-      SELECT id FROM eval_jobs WHERE agent_id = ${agent.id} AND status = 'running' FOR UPDATE`;
-    const active = new Set(input.activeJobs);
-    const resumed = held.filter((j) => active.has(j.id)).map((j) => j.id);
-    const lost = held.filter((j) => !active.has(j.id)).map((j) => j.id);
-    if (resumed.length > 0) {
-      await tx`UPDATE eval_jobs SET heartbeat_at = now() WHERE id = ANY(${resumed}::bigint[])`;
-    }
-    if (lost.length > 0) {
-      await tx`
-        WITH j AS (
-          UPDATE eval_jobs
-          SET status = CASE WHEN attempts < max_attempts THEN 'pending' ELSE 'failed' END,
-              agent_id = NULL, heartbeat_at = NULL, accepted_at = NULL, started_at = NULL,
-              finished_at = CASE WHEN attempts < max_attempts THEN NULL ELSE now() END,
-              error = format('agent %s restarted without the job during attempt %s of %s',
-                             ${agent.id}::bigint, attempts, max_attempts)
-          WHERE id = ANY(${lost}::bigint[])
-          RETURNING id, status, region, error)
-        SELECT CASE WHEN status = 'pending' THEN pg_notify('vox_jobs', region) END,
-          pg_notify('vox_job_events', json_build_object('jobId', id, 'status', status, 'error', error)::text)
-        FROM j`;
-    }
-    await tx`
-      UPDATE eval_agents SET state = ${resumed.length > 0 ? "OCCUPIED" : "IDLE"} WHERE id = ${agent.id}`;
-    await tx`UPDATE eval_agent_tokens SET last_used_at = now() WHERE id = ${input.tokenId}`;
-    await tx`SELECT pg_notify('vox_agents', ${
-      JSON.stringify({ agentId: agent.id, connectionId: input.connectionId })
-    })`;
-    const dropped = input.activeJobs.filter((id) => !resumed.includes(id));
-    return { agentId: agent.id, resumed, dropped };
-  });
+          expires_at = excluded.expires_at, last_seen_at = now(),
+          state = CASE WHEN EXISTS (
+            SELECT 1 FROM eval_jobs j WHERE j.agent_id = t.id AND j.status = 'running'
+              AND j.id = ANY(${active}::bigint[])) THEN 'OCCUPIED' ELSE 'IDLE' END
+      RETURNING id
+    ), resumed AS (
+      UPDATE eval_jobs j SET heartbeat_at = now()
+      FROM a WHERE j.agent_id = a.id AND j.status = 'running' AND j.id = ANY(${active}::bigint[])
+      RETURNING j.id
+    ), lost AS (
+      UPDATE eval_jobs j
+      SET status = CASE WHEN j.attempts < j.max_attempts THEN 'pending' ELSE 'failed' END,
+          agent_id = NULL, heartbeat_at = NULL, accepted_at = NULL, started_at = NULL,
+          finished_at = CASE WHEN j.attempts < j.max_attempts THEN NULL ELSE now() END,
+          error = format('agent %s restarted without the job during attempt %s of %s',
+                         a.id, j.attempts, j.max_attempts)
+      FROM a WHERE j.agent_id = a.id AND j.status = 'running' AND NOT (j.id = ANY(${active}::bigint[]))
+      RETURNING j.id, j.status, j.region, j.error
+    ), tok AS (
+      UPDATE eval_agent_tokens SET last_used_at = now()
+      WHERE id = ${input.tokenId} AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+    )
+    SELECT (SELECT id FROM a) AS agent_id,
+           coalesce((SELECT array_agg(id ORDER BY id) FROM resumed), '{}') AS resumed,
+           coalesce((SELECT json_agg(lost) FROM lost), '[]') AS lost`;
+  const resumed = (row.resumed as number[]).map(Number);
+  const lost = row.lost as { id: number; status: string; region: string; error: string }[];
+  const notifications = [
+    {
+      channel: "vox_agents",
+      payload: JSON.stringify({ agentId: row.agentId, connectionId: input.connectionId }),
+    },
+    ...lost.flatMap((j) => [
+      ...(j.status === "pending" ? [{ channel: "vox_jobs", payload: j.region }] : []),
+      {
+        channel: "vox_job_events",
+        payload: JSON.stringify({ jobId: j.id, status: j.status, error: j.error }),
+      },
+    ]),
+  ];
+  return {
+    agentId: row.agentId,
+    resumed,
+    dropped: active.filter((id) => !resumed.includes(id)),
+    notifications,
+  };
 }
 
 /**
