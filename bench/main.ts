@@ -278,6 +278,10 @@ if (want("dispatch")) {
   results.throughput_last_window_per_s = r2(lastRate);
   results.throughput_sustain_ratio = r2(lastRate / firstRate);
   results.throughput_window_s = r2(win / 1000);
+  const refused = tpAgents.flatMap((a) => a.messages.filter((m) => m.type === "error"));
+  if (refused.length > 0) {
+    console.log(`  ${refused.length} refusals, e.g. ${JSON.stringify(refused.slice(0, 3))}`);
+  }
   report("full cycle", `${results.throughput_jobs_per_s} jobs/s over ${r2(secs)} s`);
   report("  ratio to raw claim + complete", `${results.throughput_ratio} (target ≥ 0.5)`);
   report(

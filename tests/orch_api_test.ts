@@ -468,6 +468,40 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "organizations: members share org projects and their private items; outsiders see none",
+  opts,
+  async () => {
+    const [org] = await sql`INSERT INTO organizations (name) VALUES ('Acme') RETURNING id`;
+    const admin = await insertUser(sql, { role: "premium", organizationId: org.id, orgRole: "admin" });
+    const member = await insertUser(sql, { role: "basic", organizationId: org.id, orgRole: "member" });
+    const outsider = await insertUser(sql, { role: "premium" });
+    const denied = await call("POST", "/api/v1/projects", member.id, { name: "Team", organization: true });
+    assert.equal(denied.status, 403);
+    const team = await call("POST", "/api/v1/projects", admin.id, { name: "Team", organization: true });
+    assert.equal(team.status, 201);
+    assert.equal(team.data.organizationId, org.id);
+    const secret = await workflow({ id: admin.id, projectId: team.data.id }, {
+      visibility: "private",
+      name: "ORG-SECRET",
+    });
+    assert.equal((await call("GET", `/api/v1/workflows/${secret.id}`, member.id)).data.editable, true);
+    assert.ok(
+      (await call("GET", "/api/v1/projects", member.id)).data.projects.some((p: { id: number }) =>
+        p.id === team.data.id
+      ),
+    );
+    assert.equal(
+      (await call("PATCH", `/api/v1/projects/${team.data.id}`, member.id, { name: "Mine" })).status,
+      403,
+    );
+    assert.equal((await call("GET", `/api/v1/workflows/${secret.id}`, outsider.id)).status, 404);
+    assert.equal((await call("GET", `/api/v1/projects/${team.data.id}`, outsider.id)).status, 404);
+    const listed = await call("GET", "/api/v1/workflows?scope=public", outsider.id);
+    assert.ok(!JSON.stringify(listed.data).includes("ORG-SECRET"));
+  },
+);
+
 Deno.test("/openapi.json documents every route from the same schemas; /docs renders it", opts, async () => {
   const res = await app.request("/openapi.json");
   assert.equal(res.status, 200);
