@@ -180,6 +180,10 @@ export async function leaderboard(
 ): Promise<Leaderboard> {
   const region = opts.region ?? null;
   const since = sql`date_trunc('day', now() - make_interval(days => ${opts.days - 1}), 'UTC')`;
+  // Provider names are fetched alongside (a separate connection), not after.
+  const providersQuery = sql<
+    { id: string; name: string; sku: number }[]
+  >`SELECT id, name, sku FROM providers`.execute();
   const rows = opts.onRead
     ? await sql`
       SELECT provider_id, region, grouping(region) AS all_regions, ${SUMMARY_ON_READ(sql)}
@@ -191,9 +195,7 @@ export async function leaderboard(
       FROM eval_rollups
       WHERE bucket_size = 'day' AND bucket >= ${since} ${region ? sql`AND region = ${region}` : sql``}
       GROUP BY GROUPING SETS ((provider_id, region), (provider_id))`;
-  const providers = await sql<
-    { id: string; name: string; sku: number }[]
-  >`SELECT id, name, sku FROM providers`;
+  const providers = await providersQuery;
   const byId = new Map(providers.map((p) => [p.id, p]));
   const entries: LeaderboardEntry[] = [];
   const totals: LeaderboardEntry[] = [];
@@ -246,6 +248,7 @@ export async function realtime(
 ): Promise<RealtimeSeries[]> {
   const filter = sql`${opts.providerId ? sql`AND provider_id = ${opts.providerId}` : sql``}
     ${opts.region ? sql`AND region = ${opts.region}` : sql``}`;
+  const providersQuery = sql<{ id: string; name: string }[]>`SELECT id, name FROM providers`.execute();
   const rows = opts.onRead
     ? await sql`
       SELECT provider_id, region, date_trunc(${opts.bucket}, created_at, 'UTC') AS bucket, ${
@@ -261,7 +264,7 @@ export async function realtime(
       WHERE bucket_size = ${opts.bucket} AND bucket >= date_trunc(${opts.bucket}, ${opts.from}::timestamptz, 'UTC')
         AND bucket < ${opts.to} ${filter}
       GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`;
-  const providers = await sql<{ id: string; name: string }[]>`SELECT id, name FROM providers`;
+  const providers = await providersQuery;
   const names = new Map(providers.map((p) => [p.id, p.name]));
   const series = new Map<string, RealtimeSeries>();
   for (const r of rows) {
