@@ -15,7 +15,7 @@ import { markAgentDisconnected, registerAgent } from "./agents.ts";
 import type { AppEnv } from "./context.ts";
 import type { AgentConn, Orchestrator } from "./dispatch.ts";
 import { errorBody, HttpError } from "./errors.ts";
-import { failJob, recordProgress, releaseJob, storeArtifact } from "./jobs.ts";
+import { failJob, recordProgress, releaseJob, retrying, storeArtifact } from "./jobs.ts";
 import { doc } from "./openapi.ts";
 
 doc({
@@ -244,7 +244,7 @@ class AgentSession {
       }
       case "job.failed": {
         conn.jobs.delete(msg.jobId);
-        const status = await failJob(sql, msg.jobId, conn.agentId, msg.reason, msg.retryable);
+        const status = await retrying(() => failJob(sql, msg.jobId, conn.agentId, msg.reason, msg.retryable));
         if (status === "pending" || status === "failed") {
           this.orch.send(conn, { type: "job.ack", jobId: msg.jobId, status, duplicate: false });
         } else this.#error("job_not_held", `job ${msg.jobId} is not running on this agent`, msg.jobId);

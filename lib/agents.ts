@@ -143,14 +143,24 @@ export async function markServerAgentsOffline(sql: Sql, serverId: string): Promi
 export async function flushLastSeen(sql: Sql, seen: { id: number; at: Date }[]): Promise<void> {
   if (seen.length === 0) return;
   const rows = seen.map((s) => ({ id: s.id, at: s.at.toISOString() }));
+  // Two statements, each taking its row locks in id order (SKIP LOCKED for jobs: a job
+  // being completed right now needs no heartbeat). Holding agent rows while waiting for
+  // job rows, in whatever order a join yields, could deadlock with a result being stored
+  // (job row, then agent row).
   await sql`
-    WITH v AS (SELECT * FROM jsonb_to_recordset(${sql.json(rows)}) AS v(id bigint, at timestamptz)),
-    a AS (
-      UPDATE eval_agents a SET last_seen_at = greatest(a.last_seen_at, v.at)
-      FROM v WHERE a.id = v.id
-    )
+    UPDATE eval_agents a SET last_seen_at = greatest(a.last_seen_at, v.at)
+    FROM jsonb_to_recordset(${sql.json(rows)}) AS v(id bigint, at timestamptz)
+    WHERE a.id = v.id AND a.id IN (
+      SELECT id FROM eval_agents WHERE id = ANY(${seen.map((s) => s.id)}::bigint[]) ORDER BY id FOR UPDATE)`;
+  await sql`
     UPDATE eval_jobs j SET heartbeat_at = greatest(j.heartbeat_at, v.at)
-    FROM v WHERE j.agent_id = v.id AND j.status = 'running'`;
+    FROM (
+      SELECT x.id, v.at FROM jsonb_to_recordset(${sql.json(rows)}) AS v(id bigint, at timestamptz)
+      JOIN LATERAL (
+        SELECT id FROM eval_jobs WHERE agent_id = v.id AND status = 'running' ORDER BY id FOR UPDATE SKIP LOCKED
+      ) x ON true
+    ) v
+    WHERE j.id = v.id`;
 }
 
 /** Agents not heard from within the heartbeat timeout are OFFLINE (their server may have died). */

@@ -19,6 +19,7 @@ import {
   reapStaleJobs,
   releaseJob,
   RESULTS_CHANNEL,
+  retrying,
   type RunReport,
 } from "./jobs.ts";
 import type { Logger } from "./log.ts";
@@ -302,12 +303,12 @@ export class Orchestrator {
    */
   async completeAndNext(conn: AgentConn, jobId: number, report: RunReport): Promise<CompleteOutcome> {
     const events: Notification[] = [];
-    const outcome = await completeJob(this.sql, jobId, conn.agentId, report, {
-      deferNotify: (e) => events.push(...e),
-    });
+    const outcome = await retrying(() =>
+      completeJob(this.sql, jobId, conn.agentId, report, { deferNotify: (e) => events.push(...e) })
+    );
     const free = conn.capacity - conn.jobs.size + (conn.jobs.has(jobId) ? 1 : 0);
     const offers = outcome.ok && !outcome.duplicate && free > 0 && !this.#stopped
-      ? await claimJobs(this.sql, conn.region, [{ agentId: conn.agentId }])
+      ? await retrying(() => claimJobs(this.sql, conn.region, [{ agentId: conn.agentId }]))
       : [];
     this.notify(events);
     conn.jobs.delete(jobId);
@@ -372,7 +373,9 @@ export class Orchestrator {
             if (slots.length >= MAX_CLAIM_BATCH) break;
           }
           if (slots.length === 0) break;
-          const offers = await claimJobs(this.sql, region, slots.map((c) => ({ agentId: c.agentId })));
+          const offers = await retrying(() =>
+            claimJobs(this.sql, region, slots.map((c) => ({ agentId: c.agentId })))
+          );
           for (const offer of offers) {
             const conn = this.#conns.get(offer.agentId);
             if (conn && conn.jobs.size < conn.capacity && this.send(conn, offer.message)) {

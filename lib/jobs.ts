@@ -45,6 +45,22 @@ export interface NewJob {
   scheduleId?: number | null;
 }
 
+/**
+ * Runs `fn` again (up to 3 times) when Postgres aborted it as a deadlock victim or a
+ * serialization failure: both mean "nothing happened, try again".
+ */
+export async function retrying<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (attempt >= 3 || (code !== "40P01" && code !== "40001")) throw err;
+      await new Promise((r) => setTimeout(r, 5 * attempt));
+    }
+  }
+}
+
 /** Channel carrying the region of every job that became claimable. */
 export const JOBS_CHANNEL = "vox_jobs";
 /** Channel carrying job state changes and progress (JSON, see JobEvent). */
@@ -151,8 +167,10 @@ export async function claimJobs(sql: Db, region: string, slots: AgentSlot[]): Pr
       WHERE j.id = next.id
       RETURNING j.id, j.agent_id, j.attempts, j.max_attempts, j.region, j.repeat, j.workflow_id, j.eval_set_id
     ), agents AS (
+      -- Agent rows locked in id order, as every multi-row writer of eval_agents does (no deadlocks).
       UPDATE eval_agents a SET state = 'OCCUPIED', last_job_id = c.id, last_job_at = now()
       FROM claimed c WHERE a.id = c.agent_id
+        AND a.id IN (SELECT id FROM eval_agents WHERE id IN (SELECT agent_id FROM claimed) ORDER BY id FOR UPDATE)
     )
     SELECT c.id, c.agent_id, c.attempts, c.max_attempts, c.region, c.repeat,
            w.id AS w_id, w.name AS w_name, w.provider_id AS w_provider_id, w.config AS w_config,
@@ -191,10 +209,21 @@ export async function markAccepted(
 ): Promise<void> {
   if (accepted.length === 0) return;
   const rows = accepted.map((a) => ({ job_id: a.jobId, agent_id: a.agentId, at: a.at.toISOString() }));
+  // SKIP LOCKED: a job locked right now is being completed or released, and then its
+  // acceptance no longer matters; waiting on it could only queue behind (or deadlock with) that.
   await sql`
     UPDATE eval_jobs j SET accepted_at = v.at
-    FROM jsonb_to_recordset(${sql.json(rows)}) AS v(job_id bigint, agent_id bigint, at timestamptz)
-    WHERE j.id = v.job_id AND j.agent_id = v.agent_id AND j.status = 'running' AND j.accepted_at IS NULL`;
+    FROM (
+      SELECT v.job_id, v.at FROM jsonb_to_recordset(${
+    sql.json(rows)
+  }) AS v(job_id bigint, agent_id bigint, at timestamptz)
+      JOIN LATERAL (
+        SELECT id FROM eval_jobs
+        WHERE id = v.job_id AND agent_id = v.agent_id AND status = 'running' AND accepted_at IS NULL
+        FOR UPDATE SKIP LOCKED
+      ) x ON true
+    ) v
+    WHERE j.id = v.job_id`;
 }
 
 /**
