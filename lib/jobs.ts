@@ -285,9 +285,8 @@ export interface Notification {
  * Sends notifications in one transaction of their own, without waiting for its commit to
  * reach disk. Postgres serialises the commits of notifying transactions (a global lock
  * held through the WAL flush), so keeping NOTIFY out of the result-storing transaction
- * lets those commit in parallel (the full-cycle bench went from ~440 jobs/s with NOTIFY
- * inside to the figure in docs/orchestration.md). The
- * events only feed live streams; a crash between the two commits loses an event, never data.
+ * lets those commit in parallel. The events only feed live streams; a crash between the
+ * two commits loses an event, never data.
  */
 export async function notify(sql: Db, events: Notification[]): Promise<void> {
   if (events.length === 0) return;
