@@ -18,6 +18,7 @@ const basic = await insertUser(sql, { role: "basic" });
 const premium = await insertUser(sql, { role: "premium" });
 const principal = await insertUser(sql, { role: "principal" });
 const stranger = await insertUser(sql, { role: "premium" });
+const admin = await insertUser(sql, { isAdmin: true });
 
 const APP_YAML = `url: "https://agent.example.test/demo"
 steps:
@@ -528,6 +529,73 @@ Deno.test("/openapi.json documents every route from the same schemas; /docs rend
   assert.match(page.headers.get("content-type") ?? "", /text\/html/);
   const html = await page.text();
   assert.match(html, /POST \/api\/v1\/workflows\/\{id\}\/run/);
+});
+
+Deno.test(
+  "every documented route with an id: 400 for a malformed id, 404 for a missing one",
+  opts,
+  async () => {
+    const checked: string[] = [];
+    for (const r of documentedRoutes()) {
+      if (r.auth === "public" || r.auth === "agent" || !r.path.includes("{id}")) continue;
+      const user = r.auth === "admin" ? admin.id : basic.id;
+      const body = ["post", "put", "patch"].includes(r.method)
+        ? JSON.stringify(r.path.endsWith("/run") ? { evalSetId: 1, region: "eu" } : {})
+        : undefined;
+      const req = (id: string) =>
+        app.request(r.path.replace("{id}", id).replace("{name}", "call.wav"), {
+          method: r.method.toUpperCase(),
+          headers: { ...as(user), "content-type": "application/json" },
+          body,
+        });
+      const bad = await req("not-a-number");
+      assert.equal(bad.status, 400, `${r.method} ${r.path} malformed id`);
+      assert.match((await bad.json()).error.message, /^id: /);
+      const missing = await req("987654321");
+      assert.equal(missing.status, 404, `${r.method} ${r.path} missing id`);
+      assert.equal((await missing.json()).error.code, "not_found");
+      checked.push(`${r.method} ${r.path}`);
+    }
+    assert.ok(checked.length >= 20, `only ${checked.length}`);
+  },
+);
+
+Deno.test("403 on every route where a signed-in caller may see but not do", opts, async () => {
+  const owner = await insertUser(sql, { role: "premium" });
+  const wf = await workflow(owner);
+  const es = await evalSet(owner);
+  const cases: [string, string, unknown][] = [
+    ["PATCH", `/api/v1/workflows/${wf.id}`, { name: "x" }],
+    ["PUT", `/api/v1/workflows/${wf.id}`, { name: "x" }],
+    ["DELETE", `/api/v1/workflows/${wf.id}`, undefined],
+    ["PATCH", `/api/v1/eval-sets/${es.id}`, { name: "x" }],
+    ["PUT", `/api/v1/eval-sets/${es.id}`, { name: "x" }],
+    ["DELETE", `/api/v1/eval-sets/${es.id}`, undefined],
+    ["POST", "/api/v1/workflows", {
+      projectId: basic.projectId,
+      name: "p",
+      provider: { id: SEEDED_PROVIDERS[0].id },
+      yaml: APP_YAML,
+      visibility: "private",
+    }],
+    ["POST", "/api/v1/eval-sets", {
+      projectId: basic.projectId,
+      name: "m",
+      config: SCENARIO,
+      isMainline: true,
+    }],
+    ["POST", "/api/v1/projects", { name: "org", organization: true }],
+    ["GET", "/api/admin/agent-tokens", undefined],
+    ["POST", "/api/admin/agent-tokens", { name: "t", region: "eu" }],
+    ["DELETE", "/api/admin/agent-tokens/1", undefined],
+  ];
+  for (const [method, path, body] of cases) {
+    const r = await call(method, path, basic.id, body);
+    assert.equal(r.status, 403, `${method} ${path}: ${JSON.stringify(r.data)}`);
+    assert.equal(r.data.error.code, "forbidden");
+  }
+  // Plan limits are 403s too (covered with their messages above); the admin passes the admin routes.
+  assert.equal((await call("GET", "/api/admin/agent-tokens", admin.id)).status, 200);
 });
 
 Deno.test("teardown", opts, async () => {
