@@ -1,0 +1,31 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import type { AppDeps, AppEnv } from "../../lib/context.ts";
+import { doc } from "../../lib/openapi.ts";
+
+const providerSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  sku: z.number(),
+  website: z.string().nullable(),
+});
+doc({
+  method: "get",
+  path: "/api/v1/providers",
+  summary: "Voice agent providers (public)",
+  tag: "metrics",
+  auth: "public",
+  response: z.object({ providers: z.array(providerSchema) }),
+});
+
+/** /api/v1/providers: public list of providers (ids never change). */
+export function providersApi(deps: AppDeps) {
+  const app = new Hono<AppEnv>();
+  app.get("/", async (c) => {
+    const rows = await deps.sql`SELECT id, name, sku, website FROM providers ORDER BY name`;
+    return c.json({
+      providers: rows.map((r) => ({ id: r.id, name: r.name, sku: r.sku, website: r.website })),
+    });
+  });
+  return app;
+}
