@@ -5,8 +5,10 @@ import { pruneIdentity } from "./lib/auth/maintenance.ts";
 import { buildIslands } from "./lib/bundle.ts";
 import { ConfigError, loadConfig, publicUrl } from "./lib/config.ts";
 import { openDatabase } from "./lib/db.ts";
+import { orchestrationEnv, Orchestrator } from "./lib/dispatch.ts";
 import { configureLogging, log } from "./lib/log.ts";
 import { migrate } from "./lib/migrate.ts";
+import { tickSchedules } from "./lib/schedules.ts";
 import { loadSecretKey } from "./lib/secrets.ts";
 import { seed } from "./lib/seed.ts";
 import { setupNeeded } from "./lib/users.ts";
@@ -29,7 +31,29 @@ await migrate(db.sql, { log });
 await seed(db.sql);
 const secretKey = await loadSecretKey(config, log);
 const assets = await buildIslands({ outRoot: join(config.VOX_DATA_DIR, "build", "islands"), log });
-const app = createApp({ sql: db.sql, config, assets, log, serverId, secretKey });
+const orchEnv = orchestrationEnv();
+const orchestrator = new Orchestrator({
+  sql: db.sql,
+  serverId,
+  log,
+  pollMs: orchEnv.VOX_DISPATCH_POLL_MS,
+  reapMs: orchEnv.VOX_REAP_MS,
+});
+await orchestrator.start();
+const app = createApp({ sql: db.sql, config, assets, log, serverId, secretKey, orchestrator });
+
+// Deno.cron only ticks; tickSchedules() decides in Postgres which firings get a job, so every
+// process may tick and each due run still makes exactly one job.
+const tick = async () => {
+  try {
+    const jobs = await tickSchedules(db.sql);
+    if (jobs.length > 0) log.info("schedules fired", { jobs: jobs.map((j) => j.id) });
+  } catch (err) {
+    log.error("schedule tick failed", { error: err });
+  }
+};
+Deno.cron("vox-schedules", "* * * * *", tick);
+if (orchEnv.VOX_SCHEDULE_TICK_MS > 0) setInterval(tick, orchEnv.VOX_SCHEDULE_TICK_MS);
 
 if (await setupNeeded(db.sql)) {
   log.warn(
@@ -59,7 +83,8 @@ async function shutdown(signal: string) {
   if (stopping) return;
   stopping = true;
   log.info("shutting down", { signal });
-  // Stops accepting connections and waits for in-flight requests to finish.
+  // Agent sockets first (they reconnect to another process), then in-flight requests.
+  await orchestrator.stop();
   await server.shutdown();
   await db.close();
   log.info("stopped");

@@ -2,19 +2,22 @@ import { Hono } from "hono";
 import { secureHeaders } from "hono/secure-headers";
 import { join, normalize } from "node:path";
 import { adminUsersApi } from "../routes/api/admin_users.ts";
+import { agentGateway } from "./agent_gateway.ts";
+import { agentTokensApi } from "../routes/api/agent_tokens.ts";
 import { agentsApi } from "../routes/api/agents.ts";
 import { apiKeysApi } from "../routes/api/api_keys.ts";
 import { authApi } from "../routes/api/auth.ts";
-import { setupApi } from "../routes/api/setup.ts";
-import { userApi } from "../routes/api/user.ts";
 import { authPageRoutes } from "../routes/auth_pages.tsx";
-import { diveRoutes } from "../routes/dive.tsx";
-import { healthRoutes } from "../routes/health.ts";
-import { pageRoutes } from "../routes/pages.tsx";
 import { createAuthenticator } from "./auth/authenticate.ts";
 import { csrfProtection } from "./auth/csrf.ts";
-import { oauthProviders } from "./auth/oauth.ts";
+import { diveRoutes } from "../routes/dive.tsx";
 import { generalRateLimit } from "./auth/rate_limit.ts";
+import { healthRoutes } from "../routes/health.ts";
+import { metricsApi } from "../routes/api/metrics.ts";
+import { oauthProviders } from "./auth/oauth.ts";
+import { pageRoutes } from "../routes/pages.tsx";
+import { setupApi } from "../routes/api/setup.ts";
+import { userApi } from "../routes/api/user.ts";
 import type { AppDeps, AppEnv, ResolvedDeps } from "./context.ts";
 import { errorBody, handleError } from "./errors.ts";
 import { createMailer } from "./mailer.ts";
@@ -94,6 +97,9 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
   app.route("/api/v1/user", userApi(deps));
   app.route("/api/v1/api-keys", apiKeysApi(deps));
   app.route("/api/admin/users", adminUsersApi(deps));
+  app.route("/api/v1/metrics", metricsApi(deps));
+  app.route("/api/admin/agent-tokens", agentTokensApi(deps));
+  if (deps.orchestrator) app.route("/api/agent", agentGateway(deps.orchestrator));
 
   app.get("/_islands/:buildId/*", async (c) => {
     if (c.req.param("buildId") !== deps.assets.buildId) return c.notFound();

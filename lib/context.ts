@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import type { Config } from "./config.ts";
+import type { Orchestrator } from "./dispatch.ts";
 import type { Sql } from "./db.ts";
 import type { IslandAssets } from "./bundle.ts";
 import type { AuthUser } from "./guards.ts";
@@ -26,6 +27,11 @@ export interface AppDeps {
   mailer?: Mailer;
   /** Sign-in providers by id; default from the config (Google when GOOGLE_CLIENT_ID is set). */
   oauthProviders?: Map<string, OAuthProvider>;
+  /**
+   * This process's agent gateway, dispatcher and live-event hub (lib/dispatch.ts). Without
+   * it the agent WebSocket and the live streams answer 503; everything else works.
+   */
+  orchestrator?: Orchestrator;
 }
 
 /** AppDeps after createApp() filled in the defaults. */

@@ -1,0 +1,281 @@
+// The eval agent endpoint: one WebSocket per agent (agent/protocol.ts) and the artifact
+// upload. Authentication comes before anything else; a bad frame closes only its own socket.
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import {
+  type AgentMessage,
+  CloseCode,
+  HELLO_TIMEOUT_MS,
+  MAX_ARTIFACT_BYTES,
+  parseAgentMessage,
+  PROTOCOL_VERSION,
+} from "../agent/protocol.ts";
+import { type AgentTokenAuth, type TokenCheck, verifyAgentToken } from "./agent_tokens.ts";
+import { markAgentDisconnected, registerAgent } from "./agents.ts";
+import type { AppEnv } from "./context.ts";
+import type { AgentConn, Orchestrator } from "./dispatch.ts";
+import { HttpError } from "./errors.ts";
+import { acceptJob, completeJob, failJob, recordProgress, releaseJob, storeArtifact } from "./jobs.ts";
+
+const REFUSAL: Record<Exclude<TokenCheck, { ok: true }>["reason"], { code: number; message: string }> = {
+  malformed: { code: CloseCode.unauthorized, message: "agent token is missing or malformed" },
+  unknown: { code: CloseCode.unauthorized, message: "agent token is not known" },
+  revoked: { code: CloseCode.tokenInvalid, message: "agent token was revoked" },
+  expired: { code: CloseCode.tokenInvalid, message: "agent token has expired" },
+};
+
+/** Routes under /api/agent: the WebSocket and artifact uploads. */
+export function agentGateway(orch: Orchestrator) {
+  const app = new Hono<AppEnv>();
+
+  app.get("/ws", async (c) => {
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+      throw new HttpError(426, "upgrade_required", "This endpoint speaks WebSocket only (agent/protocol.ts)");
+    }
+    let token: AgentTokenAuth | null = null;
+    const auth = c.req.header("authorization");
+    if (auth !== undefined) {
+      const check = await verifyAgentToken(orch.sql, bearer(auth));
+      if (!check.ok) {
+        throw new HttpError(401, "unauthorized", `Cannot connect: ${REFUSAL[check.reason].message}`);
+      }
+      token = check.token;
+    }
+    const { socket, response } = Deno.upgradeWebSocket(c.req.raw);
+    new AgentSession(orch, socket, token);
+    return response;
+  });
+
+  app.put(
+    "/jobs/:jobId/artifacts/:name",
+    bodyLimit({
+      maxSize: MAX_ARTIFACT_BYTES,
+      onError: () => {
+        throw new HttpError(413, "payload_too_large", `Artifacts are limited to ${MAX_ARTIFACT_BYTES} bytes`);
+      },
+    }),
+    async (c) => {
+      const check = await verifyAgentToken(orch.sql, bearer(c.req.header("authorization") ?? ""));
+      if (!check.ok) {
+        throw new HttpError(401, "unauthorized", `Cannot upload: ${REFUSAL[check.reason].message}`);
+      }
+      const jobId = Number(c.req.param("jobId"));
+      const name = c.req.param("name");
+      if (!Number.isSafeInteger(jobId) || jobId <= 0) {
+        throw new HttpError(400, "bad_request", "jobId: not a job id");
+      }
+      if (!/^[A-Za-z0-9._-]{1,200}$/.test(name)) {
+        throw new HttpError(400, "bad_request", "name: 1-200 letters, digits, dot, dash or underscore");
+      }
+      const kind = c.req.header("x-vox-artifact-kind") ?? "recording";
+      if (!["recording", "screenshot", "log", "report"].includes(kind)) {
+        throw new HttpError(
+          400,
+          "bad_request",
+          "X-Vox-Artifact-Kind: one of recording, screenshot, log, report",
+        );
+      }
+      const contentType = c.req.header("content-type") ?? "application/octet-stream";
+      const data = new Uint8Array(await c.req.arrayBuffer());
+      const stored = await storeArtifact(orch.sql, {
+        jobId,
+        tokenId: check.token.id,
+        name,
+        kind,
+        contentType: contentType.slice(0, 100),
+        data,
+      });
+      if (stored === "not_held") {
+        throw new HttpError(409, "job_not_held", `Job ${jobId} is not running on an agent of this token`);
+      }
+      return c.json(
+        { jobId, name, sizeBytes: data.length, stored: stored === "created" },
+        stored === "created" ? 201 : 200,
+      );
+    },
+  );
+
+  return app;
+}
+
+function bearer(header: string): string | null {
+  return /^Bearer\s+(\S+)$/i.exec(header)?.[1] ?? null;
+}
+
+/** One agent socket from open to close: hello, then jobs. Frames are handled in order. */
+class AgentSession {
+  #conn: AgentConn | null = null;
+  #queue: Promise<void> = Promise.resolve();
+  #helloTimer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+
+  constructor(
+    readonly orch: Orchestrator,
+    readonly socket: WebSocket,
+    readonly token: AgentTokenAuth | null,
+  ) {
+    socket.onopen = () => {
+      this.#helloTimer = setTimeout(
+        () => this.close(CloseCode.badMessage, "no hello within the timeout"),
+        HELLO_TIMEOUT_MS,
+      );
+    };
+    socket.onmessage = (e) => {
+      if (this.#closed) return;
+      const parsed = parseAgentMessage(e.data);
+      if (!parsed.ok) return this.close(parsed.code, parsed.reason);
+      if (this.#conn) orch.touch(this.#conn);
+      this.#queue = this.#queue.then(() => this.#closed ? undefined : this.#handle(parsed.message)).catch(
+        (err) => {
+          orch.log.error("agent message failed", { agentId: this.#conn?.agentId, error: err });
+          this.close(1011, "internal error");
+        },
+      );
+    };
+    socket.onclose = () => {
+      this.#closed = true;
+      clearTimeout(this.#helloTimer);
+      const conn = this.#conn;
+      if (conn && orch.unregister(conn)) {
+        markAgentDisconnected(orch.sql, conn.agentId, conn.connectionId).catch((err) =>
+          orch.log.warn("could not mark agent offline", { agentId: conn.agentId, error: err })
+        );
+      }
+    };
+    socket.onerror = () => {};
+  }
+
+  close(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.socket.close(code, reason);
+    } catch { /* already closing */ }
+  }
+
+  #error(code: string, message: string, jobId?: number): void {
+    if (this.#conn) this.orch.send(this.#conn, { type: "error", code, message, jobId, fatal: false });
+  }
+
+  async #handle(msg: AgentMessage): Promise<void> {
+    if (msg.type === "hello") return await this.#hello(msg);
+    const conn = this.#conn;
+    if (!conn) return this.close(CloseCode.badMessage, "the first message must be hello");
+    const sql = this.orch.sql;
+    switch (msg.type) {
+      case "heartbeat":
+        return;
+      case "job.accepted":
+        if (!(await acceptJob(sql, msg.jobId, conn.agentId))) {
+          conn.jobs.delete(msg.jobId);
+          this.#error("job_not_held", `job ${msg.jobId} is not assigned to this agent`, msg.jobId);
+        }
+        return;
+      case "job.rejected":
+        conn.jobs.delete(msg.jobId);
+        // Paused before the release announces the job, so the decliner is not offered it again.
+        conn.pausedUntil = Date.now() + 2000;
+        await releaseJob(sql, msg.jobId, conn.agentId);
+        this.orch.freed(conn, 2000);
+        return;
+      case "job.progress":
+        if (
+          !(await recordProgress(sql, msg.jobId, conn.agentId, {
+            step: msg.step,
+            totalSteps: msg.totalSteps,
+            message: msg.message,
+            ...(msg.turn ? { turn: msg.turn } : {}),
+          }))
+        ) this.#error("job_not_held", `job ${msg.jobId} is not running on this agent`, msg.jobId);
+        return;
+      case "job.result": {
+        const outcome = await completeJob(sql, msg.jobId, conn.agentId, msg.report);
+        conn.jobs.delete(msg.jobId);
+        if (outcome.ok) {
+          this.orch.send(conn, {
+            type: "job.ack",
+            jobId: msg.jobId,
+            status: "completed",
+            duplicate: outcome.duplicate,
+          });
+        } else {
+          this.#error(
+            "job_not_held",
+            `result for job ${msg.jobId} refused: the job is ${
+              outcome.status ?? "unknown"
+            } and not held by this agent`,
+            msg.jobId,
+          );
+        }
+        this.orch.freed(conn);
+        return;
+      }
+      case "job.failed": {
+        conn.jobs.delete(msg.jobId);
+        const status = await failJob(sql, msg.jobId, conn.agentId, msg.reason, msg.retryable);
+        if (status === "pending" || status === "failed") {
+          this.orch.send(conn, { type: "job.ack", jobId: msg.jobId, status, duplicate: false });
+        } else this.#error("job_not_held", `job ${msg.jobId} is not running on this agent`, msg.jobId);
+        this.orch.freed(conn);
+        return;
+      }
+    }
+  }
+
+  async #hello(msg: Extract<AgentMessage, { type: "hello" }>): Promise<void> {
+    if (this.#conn) return this.close(CloseCode.badMessage, "hello sent twice");
+    clearTimeout(this.#helloTimer);
+    let token = this.token;
+    if (!token) {
+      const check = await verifyAgentToken(this.orch.sql, msg.token);
+      if (!check.ok) return this.close(REFUSAL[check.reason].code, REFUSAL[check.reason].message);
+      token = check.token;
+    }
+    if (msg.region !== token.region) {
+      return this.close(CloseCode.wrongRegion, `token is for region ${token.region}, not ${msg.region}`);
+    }
+    if (msg.protocol !== PROTOCOL_VERSION) {
+      return this.close(CloseCode.badMessage, "unsupported protocol version");
+    }
+    const connectionId = crypto.randomUUID();
+    const reg = await registerAgent(this.orch.sql, {
+      tokenId: token.id,
+      name: msg.name,
+      region: token.region,
+      version: msg.version,
+      capacity: msg.capacity,
+      serverId: this.orch.serverId,
+      connectionId,
+      expiresAt: token.expiresAt,
+      activeJobs: msg.activeJobs,
+    });
+    const conn: AgentConn = {
+      agentId: reg.agentId,
+      connectionId,
+      tokenId: token.id,
+      tokenExpiresAt: token.expiresAt ? token.expiresAt.getTime() : null,
+      name: msg.name,
+      region: token.region,
+      capacity: msg.capacity,
+      socket: this.socket,
+      jobs: new Set(reg.resumed),
+      lastSeen: Date.now(),
+      pausedUntil: 0,
+    };
+    if (this.#closed) {
+      await markAgentDisconnected(this.orch.sql, conn.agentId, connectionId);
+      return;
+    }
+    this.#conn = conn;
+    this.orch.send(conn, {
+      type: "registered",
+      agentId: reg.agentId,
+      region: token.region,
+      serverId: this.orch.serverId,
+      heartbeatIntervalMs: this.orch.heartbeatIntervalMs,
+      resumed: reg.resumed,
+      dropped: reg.dropped,
+    });
+    this.orch.register(conn);
+  }
+}

@@ -1,0 +1,371 @@
+// Cross-process dispatch: the agents connected to this process, pushing jobs to them the
+// moment one is free, and the background loops every server process runs (LISTEN/NOTIFY,
+// heartbeat reaper, batched last-seen writes, metric rollups, polling fallback).
+import { z } from "zod";
+import { CloseCode, type ServerMessage } from "../agent/protocol.ts";
+import { flushLastSeen, markServerAgentsOffline, markSilentAgentsOffline } from "./agents.ts";
+import type { Sql } from "./db.ts";
+import { EventHub } from "./events.ts";
+import {
+  claimJobs,
+  JOB_EVENTS_CHANNEL,
+  type JobEvent,
+  JOBS_CHANNEL,
+  reapStaleJobs,
+  releaseJob,
+  RESULTS_CHANNEL,
+} from "./jobs.ts";
+import type { Logger } from "./log.ts";
+import { rollUpResults } from "./metrics.ts";
+
+/** One registered agent socket on this process. */
+export interface AgentConn {
+  agentId: number;
+  connectionId: string;
+  tokenId: number;
+  tokenExpiresAt: number | null;
+  name: string;
+  region: string;
+  capacity: number;
+  socket: WebSocket;
+  /** Jobs this process handed to the agent that it has not finished. */
+  jobs: Set<number>;
+  /** Date.now() of the last frame from the agent. */
+  lastSeen: number;
+  /** No offers before this Date.now() (the agent just declined one). */
+  pausedUntil: number;
+}
+
+export interface OrchestratorOptions {
+  sql: Sql;
+  serverId: string;
+  log: Logger;
+  /** Polling fallback when a notification was missed (default 5000 ms). */
+  pollMs?: number;
+  /** Heartbeat reaper period (default 2000 ms). */
+  reapMs?: number;
+  /** Batched last-seen writes (default 1000 ms). */
+  flushMs?: number;
+  /** Metric rollup period (default 1000 ms; 0 disables). */
+  rollupMs?: number;
+}
+
+const MAX_CLAIM_BATCH = 50;
+
+/**
+ * Owns this process's agent sockets and keeps jobs flowing to them. Jobs reach it through
+ * NOTIFY (any process's insert), an agent becoming free, a re-scan after the LISTEN
+ * connection comes back, and as a last resort a slow poll.
+ */
+export class Orchestrator {
+  readonly events = new EventHub();
+  readonly sql: Sql;
+  readonly serverId: string;
+  readonly log: Logger;
+  /** From system_config, refreshed by the reaper loop. */
+  heartbeatIntervalMs = 10_000;
+  heartbeatTimeoutMs = 30_000;
+
+  #opts: Required<Omit<OrchestratorOptions, "sql" | "serverId" | "log">>;
+  #conns = new Map<number, AgentConn>();
+  #regions = new Map<string, Set<AgentConn>>();
+  #seen = new Map<number, Date>();
+  #dispatching = new Set<string>();
+  #again = new Set<string>();
+  #timers: ReturnType<typeof setInterval>[] = [];
+  #unlisten: (() => Promise<void>)[] = [];
+  #stopped = false;
+  #busy = new Set<Promise<unknown>>();
+
+  constructor(opts: OrchestratorOptions) {
+    this.sql = opts.sql;
+    this.serverId = opts.serverId;
+    this.log = opts.log.child({ component: "orchestrator" });
+    this.#opts = {
+      pollMs: opts.pollMs ?? 5000,
+      reapMs: opts.reapMs ?? 2000,
+      flushMs: opts.flushMs ?? 1000,
+      rollupMs: opts.rollupMs ?? 1000,
+    };
+  }
+
+  /** Subscribes to the channels and starts the loops. */
+  async start(): Promise<void> {
+    await this.loadSettings();
+    const listen = async (channel: string, fn: (payload: string) => void, onListen?: () => void) => {
+      const sub = await this.sql.listen(channel, (p) => {
+        try {
+          fn(p);
+        } catch (err) {
+          this.log.error("notification handler failed", { channel, error: err });
+        }
+      }, onListen);
+      this.#unlisten.push(sub.unlisten);
+    };
+    // onListen runs on every (re)connection of the LISTEN socket: notifications sent while
+    // it was down are lost, so re-scan every region this process serves.
+    await listen(JOBS_CHANNEL, (region) => this.kick(region), () => this.kickAll());
+    await listen(JOB_EVENTS_CHANNEL, (p) => this.#onJobEvent(JSON.parse(p) as JobEvent));
+    await listen(RESULTS_CHANNEL, (p) => this.events.publish("metrics", "result", JSON.parse(p)));
+    await listen("vox_agent_tokens", (id) => this.#closeToken(Number(id), "token revoked"));
+    await listen("vox_agents", (p) => {
+      const { agentId, connectionId } = JSON.parse(p) as { agentId: number; connectionId: string };
+      const conn = this.#conns.get(agentId);
+      if (conn && conn.connectionId !== connectionId) {
+        this.#close(conn, CloseCode.replaced, "replaced by a newer connection of this agent");
+      }
+    });
+    this.#every(this.#opts.pollMs, () => this.kickAll());
+    this.#every(this.#opts.reapMs, () => this.reap());
+    this.#every(this.#opts.flushMs, () => this.flush());
+    if (this.#opts.rollupMs > 0) this.#every(this.#opts.rollupMs, () => rollUpResults(this.sql));
+  }
+
+  /** Closes every agent socket (agents reconnect elsewhere), stops the loops, writes what is pending. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const t of this.#timers) clearInterval(t);
+    for (const conn of [...this.#conns.values()]) {
+      this.#close(conn, CloseCode.serverRestart, "server restarting");
+    }
+    await Promise.allSettled([...this.#busy]);
+    await Promise.allSettled(this.#unlisten.map((u) => u()));
+    await this.flush().catch(() => {});
+    await markServerAgentsOffline(this.sql, this.serverId).catch(() => {});
+  }
+
+  /** Re-reads the heartbeat settings from system_config. */
+  async loadSettings(): Promise<void> {
+    const rows = await this.sql<{ key: string; value: unknown }[]>`
+      SELECT key, value FROM system_config
+      WHERE key IN ('agents.heartbeat_interval_seconds', 'jobs.heartbeat_timeout_seconds')`;
+    for (const r of rows) {
+      const seconds = Number(r.value);
+      if (!Number.isFinite(seconds) || seconds <= 0) continue;
+      if (r.key === "agents.heartbeat_interval_seconds") {
+        this.heartbeatIntervalMs = Math.round(seconds * 1000);
+      } else this.heartbeatTimeoutMs = Math.round(seconds * 1000);
+    }
+  }
+
+  /** Agents connected to this process. */
+  get connections(): ReadonlyMap<number, AgentConn> {
+    return this.#conns;
+  }
+
+  /** Adds a registered agent; a previous socket of the same agent on this process is closed. */
+  register(conn: AgentConn): void {
+    const old = this.#conns.get(conn.agentId);
+    if (old && old !== conn) {
+      this.#close(old, CloseCode.replaced, "replaced by a newer connection of this agent");
+    }
+    this.#conns.set(conn.agentId, conn);
+    let set = this.#regions.get(conn.region);
+    if (!set) this.#regions.set(conn.region, set = new Set());
+    set.add(conn);
+    this.touch(conn);
+    this.kick(conn.region);
+  }
+
+  /** Forgets a closed socket (only if it is still the agent's current one). */
+  unregister(conn: AgentConn): boolean {
+    if (this.#conns.get(conn.agentId) !== conn) return false;
+    this.#conns.delete(conn.agentId);
+    this.#regions.get(conn.region)?.delete(conn);
+    this.#seen.delete(conn.agentId);
+    return true;
+  }
+
+  /** Notes that an agent was heard from; written to Postgres by the next flush. */
+  touch(conn: AgentConn): void {
+    conn.lastSeen = Date.now();
+    this.#seen.set(conn.agentId, new Date(conn.lastSeen));
+  }
+
+  /**
+   * An agent finished or gave back a job: it goes to the back of its region's line and the
+   * region gets a dispatch pass. `pauseMs` keeps offers away from it for a while (it
+   * declined a job, so offering the next one at once would likely bounce too).
+   */
+  freed(conn: AgentConn, pauseMs = 0): void {
+    const set = this.#regions.get(conn.region);
+    if (set?.delete(conn)) set.add(conn);
+    if (pauseMs > 0) {
+      conn.pausedUntil = Date.now() + pauseMs;
+      const t = setTimeout(() => this.kick(conn.region), pauseMs + 10);
+      Deno.unrefTimer(t as unknown as number);
+    }
+    this.kick(conn.region);
+  }
+
+  /** Sends a message to an agent socket; false if it is not open. */
+  send(conn: AgentConn, message: ServerMessage): boolean {
+    if (conn.socket.readyState !== WebSocket.OPEN) return false;
+    try {
+      conn.socket.send(JSON.stringify(message));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Starts a dispatch pass for `region` if this process has a free agent there. */
+  kick(region: string): void {
+    if (this.#stopped || !this.#hasFreeSlot(region)) return;
+    if (this.#dispatching.has(region)) {
+      this.#again.add(region);
+      return;
+    }
+    this.#track(this.#dispatch(region));
+  }
+
+  /** Re-scans every region with a free local agent. */
+  kickAll(): void {
+    for (const region of this.#regions.keys()) this.kick(region);
+  }
+
+  /** One reaper pass: stale jobs requeued or failed, silent agents offline, dead local sockets closed. */
+  async reap(): Promise<void> {
+    await this.loadSettings();
+    const reaped = await reapStaleJobs(this.sql);
+    if (reaped.length > 0) this.log.warn("released jobs of silent agents", { jobs: reaped });
+    await markSilentAgentsOffline(this.sql);
+    const now = Date.now();
+    for (const conn of [...this.#conns.values()]) {
+      if (now - conn.lastSeen > this.heartbeatTimeoutMs) {
+        this.#close(conn, CloseCode.heartbeatTimeout, "no heartbeat within the timeout");
+      } else if (conn.tokenExpiresAt !== null && conn.tokenExpiresAt <= now) {
+        this.#close(conn, CloseCode.tokenInvalid, "token expired");
+      }
+    }
+  }
+
+  /** Writes the batched last-seen times (one statement for all agents heard since the last flush). */
+  async flush(): Promise<void> {
+    if (this.#seen.size === 0) return;
+    const seen = [...this.#seen].map(([id, at]) => ({ id, at }));
+    this.#seen.clear();
+    await flushLastSeen(this.sql, seen);
+  }
+
+  #every(ms: number, fn: () => unknown): void {
+    let running = false;
+    const t = setInterval(async () => {
+      if (running || this.#stopped) return;
+      running = true;
+      try {
+        await this.#track(Promise.resolve(fn()));
+      } catch (err) {
+        this.log.error("background loop failed", { error: err });
+      } finally {
+        running = false;
+      }
+    }, ms);
+    Deno.unrefTimer(t as unknown as number);
+    this.#timers.push(t);
+  }
+
+  #track<T>(p: Promise<T>): Promise<T> {
+    this.#busy.add(p);
+    p.finally(() => this.#busy.delete(p)).catch(() => {});
+    return p;
+  }
+
+  #hasFreeSlot(region: string): boolean {
+    const now = Date.now();
+    for (const c of this.#regions.get(region) ?? []) {
+      if (c.jobs.size < c.capacity && c.pausedUntil <= now && c.socket.readyState === WebSocket.OPEN) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Claims for up to MAX_CLAIM_BATCH free slots per statement and loops while every slot
+  // got a job. One pass per region at a time in this process; a kick during a pass makes
+  // the pass run again instead of starting a second one.
+  async #dispatch(region: string): Promise<void> {
+    this.#dispatching.add(region);
+    try {
+      do {
+        this.#again.delete(region);
+        for (;;) {
+          if (this.#stopped) return;
+          const slots: AgentConn[] = [];
+          const now = Date.now();
+          for (const c of this.#regions.get(region) ?? []) {
+            if (c.socket.readyState !== WebSocket.OPEN || c.pausedUntil > now) continue;
+            for (let i = c.jobs.size; i < c.capacity && slots.length < MAX_CLAIM_BATCH; i++) slots.push(c);
+            if (slots.length >= MAX_CLAIM_BATCH) break;
+          }
+          if (slots.length === 0) break;
+          const offers = await claimJobs(this.sql, region, slots.map((c) => ({ agentId: c.agentId })));
+          for (const offer of offers) {
+            const conn = this.#conns.get(offer.agentId);
+            if (conn && conn.jobs.size < conn.capacity && this.send(conn, offer.message)) {
+              conn.jobs.add(offer.message.jobId);
+              const set = this.#regions.get(region);
+              if (set?.delete(conn)) set.add(conn);
+            } else {
+              await releaseJob(this.sql, offer.message.jobId, offer.agentId);
+            }
+          }
+          if (offers.length < slots.length) break;
+        }
+      } while (this.#again.has(region));
+    } catch (err) {
+      this.log.error("dispatch failed", { region, error: err });
+    } finally {
+      this.#dispatching.delete(region);
+    }
+  }
+
+  #onJobEvent(event: JobEvent): void {
+    this.events.publish(`job:${event.jobId}`, event.progress !== undefined ? "progress" : "status", event);
+    if (event.status === "running" || event.status === "completed" || !event.agentId) return;
+    // The job was taken from an agent (heartbeat lost, cancelled): if this process holds
+    // the agent and it still believes it runs the job, tell it to stop.
+    const conn = this.#conns.get(event.agentId);
+    if (conn?.jobs.delete(event.jobId)) {
+      this.send(conn, {
+        type: "job.cancel",
+        jobId: event.jobId,
+        reason: event.error ?? `job is ${event.status}`,
+      });
+      this.freed(conn);
+    }
+  }
+
+  #closeToken(tokenId: number, reason: string): void {
+    for (const conn of [...this.#conns.values()]) {
+      if (conn.tokenId === tokenId) this.#close(conn, CloseCode.tokenInvalid, reason);
+    }
+  }
+
+  #close(conn: AgentConn, code: number, reason: string): void {
+    try {
+      conn.socket.close(code, reason);
+    } catch { /* already closed */ }
+  }
+}
+
+/** Orchestration knobs from the environment (all optional; the defaults suit production). */
+export const orchestrationEnvSchema = z.object({
+  /** Extra schedule tick period in ms besides the per-minute Deno.cron (0 = none; tests use it). */
+  VOX_SCHEDULE_TICK_MS: z.coerce.number().int().min(0).default(0),
+  VOX_DISPATCH_POLL_MS: z.coerce.number().int().min(100).default(5000),
+  VOX_REAP_MS: z.coerce.number().int().min(100).default(2000),
+});
+
+/** Reads the orchestration knobs; throws naming the bad variable. */
+export function orchestrationEnv(env: Record<string, string | undefined> = Deno.env.toObject()) {
+  const parsed = orchestrationEnvSchema.safeParse(
+    Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith("VOX_") && v)),
+  );
+  if (!parsed.success) {
+    const i = parsed.error.issues[0];
+    throw new Error(`Invalid configuration: ${String(i.path[0])}: ${i.message}`);
+  }
+  return parsed.data;
+}

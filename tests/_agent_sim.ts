@@ -1,0 +1,262 @@
+// Simulated eval agents: real WebSocket clients speaking agent/protocol.ts, running no
+// browser. Used by the orchestration tests and the bench.
+import {
+  AGENT_WS_PATH,
+  type AgentMessageInput,
+  parseServerMessage,
+  PROTOCOL_VERSION,
+  type RunReport,
+  type ServerMessage,
+} from "../agent/protocol.ts";
+
+export type Offer = Extract<ServerMessage, { type: "job.offer" }>;
+export type Registered = Extract<ServerMessage, { type: "registered" }>;
+
+export interface SimOptions {
+  /** Server base URL, http://host:port. */
+  baseUrl: string;
+  token: string;
+  name: string;
+  region: string;
+  capacity?: number;
+  /** How the token travels: the upgrade's Authorization header (default) or the hello frame. */
+  via?: "header" | "hello";
+  /** Jobs to report as still running (after a reconnect). */
+  activeJobs?: number[];
+  /** Answer offers by itself: accept, then send a result after `resultDelayMs` (default true). */
+  auto?: boolean;
+  resultDelayMs?: number;
+  /** Called for each offer before the automatic handling (e.g. to record timing). */
+  onOffer?: (offer: Offer, agent: SimAgent) => void;
+  /** Send heartbeats at the interval the server asks for (default true). */
+  heartbeat?: boolean;
+  /** Reconnect after the server closes with 1012/1006 (default false). */
+  reconnect?: boolean;
+}
+
+/** A result report in the run-mode format with one response turn of `latency` ms. */
+export function sampleReport(latency = 800): RunReport {
+  return {
+    metrics: {
+      response_latency: { median: latency, sd: 12.5, p90: latency + 40, n: 3 },
+      interrupt_latency: { median: latency / 2, sd: 8, p90: latency / 2 + 20, n: 2 },
+      network_resilience: 90,
+      noise_reduction: 80,
+      naturalness: 70,
+    },
+    turns: [{ kind: "response", latency_ms: latency, ok: true }],
+    methods: { response_latency: "sim/1" },
+  };
+}
+
+/** The close of a socket: code and reason. */
+export interface CloseInfo {
+  code: number;
+  reason: string;
+}
+
+// Closes after which reconnecting with the same token and name cannot help.
+const FINAL_CLOSE_CODES = new Set([4001, 4002, 4003, 4009, 4400, 4404, 1009]);
+
+export class SimAgent {
+  socket!: WebSocket;
+  registered: Registered | null = null;
+  readonly offers: Offer[] = [];
+  readonly messages: ServerMessage[] = [];
+  /** Jobs offered and not finished, as the agent would list them in heartbeats. */
+  readonly active = new Set<number>();
+  readonly completed: number[] = [];
+  closeInfo: CloseInfo | null = null;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #waiters: { pred: (m: ServerMessage) => boolean; resolve: (m: ServerMessage) => void }[] = [];
+  #killed = false;
+  #closed: Promise<CloseInfo> = Promise.resolve({ code: 0, reason: "" });
+
+  constructor(readonly opts: SimOptions) {}
+
+  /** Connects and resolves once registered; rejects with the close info when refused. */
+  static async connect(opts: SimOptions): Promise<SimAgent> {
+    const agent = new SimAgent(opts);
+    await agent.open();
+    return agent;
+  }
+
+  /** Resolves when the socket closes. */
+  get closed(): Promise<CloseInfo> {
+    return this.#closed;
+  }
+
+  async open(): Promise<void> {
+    const o = this.opts;
+    const url = o.baseUrl.replace(/^http/, "ws") + AGENT_WS_PATH;
+    const via = o.via ?? "header";
+    // Deno's WebSocket accepts headers (not part of the browser API).
+    const init = via === "header" ? { headers: { authorization: `Bearer ${o.token}` } } : undefined;
+    const ws = new WebSocket(url, init as unknown as string[]);
+    this.socket = ws;
+    let settle!: { resolve: () => void; reject: (e: Error) => void };
+    const ready = new Promise<void>((resolve, reject) => settle = { resolve, reject });
+    this.#closed = new Promise<CloseInfo>((resolve) => {
+      ws.onclose = (e) => {
+        clearInterval(this.#heartbeat);
+        this.closeInfo = { code: e.code, reason: e.reason };
+        settle.reject(new Error(`closed ${e.code} ${e.reason}`));
+        resolve(this.closeInfo);
+        if (o.reconnect && !this.#killed && !FINAL_CLOSE_CODES.has(e.code)) this.#reconnectLater();
+      };
+    });
+    ws.onerror = () => {};
+    ws.onopen = () => {
+      this.send({
+        type: "hello",
+        protocol: PROTOCOL_VERSION,
+        ...(via === "hello" ? { token: o.token } : {}),
+        name: o.name,
+        region: o.region,
+        version: "sim",
+        capacity: o.capacity ?? 1,
+        activeJobs: [...(o.activeJobs ?? this.active)],
+      });
+    };
+    ws.onmessage = (e) => {
+      const parsed = parseServerMessage(e.data);
+      if (!parsed.ok) throw new Error(`server sent an invalid frame: ${parsed.reason}`);
+      const m = parsed.message;
+      this.messages.push(m);
+      if (m.type === "registered") {
+        this.registered = m;
+        for (const id of m.dropped) this.active.delete(id);
+        if (o.heartbeat ?? true) {
+          this.#heartbeat = setInterval(
+            () => this.send({ type: "heartbeat", activeJobs: [...this.active] }),
+            m.heartbeatIntervalMs,
+          );
+        }
+        settle.resolve();
+        for (const id of m.resumed) if (o.auto ?? true) this.#finishLater(id);
+      } else if (m.type === "job.offer") {
+        this.offers.push(m);
+        this.active.add(m.jobId);
+        o.onOffer?.(m, this);
+        if (o.auto ?? true) {
+          this.send({ type: "job.accepted", jobId: m.jobId });
+          this.#finishLater(m.jobId);
+        }
+      } else if (m.type === "job.cancel") {
+        this.active.delete(m.jobId);
+      } else if (m.type === "job.ack") {
+        this.active.delete(m.jobId);
+        if (m.status === "completed") this.completed.push(m.jobId);
+      } else if (m.type === "error" && m.jobId) {
+        this.active.delete(m.jobId);
+      }
+      this.#waiters = this.#waiters.filter((w) => {
+        if (!w.pred(m)) return true;
+        w.resolve(m);
+        return false;
+      });
+    };
+    await ready;
+  }
+
+  #finishLater(jobId: number): void {
+    const delay = this.opts.resultDelayMs ?? 0;
+    const finish = () => {
+      if (this.#killed || !this.active.has(jobId)) return;
+      this.result(jobId);
+    };
+    if (delay > 0) setTimeout(finish, delay);
+    else queueMicrotask(finish);
+  }
+
+  #reconnectLater(): void {
+    const attempt = async (n: number) => {
+      if (this.#killed) return;
+      try {
+        await this.open();
+      } catch {
+        if (n < 200) setTimeout(() => attempt(n + 1), 100);
+      }
+    };
+    setTimeout(() => attempt(0), 50);
+  }
+
+  send(message: AgentMessageInput | Record<string, unknown>): void {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
+  }
+
+  /**
+   * Sends a result for a job (the sample report unless given). The job stays in `active`
+   * until the server acknowledges it, so after a reconnect it is resumed and sent again.
+   */
+  result(jobId: number, report: RunReport = sampleReport()): void {
+    this.send({ type: "job.result", jobId, report, artifacts: [] });
+  }
+
+  /** Resolves with the first later message matching `pred`, or rejects after `timeoutMs`. */
+  waitFor(pred: (m: ServerMessage) => boolean, timeoutMs = 10_000): Promise<ServerMessage> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no matching message within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.#waiters.push({
+        pred,
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+      });
+    });
+  }
+
+  /** Like a killed process: heartbeats stop, nothing more is sent, the socket drops. */
+  kill(): Promise<CloseInfo> {
+    this.#killed = true;
+    clearInterval(this.#heartbeat);
+    try {
+      this.socket.close();
+    } catch { /* gone */ }
+    return this.#closed;
+  }
+}
+
+/** Opens a raw socket to the agent endpoint; resolves with how it ended. For bad-input tests. */
+export function rawSocket(
+  baseUrl: string,
+  opts: { token?: string; frames?: (string | Uint8Array)[]; waitMs?: number } = {},
+): Promise<CloseInfo & { messages: string[]; opened: boolean }> {
+  return new Promise((resolve) => {
+    const url = baseUrl.replace(/^http/, "ws") + AGENT_WS_PATH;
+    const init = opts.token ? { headers: { authorization: `Bearer ${opts.token}` } } : undefined;
+    const ws = new WebSocket(url, init as unknown as string[]);
+    const messages: string[] = [];
+    let opened = false;
+    const timer = setTimeout(() => ws.close(1000, "test done"), opts.waitMs ?? 5000);
+    ws.onopen = () => {
+      opened = true;
+      for (const f of opts.frames ?? []) ws.send(f);
+    };
+    ws.onmessage = (e) => messages.push(String(e.data));
+    ws.onerror = () => {};
+    ws.onclose = (e) => {
+      clearTimeout(timer);
+      resolve({ code: e.code, reason: e.reason, messages, opened });
+    };
+  });
+}
+
+/** Polls `fn` until it returns a truthy value or `timeoutMs` passes (then throws `what`). */
+export async function eventually<T>(
+  fn: () => Promise<T> | T,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

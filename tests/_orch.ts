@@ -1,0 +1,155 @@
+// Orchestration test helpers: eval data fixtures and an in-process server with the agent
+// gateway listening on a real port.
+import { createAgentToken } from "../lib/agent_tokens.ts";
+import type { Sql } from "../lib/db.ts";
+import { Orchestrator, type OrchestratorOptions } from "../lib/dispatch.ts";
+import { createLogger } from "../lib/log.ts";
+import { SEEDED_PROVIDERS } from "../lib/seed.ts";
+import { createTestApp } from "./_app.ts";
+
+let seq = 0;
+
+/** Inserts a user with `role` and a Default project; returns their ids. */
+export async function insertUser(
+  sql: Sql,
+  opts: { role?: string; isAdmin?: boolean; organizationId?: number | null; orgRole?: string | null } = {},
+): Promise<{ id: number; projectId: number; username: string }> {
+  const n = `${Date.now().toString(36)}${++seq}`;
+  const username = `u_${n}`;
+  const [u] = await sql`
+    INSERT INTO users (name, username, email, role, is_admin, organization_id, org_role, activated_at)
+    VALUES (${"User " + n}, ${username}, ${username + "@example.test"}, ${opts.role ?? "basic"},
+            ${opts.isAdmin ?? false}, ${opts.organizationId ?? null}, ${opts.orgRole ?? null}, now())
+    RETURNING id`;
+  const [p] = await sql`
+    INSERT INTO projects (name, owner_user_id, created_by) VALUES ('Default', ${u.id}, ${u.id}) RETURNING id`;
+  return { id: u.id, projectId: p.id, username };
+}
+
+/** A workflow and an eval set (mainline when asked) in a fresh user's project. */
+export async function insertEvalPair(
+  sql: Sql,
+  opts: { mainline?: boolean; providerId?: string } = {},
+): Promise<{ userId: number; projectId: number; workflowId: number; evalSetId: number; providerId: string }> {
+  const user = await insertUser(sql, { role: opts.mainline ? "principal" : "basic" });
+  const providerId = opts.providerId ?? SEEDED_PROVIDERS[0].id;
+  const [w] = await sql`
+    INSERT INTO workflows (project_id, provider_id, name, config, is_mainline, created_by)
+    VALUES (${user.projectId}, ${providerId}, 'wf', ${sql.json({ url: "http://127.0.0.1/agent", steps: [] })},
+            ${opts.mainline ?? false}, ${user.id})
+    RETURNING id`;
+  const [e] = await sql`
+    INSERT INTO eval_sets (project_id, name, config, is_mainline, created_by)
+    VALUES (${user.projectId}, 'set', ${sql.json({ steps: [{ action: "wait_for_voice" }] })},
+            ${opts.mainline ?? false}, ${user.id})
+    RETURNING id`;
+  return { userId: user.id, projectId: user.projectId, workflowId: w.id, evalSetId: e.id, providerId };
+}
+
+/** A raw agent token for `region`. */
+export async function agentToken(sql: Sql, region: string, expiresAt: Date | null = null): Promise<string> {
+  return (await createAgentToken(sql, { name: `t-${region}-${++seq}`, region, expiresAt })).token;
+}
+
+/** Sets a system_config value (tests shorten heartbeat timeouts this way). */
+export async function setConfig(sql: Sql, key: string, value: unknown): Promise<void> {
+  await sql`UPDATE system_config SET value = ${sql.json(value as never)} WHERE key = ${key}`;
+}
+
+export interface OrchServer {
+  baseUrl: string;
+  orch: Orchestrator;
+  app: Awaited<ReturnType<typeof createTestApp>>["app"];
+  stop(): Promise<void>;
+}
+
+/** The app with a running Orchestrator, served on a free port. Fast loops for tests. */
+export async function startOrchServer(
+  sql: Sql,
+  opts: Partial<OrchestratorOptions> = {},
+): Promise<OrchServer> {
+  const serverId = `test-${++seq}`;
+  const orch = new Orchestrator({
+    sql,
+    serverId,
+    log: createLogger({ serverId }),
+    pollMs: 1000,
+    reapMs: 200,
+    flushMs: 100,
+    rollupMs: 200,
+    ...opts,
+  });
+  await orch.start();
+  const { app } = await createTestApp(sql, { orchestrator: orch, serverId });
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, app.fetch);
+  return {
+    baseUrl: `http://127.0.0.1:${server.addr.port}`,
+    orch,
+    app,
+    async stop() {
+      await orch.stop();
+      await server.shutdown();
+    },
+  };
+}
+
+/** A `deno run main.ts` server process on its own port. */
+export interface ServerProcess {
+  baseUrl: string;
+  port: number;
+  child: Deno.ChildProcess;
+  /** SIGKILL (no shutdown hooks) or SIGTERM (graceful), then wait for the exit. */
+  stop(signal?: "SIGKILL" | "SIGTERM"): Promise<void>;
+}
+
+/** Starts Vox as a real process against `databaseUrl` and waits until /readyz answers. */
+export async function spawnServer(
+  databaseUrl: string,
+  opts: { port?: number; env?: Record<string, string> } = {},
+): Promise<ServerProcess> {
+  const { freePort } = await import("../lib/embedded_pg.ts");
+  const port = opts.port ?? freePort();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--unstable-cron", "main.ts"],
+    cwd: new URL("..", import.meta.url).pathname,
+    env: {
+      DATABASE_URL: databaseUrl,
+      VOX_SECRET_KEY: "1".repeat(64),
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      VOX_DEMO: "false",
+      LOG_LEVEL: "warn",
+      VOX_SCHEDULE_TICK_MS: "100",
+      VOX_REAP_MS: "200",
+      ...opts.env,
+    },
+    stdin: "null",
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      const res = await fetch(`${baseUrl}/readyz`);
+      await res.body?.cancel();
+      if (res.ok) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`server on port ${port} did not become ready`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    baseUrl,
+    port,
+    child,
+    async stop(signal = "SIGTERM") {
+      try {
+        child.kill(signal);
+      } catch { /* already gone */ }
+      await child.status;
+    },
+  };
+}

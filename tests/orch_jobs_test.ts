@@ -1,0 +1,309 @@
+import assert from "node:assert/strict";
+import { cancelJob, claimJobs, completeJob, createJob, getJob } from "../lib/jobs.ts";
+import { eventually, sampleReport, SimAgent } from "./_agent_sim.ts";
+import { createTestDatabase } from "./_db.ts";
+import { agentToken, insertEvalPair, setConfig, startOrchServer } from "./_orch.ts";
+
+const db = await createTestDatabase();
+const opts = { sanitizeOps: false, sanitizeResources: false };
+const sql = db.sql;
+
+Deno.test(
+  "20 agents racing for 200 jobs: each completed exactly once, none crossed regions",
+  opts,
+  async () => {
+    const server = await startOrchServer(sql);
+    const pair = await insertEvalPair(sql);
+    const regions = ["eu-west", "us-east"];
+    const tokens = Object.fromEntries(
+      await Promise.all(regions.map(async (r) => [r, await agentToken(sql, r)])),
+    );
+    const agents: SimAgent[] = [];
+    try {
+      for (let i = 0; i < 20; i++) {
+        const region = regions[i % 2];
+        agents.push(
+          await SimAgent.connect({
+            baseUrl: server.baseUrl,
+            token: tokens[region],
+            name: `racer-${i}`,
+            region,
+          }),
+        );
+      }
+      const created = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => createJob(sql, { ...pair, region: regions[i % 2] })),
+      );
+      const ids = new Set(created.map((j) => j.id));
+      await eventually(async () => {
+        const [{ n }] = await sql`SELECT count(*)::int AS n FROM eval_jobs WHERE status = 'completed'`;
+        return n === 200;
+      }, "all 200 jobs completed");
+      const offered = agents.flatMap((a) =>
+        a.offers.map((o) => ({ jobId: o.jobId, region: o.region, agent: a }))
+      );
+      assert.equal(offered.length, 200, "each job was offered exactly once");
+      assert.equal(new Set(offered.map((o) => o.jobId)).size, 200);
+      for (const o of offered) {
+        assert.ok(ids.has(o.jobId));
+        assert.equal(o.region, o.agent.opts.region, `job ${o.jobId} crossed regions`);
+      }
+      const [{ results, attempts }] = await sql`
+      SELECT (SELECT count(*)::int FROM eval_results) AS results,
+             (SELECT max(attempts)::int FROM eval_jobs) AS attempts`;
+      assert.equal(results, 200);
+      assert.equal(attempts, 1);
+      const cross = await sql`
+      SELECT count(*)::int AS n FROM eval_jobs j JOIN eval_agents a ON a.id = j.agent_id WHERE a.region <> j.region`;
+      assert.equal(cross[0].n, 0);
+    } finally {
+      for (const a of agents) await a.kill();
+      await server.stop();
+    }
+  },
+);
+
+Deno.test("claimJobs() takes higher priority first, then the oldest, and only its region", opts, async () => {
+  const pair = await insertEvalPair(sql);
+  const [{ id: agentId }] = await sql`
+    INSERT INTO eval_agents (token_id, name, region)
+    VALUES ((SELECT id FROM eval_agent_tokens LIMIT 1), 'prio', 'prio-a') RETURNING id`;
+  const low1 = await createJob(sql, { ...pair, region: "prio-a" });
+  const other = await createJob(sql, { ...pair, region: "prio-b", priority: 9 });
+  const high = await createJob(sql, { ...pair, region: "prio-a", priority: 5 });
+  const low2 = await createJob(sql, { ...pair, region: "prio-a" });
+  const order: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    const offers = await claimJobs(sql, "prio-a", [{ agentId }]);
+    order.push(...offers.map((o) => o.message.jobId));
+  }
+  assert.deepEqual(order, [high.id, low1.id, low2.id]);
+  assert.equal((await getJob(sql, other.id))?.status, "pending");
+});
+
+Deno.test("a duplicate result stores nothing new and is acknowledged as duplicate", opts, async () => {
+  const pair = await insertEvalPair(sql);
+  const token = await agentToken(sql, "dup");
+  const server = await startOrchServer(sql);
+  const agent = await SimAgent.connect({
+    baseUrl: server.baseUrl,
+    token,
+    name: "dup",
+    region: "dup",
+    auto: false,
+  });
+  try {
+    const job = await createJob(sql, { ...pair, region: "dup" });
+    await agent.waitFor((m) => m.type === "job.offer" && m.jobId === job.id);
+    agent.send({ type: "job.accepted", jobId: job.id });
+    agent.send({ type: "job.result", jobId: job.id, report: sampleReport(700) });
+    const first = await agent.waitFor((m) => m.type === "job.ack" && m.jobId === job.id);
+    agent.send({ type: "job.result", jobId: job.id, report: sampleReport(999) });
+    const second = await agent.waitFor((m) => m.type === "job.ack" && m.jobId === job.id);
+    assert.deepEqual(first, { type: "job.ack", jobId: job.id, status: "completed", duplicate: false });
+    assert.deepEqual(second, { type: "job.ack", jobId: job.id, status: "completed", duplicate: true });
+    const rows = await sql`SELECT response_latency_median FROM eval_results WHERE job_id = ${job.id}`;
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].responseLatencyMedian, 700);
+  } finally {
+    await agent.kill();
+    await server.stop();
+  }
+});
+
+Deno.test(
+  "a result is linked to workflow, eval set, provider, region and schedule, with the mainline snapshot",
+  opts,
+  async () => {
+    const pair = await insertEvalPair(sql, { mainline: true });
+    const [agent] = await sql`
+    INSERT INTO eval_agents (token_id, name, region)
+    VALUES ((SELECT id FROM eval_agent_tokens LIMIT 1), 'linker', 'link') RETURNING id`;
+    const [sched] = await sql`
+    INSERT INTO eval_schedules (workflow_id, eval_set_id, region, schedule_type, run_at)
+    VALUES (${pair.workflowId}, ${pair.evalSetId}, 'link', 'once', now()) RETURNING id`;
+    const job = await createJob(sql, { ...pair, region: "link", scheduleId: sched.id });
+    await claimJobs(sql, "link", [{ agentId: agent.id }]);
+    const outcome = await completeJob(sql, job.id, agent.id, sampleReport(640));
+    assert.ok(outcome.ok && !outcome.duplicate);
+    const [r] = await sql`SELECT * FROM eval_results WHERE job_id = ${job.id}`;
+    assert.equal(r.workflowId, pair.workflowId);
+    assert.equal(r.evalSetId, pair.evalSetId);
+    assert.equal(r.providerId, pair.providerId);
+    assert.equal(r.region, "link");
+    assert.equal(r.scheduleId, sched.id);
+    assert.equal(r.agentId, agent.id);
+    assert.equal(r.isMainline, true);
+    assert.equal(r.responseLatencyMedian, 640);
+    assert.equal(r.responseLatencyN, 3);
+    assert.deepEqual(r.methods, { response_latency: "sim/1" });
+  },
+);
+
+Deno.test("cancel works while pending and is refused once running", opts, async () => {
+  const pair = await insertEvalPair(sql);
+  const [agent] = await sql`
+    INSERT INTO eval_agents (token_id, name, region)
+    VALUES ((SELECT id FROM eval_agent_tokens LIMIT 1), 'canceller', 'cancel') RETURNING id`;
+  const a = await createJob(sql, { ...pair, region: "cancel" });
+  assert.deepEqual(await cancelJob(sql, a.id), { cancelled: true, status: "cancelled" });
+  assert.deepEqual(
+    await claimJobs(sql, "cancel", [{ agentId: agent.id }]),
+    [],
+    "a cancelled job is never claimed",
+  );
+  const b = await createJob(sql, { ...pair, region: "cancel" });
+  await claimJobs(sql, "cancel", [{ agentId: agent.id }]);
+  assert.deepEqual(await cancelJob(sql, b.id), { cancelled: false, status: "running" });
+  assert.equal(await cancelJob(sql, 987654321), null);
+});
+
+Deno.test(
+  "an agent killed mid-job: the job is requeued, retried by another agent and completes",
+  opts,
+  async () => {
+    await setConfig(sql, "jobs.heartbeat_timeout_seconds", 1);
+    await setConfig(sql, "agents.heartbeat_interval_seconds", 0.2);
+    const server = await startOrchServer(sql);
+    const pair = await insertEvalPair(sql);
+    const token = await agentToken(sql, "fault");
+    const doomed = await SimAgent.connect({
+      baseUrl: server.baseUrl,
+      token,
+      name: "doomed",
+      region: "fault",
+      auto: false,
+    });
+    let survivor: SimAgent | null = null;
+    try {
+      const job = await createJob(sql, { ...pair, region: "fault" });
+      await doomed.waitFor((m) => m.type === "job.offer" && m.jobId === job.id);
+      doomed.send({ type: "job.accepted", jobId: job.id });
+      await doomed.kill();
+      survivor = await SimAgent.connect({
+        baseUrl: server.baseUrl,
+        token,
+        name: "survivor",
+        region: "fault",
+      });
+      await eventually(
+        async () => (await getJob(sql, job.id))?.status === "completed",
+        "the retried job completed",
+      );
+      const done = await getJob(sql, job.id);
+      assert.equal(done?.attempts, 2);
+      assert.equal(done?.agentId, survivor.registered!.agentId);
+      assert.deepEqual(survivor.offers.map((o) => [o.jobId, o.attempt]), [[job.id, 2]]);
+    } finally {
+      await survivor?.kill();
+      await server.stop();
+      await setConfig(sql, "jobs.heartbeat_timeout_seconds", 30);
+      await setConfig(sql, "agents.heartbeat_interval_seconds", 10);
+    }
+  },
+);
+
+Deno.test("a job that exhausts its attempts ends failed with the reason", opts, async () => {
+  await setConfig(sql, "jobs.heartbeat_timeout_seconds", 0.5);
+  await setConfig(sql, "agents.heartbeat_interval_seconds", 0.1);
+  const server = await startOrchServer(sql);
+  const pair = await insertEvalPair(sql);
+  const token = await agentToken(sql, "exhaust");
+  try {
+    const job = await createJob(sql, { ...pair, region: "exhaust", maxAttempts: 2 });
+    for (let i = 0; i < 2; i++) {
+      const a = await SimAgent.connect({
+        baseUrl: server.baseUrl,
+        token,
+        name: `silent-${i}`,
+        region: "exhaust",
+        auto: false,
+      });
+      await a.waitFor((m) => m.type === "job.offer" && m.jobId === job.id);
+      await a.kill();
+    }
+    const failed = await eventually(async () => {
+      const j = await getJob(sql, job.id);
+      return j?.status === "failed" ? j : null;
+    }, "the job failed");
+    assert.equal(failed.attempts, 2);
+    assert.match(failed.error ?? "", /stopped heartbeating during attempt 2 of 2; no attempts left/);
+    assert.ok(failed.finishedAt);
+  } finally {
+    await server.stop();
+    await setConfig(sql, "jobs.heartbeat_timeout_seconds", 30);
+    await setConfig(sql, "agents.heartbeat_interval_seconds", 10);
+  }
+});
+
+Deno.test("job.failed retries while attempts remain; retryable:false fails at once", opts, async () => {
+  const server = await startOrchServer(sql);
+  const pair = await insertEvalPair(sql);
+  const token = await agentToken(sql, "failing");
+  const agent = await SimAgent.connect({
+    baseUrl: server.baseUrl,
+    token,
+    name: "failing",
+    region: "failing",
+    auto: false,
+  });
+  try {
+    const job = await createJob(sql, { ...pair, region: "failing" });
+    await agent.waitFor((m) => m.type === "job.offer" && m.jobId === job.id);
+    agent.send({ type: "job.failed", jobId: job.id, reason: "page unreachable" });
+    const again = await eventually(
+      () => agent.offers.find((o) => o.jobId === job.id && o.attempt === 2),
+      "re-offer",
+    );
+    assert.equal(again.attempt, 2);
+    assert.ok(
+      agent.messages.some((m) => m.type === "job.ack" && m.jobId === job.id && m.status === "pending"),
+    );
+    agent.send({ type: "job.failed", jobId: job.id, reason: "selector #start not found", retryable: false });
+    const ack2 = await agent.waitFor((m) => m.type === "job.ack" && m.status === "failed");
+    assert.equal((ack2 as { jobId: number }).jobId, job.id);
+    const j = await getJob(sql, job.id);
+    assert.equal(j?.status, "failed");
+    assert.equal(j?.error, "selector #start not found");
+  } finally {
+    await agent.kill();
+    await server.stop();
+  }
+});
+
+Deno.test("a rejected offer goes back to the queue without using an attempt", opts, async () => {
+  const server = await startOrchServer(sql);
+  const pair = await insertEvalPair(sql);
+  const token = await agentToken(sql, "reject");
+  const picky = await SimAgent.connect({
+    baseUrl: server.baseUrl,
+    token,
+    name: "picky",
+    region: "reject",
+    auto: false,
+  });
+  try {
+    const job = await createJob(sql, { ...pair, region: "reject" });
+    await picky.waitFor((m) => m.type === "job.offer" && m.jobId === job.id);
+    picky.send({ type: "job.rejected", jobId: job.id, reason: "busy" });
+    const helper = await SimAgent.connect({
+      baseUrl: server.baseUrl,
+      token,
+      name: "helper",
+      region: "reject",
+    });
+    await eventually(
+      async () => (await getJob(sql, job.id))?.status === "completed",
+      "completed after the rejection",
+    );
+    assert.equal((await getJob(sql, job.id))?.attempts, 1);
+    await helper.kill();
+  } finally {
+    await picky.kill();
+    await server.stop();
+  }
+});
+
+Deno.test("teardown", opts, async () => {
+  await db.close();
+});
