@@ -14,6 +14,7 @@ import { diveRoutes } from "../routes/dive.tsx";
 import { generalRateLimit } from "./auth/rate_limit.ts";
 import { healthRoutes } from "../routes/health.ts";
 import { metricsApi } from "../routes/api/metrics.ts";
+import { metricsPageRoutes } from "../routes/metrics_pages.tsx";
 import { oauthProviders } from "./auth/oauth.ts";
 import { pageRoutes } from "../routes/pages.tsx";
 import { setupApi } from "../routes/api/setup.ts";
@@ -117,6 +118,7 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
 
   app.route("/", pageRoutes(deps));
   app.route("/", diveRoutes(deps));
+  app.route("/", metricsPageRoutes(deps));
   app.route("/", authPageRoutes(deps));
 
   app.notFound((c) => {
