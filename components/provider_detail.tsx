@@ -68,9 +68,8 @@ export function ProviderDetail(
         </div>
         <div class="detail-regions">
           <h3>By region</h3>
-          {regions.length === 0
-            ? <p class="empty">No results in this period.</p>
-            : (
+          {regions.length === 0 ? <p class="empty">No results in this period.</p> : (
+            <div class="table-scroll">
               <table class="table compact" data-testid="provider-regions">
                 <thead>
                   <tr>
@@ -89,7 +88,8 @@ export function ProviderDetail(
                   ))}
                 </tbody>
               </table>
-            )}
+            </div>
+          )}
         </div>
       </div>
     </section>
