@@ -2,8 +2,14 @@ import assert from "node:assert/strict";
 import type { Page } from "puppeteer-core";
 import type { RunReport } from "../agent/protocol.ts";
 import { claimJobs, completeJob, createJob } from "../lib/jobs.ts";
-import { fmtMs } from "../components/metrics_view.ts";
-import { leaderboard, rollUpResults } from "../lib/metrics.ts";
+import {
+  fmtMs,
+  foldResult,
+  type RealtimeData,
+  type ResultEvent,
+  sortEntries,
+} from "../components/metrics_view.ts";
+import { leaderboard, realtime, rollUpResults } from "../lib/metrics.ts";
 import { SEEDED_PROVIDERS } from "../lib/seed.ts";
 import { sampleReport } from "./_agent_sim.ts";
 import { createTestApp } from "./_app.ts";
@@ -426,6 +432,82 @@ Deno.test(
     }
   },
 );
+
+Deno.test("/realtime without a live stream on the server falls back to a slow refresh", opts, async () => {
+  const { app } = await createTestApp(sql);
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, app.fetch);
+  const browser = await launchBrowser();
+  try {
+    const { page, errors } = await openPage(`http://127.0.0.1:${server.addr.port}`, "/realtime", browser);
+    await page.waitForSelector('[data-island="realtime_charts"][data-hydrated="true"]', { timeout: 15_000 });
+    const mode = await page.$eval(
+      '[data-testid="live-mode"]',
+      (el) => [el.getAttribute("data-mode"), el.textContent],
+    );
+    assert.deepEqual(mode, ["polling", "Refreshing every minute"]);
+    await page.waitForSelector("canvas[data-drawn]", { timeout: 15_000 });
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await server.shutdown();
+  }
+});
+
+Deno.test("foldResult() places a live result exactly where the rollup puts it", opts, async () => {
+  const to = new Date(Date.now() + 60_000);
+  const from = new Date(to.getTime() - HOUR);
+  const names = SEEDED_PROVIDERS.map((p) => ({ id: p.id, name: p.name }));
+  const data = (series: Awaited<ReturnType<typeof realtime>>): RealtimeData => ({
+    from: from.toISOString(),
+    to: to.toISOString(),
+    bucket: "minute",
+    series,
+  });
+  const before = data(await realtime(sql, { from, to, bucket: "minute" }));
+  const jobId = await store(pairs.livekit, "ap-south", 321, { metrics: livekitScores });
+  const [r] = await sql`SELECT * FROM eval_results WHERE job_id = ${jobId}`;
+  const event: ResultEvent = {
+    resultId: Number(r.id),
+    jobId,
+    providerId: r.providerId,
+    region: r.region,
+    createdAt: (r.createdAt as Date).toISOString(),
+    responseLatency: r.responseLatencyMedian,
+    interruptLatency: r.interruptLatencyMedian,
+    networkResilience: r.networkResilience,
+    naturalness: r.naturalness,
+    noiseReduction: r.noiseReduction,
+  };
+  const folded = foldResult(before, event, names)!;
+  await rollUpResults(sql);
+  const after = data(await realtime(sql, { from, to, bucket: "minute" }));
+  const shape = (d: RealtimeData) =>
+    d.series.flatMap((s) =>
+      s.points.map((
+        p,
+      ) => [s.providerId, s.region, p.t, p.results, p.responseLatency.mean, p.interruptLatency.mean])
+    ).sort();
+  assert.deepEqual(shape(folded), shape(after));
+  assert.equal(
+    foldResult(before, { ...event, createdAt: "2000-01-01T00:00:00Z" }, names),
+    null,
+    "out of range",
+  );
+  assert.equal(
+    foldResult(before, { ...event, providerId: hidden }, names),
+    null,
+    "a provider without a name",
+  );
+});
+
+Deno.test("sortEntries() puts rows without a value last in both directions", () => {
+  const entry = (name: string, naturalness: number | null) => ({ providerName: name, naturalness }) as never;
+  const rows = [entry("a", null), entry("b", 70), entry("c", 90), entry("d", null)];
+  const names = (dir: "asc" | "desc") =>
+    sortEntries(rows, "naturalness", dir).map((e: { providerName: string }) => e.providerName);
+  assert.deepEqual(names("asc"), ["b", "c", "a", "d"]);
+  assert.deepEqual(names("desc"), ["c", "b", "a", "d"]);
+});
 
 Deno.test("teardown", opts, async () => {
   await db.close();
