@@ -1,5 +1,5 @@
 /// <reference lib="dom" />
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { Leaderboard } from "../lib/metrics.ts";
 import {
   BUCKET_MS,
@@ -139,7 +139,8 @@ export default function LeaderboardTable(props: LeaderboardProps) {
     ? data.providers.find((p) => p.providerId === selected) ??
       data.entries.find((p) => p.providerId === selected) ?? null
     : null;
-  const w = trendWindow(days);
+  // Recomputed with each new trend, not each render, so the chart is redrawn only for new data.
+  const w = useMemo(() => trendWindow(days), [days, trend]);
 
   return (
     <div class="lb" data-testid="leaderboard">

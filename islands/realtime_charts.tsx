@@ -7,6 +7,7 @@ import {
   fmtMs,
   foldResult,
   providerColor,
+  type ProviderLine,
   type ProviderRef,
   type RangeKey,
   RANGES,
@@ -159,29 +160,7 @@ export default function RealtimeCharts(props: RealtimeProps) {
   const size = BUCKET_MS[data.bucket];
   const xMin = Math.floor(Date.parse(data.from) / size) * size;
   const xMax = Date.parse(data.to);
-  const response: LineDataset[] = lines.flatMap((l) => {
-    const color = providerColor(l.providerId, props.providers);
-    return [
-      {
-        label: l.providerName,
-        color,
-        data: l.points.map((p) => [p.t, p.response] as [number, number | null]),
-      },
-      {
-        label: `${l.providerName} p90`,
-        color,
-        dashed: true,
-        quiet: true,
-        data: l.points.map((p) => [p.t, p.p90] as [number, number | null]),
-      },
-    ];
-  });
-  // Providers that measured no interruption in the range get no line rather than an empty legend entry.
-  const interrupt: LineDataset[] = lines.map((l) => ({
-    label: l.providerName,
-    color: providerColor(l.providerId, props.providers),
-    data: l.points.filter((p) => p.interrupt !== null).map((p) => [p.t, p.interrupt] as [number, number]),
-  })).filter((d) => d.data.length > 0);
+  const { response, interrupt } = useMemo(() => chartLines(lines, props.providers), [lines]);
   const hasInterrupt = interrupt.length > 0;
   const bucketWord = data.bucket === "day" ? "day" : data.bucket === "hour" ? "hour" : "minute";
 
@@ -327,4 +306,32 @@ export default function RealtimeCharts(props: RealtimeProps) {
       {updated && <p class="muted small updated">Updated {fmtDateTime(updated)}</p>}
     </div>
   );
+}
+
+/** The lines of both charts: response median and p90 per provider, and interrupt latency. */
+function chartLines(lines: ProviderLine[], providers: ProviderRef[]) {
+  const response: LineDataset[] = lines.flatMap((l) => {
+    const color = providerColor(l.providerId, providers);
+    return [
+      {
+        label: l.providerName,
+        color,
+        data: l.points.map((p) => [p.t, p.response] as [number, number | null]),
+      },
+      {
+        label: `${l.providerName} p90`,
+        color,
+        dashed: true,
+        quiet: true,
+        data: l.points.map((p) => [p.t, p.p90] as [number, number | null]),
+      },
+    ];
+  });
+  // Providers that measured no interruption in the range get no line rather than an empty legend entry.
+  const interrupt: LineDataset[] = lines.map((l) => ({
+    label: l.providerName,
+    color: providerColor(l.providerId, providers),
+    data: l.points.filter((p) => p.interrupt !== null).map((p) => [p.t, p.interrupt] as [number, number]),
+  })).filter((d) => d.data.length > 0);
+  return { response, interrupt };
 }
