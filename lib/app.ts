@@ -19,6 +19,7 @@ import { authPageRoutes } from "../routes/auth_pages.tsx";
 import { diveRoutes } from "../routes/dive.tsx";
 import { docsRoutes } from "../routes/docs.tsx";
 import { healthRoutes } from "../routes/health.ts";
+import { metricsPageRoutes } from "../routes/metrics_pages.tsx";
 import { pageRoutes } from "../routes/pages.tsx";
 import { agentGateway } from "./agent_gateway.ts";
 import { createAuthenticator } from "./auth/authenticate.ts";
@@ -131,6 +132,7 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
   });
 
   app.route("/", pageRoutes(deps));
+  app.route("/", metricsPageRoutes(deps));
   app.route("/", diveRoutes(deps));
   app.route("/", authPageRoutes(deps));
 
