@@ -50,8 +50,8 @@ export function naturalnessScore(input: Float32Array, inputRate: number): number
     voiced.push(isVoiced);
     if (!isVoiced) continue;
     levels.push(db);
+    const corr: number[] = [];
     let best = 0;
-    let bestLag = 0;
     for (let lag = minLag; lag <= maxLag; lag++) {
       let c = 0;
       let e2 = 0;
@@ -60,12 +60,14 @@ export function naturalnessScore(input: Float32Array, inputRate: number): number
         e2 += x[start + i + lag] ** 2;
       }
       const r = c / Math.sqrt(e * e2 + 1e-12);
-      if (r > best) {
-        best = r;
-        bestLag = lag;
-      }
+      corr.push(r);
+      if (r > best) best = r;
     }
-    if (best > 0.6) pitches.push(12 * Math.log2(rate / bestLag));
+    // The shortest lag close to the best avoids octave errors (multiples of the period).
+    const idx = corr.findIndex((r, i) =>
+      r >= 0.9 * best && (i === 0 || r >= corr[i - 1]) && r >= (corr[i + 1] ?? 0)
+    );
+    if (best > 0.6 && idx >= 0) pitches.push(12 * Math.log2(rate / (minLag + idx)));
   }
   const speechFrames = levels.length;
   if (speechFrames * 0.01 < 1) return null;

@@ -897,7 +897,9 @@ export async function runOnce(
       record.noise_checks = session.noiseChecks;
       record.steps = session.steps;
       try {
-        const base = `${safeName(app.name)}__${safeName(suite.name)}__run${run}.wav`;
+        const base = `${safeName(app.name)}__${safeName(suite.name)}__run${run}-${
+          Date.now().toString(36)
+        }.wav`;
         const saved = await session.saveRecording(join(options.outDir, base));
         if (saved) {
           record.recording = saved.path;
