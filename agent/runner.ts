@@ -41,6 +41,7 @@ export interface Turn {
   note?: string;
   caller_voiced_start_frame?: number;
   caller_voiced_end_frame?: number;
+  caller_file_end_frame?: number;
   agent_frame?: number;
   sample_rate?: number;
 }
@@ -385,6 +386,7 @@ class Session {
       step: u.step,
       caller_voiced_start_frame: u.voicedStart,
       caller_voiced_end_frame: u.voicedEnd,
+      caller_file_end_frame: u.endFrame,
       sample_rate: this.rate(u.ctx),
       ...(u.noisy ? { noisy: true } : {}),
     };
@@ -393,11 +395,15 @@ class Session {
   /** After a barge-in: the agent's voice must stop; latency runs from the caller's first voiced sample. */
   async interruptTurn(u: Utterance, stopTimeoutMs: number): Promise<Turn> {
     const limit = u.voicedStart + Math.round((stopTimeoutMs / 1000) * this.rate(u.ctx));
+    // The agent's segment that was on when the barge-in began; it may have been in a pause
+    // that turns out to be where it stopped, which gives a latency at or below zero.
+    let segment = 0;
+    for (const e of this.queue.events) {
+      if (e.type === "voice_start" && e.ctx === u.ctx && e.frame! <= u.voicedStart) segment = e.frame!;
+    }
     const end = await this.queue.until(
       () => {
-        const e = this.queue.find((e) =>
-          e.type === "voice_end" && e.ctx === u.ctx && e.frame! >= u.voicedStart
-        );
+        const e = this.queue.find((e) => e.type === "voice_end" && e.ctx === u.ctx && e.frame! >= segment);
         if (e) return e;
         if ((this.queue.ticks.get(u.ctx) ?? 0) > limit + this.rate(u.ctx)) return null;
         return undefined;
