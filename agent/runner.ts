@@ -9,6 +9,7 @@ import { encodeWav, fromBase64, synthesize, toBase64 } from "./audio.ts";
 import { launchChromium } from "./browser.ts";
 import { summarize, type Summary } from "./stats.ts";
 import { naturalness, NATURALNESS_METHOD } from "./naturalness.ts";
+import { probeNetem } from "./network.ts";
 
 /** Method versions recorded with every result. */
 export const METHODS = {
@@ -1038,5 +1039,13 @@ export async function runMatrix(
   }
   runs.sort((a, b) => a.run - b.run);
   const report = buildReport(runs, startedAt);
+  const profiles = suites.flatMap((s) => s.network ?? []);
+  if (profiles.length > 0) {
+    const probe = await probeNetem();
+    report.notes.network_resilience = probe.ok
+      ? `impaired runs under ${profiles.map((p) => p.name).join(", ")} are not wired into run mode yet; ` +
+        "this host supports tc netem"
+      : `network profiles ${profiles.map((p) => p.name).join(", ")} were not applied: ${probe.reason}`;
+  }
   return { report, recordings: runs.map((r) => r.recording).filter((p): p is string => p != null) };
 }

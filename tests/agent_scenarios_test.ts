@@ -105,6 +105,22 @@ Deno.test("a corrupt audio file fails its speak step with a decoding error", opt
   assert.match(report.errors[0].message, /could not be decoded/);
 });
 
+Deno.test(
+  "network profiles that this host cannot apply leave network resilience null with the reason",
+  opts,
+  async () => {
+    const suite = await loadConfig("tests/fixtures/vat/network.yaml", "scenario");
+    const { report } = await runJob(await agent("out=webaudio&delay=600"), suite, {
+      browser: chromium.browser,
+      outDir,
+    });
+    assert.equal(report.ok, true, JSON.stringify(report.errors));
+    assert.equal(report.metrics.network_resilience, null);
+    assert.match(report.notes.network_resilience, /3g, custom/);
+    assert.equal(report.metrics.response_latency.n, 1);
+  },
+);
+
 Deno.test("close the browser and the fixture server", opts, async () => {
   await chromium.close();
   await server.close();

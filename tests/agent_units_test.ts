@@ -3,6 +3,7 @@ import { summarize } from "../agent/stats.ts";
 import { expandPaths, loadConfig, resolveAudio } from "../agent/config.ts";
 import { noiseReduction, type Turn } from "../agent/runner.ts";
 import { naturalnessScore } from "../agent/naturalness.ts";
+import { netemArgs } from "../agent/network.ts";
 
 Deno.test("summarize() gives median, sample sd, interpolated p90 and n; nulls for no values", () => {
   assert.deepEqual(summarize([]), { median: null, sd: null, p90: null, n: 0 });
@@ -74,4 +75,24 @@ Deno.test("naturalness is null without speech and lower for a flat tone than for
   const flat = naturalnessScore(tone(0), rate)!;
   const moving = naturalnessScore(tone(4), rate)!;
   assert.ok(moving > flat, `moving ${moving} > flat ${flat}`);
+});
+
+Deno.test("network presets become tc netem arguments; explicit fields override the preset", () => {
+  assert.deepEqual(netemArgs({ name: "lossy" }), [
+    "netem",
+    "delay",
+    "40ms",
+    "10ms",
+    "distribution",
+    "normal",
+    "loss",
+    "5%",
+  ]);
+  assert.deepEqual(netemArgs({ name: "x", delay_ms: 100, rate_kbit: 500 }), [
+    "netem",
+    "delay",
+    "100ms",
+    "rate",
+    "500kbit",
+  ]);
 });
