@@ -228,13 +228,17 @@ async function pageHooks(verbose: boolean): Promise<string> {
   return (await hooksSource).replace("__VOX_CONFIG__", JSON.stringify({ detector: DETECTOR, verbose }));
 }
 
-interface Utterance {
-  ctx: number;
-  id: number;
+interface Frames {
   voicedStart: number;
   voicedEnd: number;
   startFrame: number;
   endFrame: number;
+}
+
+interface Utterance extends Frames {
+  ctx: number;
+  id: number;
+  others: Map<number, Frames>;
   agentVoicedAtStart: boolean;
   responded: boolean;
   noisy: boolean;
@@ -304,7 +308,7 @@ class Session {
   ): Promise<Utterance> {
     const id = this.nextId++;
     const micTimeout = this.opts.stepTimeoutMs;
-    let res: { primary: number | null };
+    let res: { primary: number | null; ctxs: number[] };
     try {
       res = await this.page.evaluate(
         async (u, t) => {
@@ -330,29 +334,65 @@ class Session {
       this.opts.stepTimeoutMs + 60_000,
       "the utterance to be played into the microphone",
     );
-    ev.consumed = true;
-    for (const e of this.queue.events) if (e.type === "utt_end" && e.id === id) e.consumed = true;
-    for (const e of this.queue.events) if (e.type === "utt_start" && e.id === id) e.consumed = true;
-    this.measureCtx = ctx;
-    // The meter has seen every frame of the utterance once its clock passed the end.
+    // Every context of the page played the same utterance on its own clock; the agent's voice
+    // is paired with the copy in the context where the voice was observed.
+    const others = new Map<number, Frames>();
+    const framesOf = (e: VoxEvent): Frames => ({
+      voicedStart: e.voicedStart!,
+      voicedEnd: e.voicedEnd!,
+      startFrame: e.startFrame!,
+      endFrame: e.endFrame!,
+    });
+    others.set(ctx, framesOf(ev));
     await this.queue.until(
-      () => ((this.queue.ticks.get(ctx) ?? 0) >= ev.endFrame! ? true : undefined),
+      () => {
+        for (const c of res.ctxs) {
+          if (others.has(c)) continue;
+          const e = this.queue.find((e) => e.type === "utt_end" && e.id === id && e.ctx === c);
+          if (e) others.set(c, framesOf(e));
+        }
+        return others.size >= res.ctxs.length ? true : undefined;
+      },
+      2000,
+      "every audio context to play the utterance",
+    ).catch(() => {});
+    for (const e of this.queue.events) {
+      if ((e.type === "utt_end" || e.type === "utt_start") && e.id === id) e.consumed = true;
+    }
+    this.measureCtx = ctx;
+    // A meter has seen every frame of the utterance once its clock passed the end.
+    await this.queue.until(
+      () => [...others].every(([c, f]) => (this.queue.ticks.get(c) ?? 0) >= f.endFrame) ? true : undefined,
       this.opts.stepTimeoutMs,
-      "the meter to pass the end of the utterance",
-    );
-    return {
+      "the meters to pass the end of the utterance",
+    ).catch(() => {});
+    const u: Utterance = {
       ctx,
       id,
-      voicedStart: ev.voicedStart!,
-      voicedEnd: ev.voicedEnd!,
-      startFrame: ev.startFrame!,
-      endFrame: ev.endFrame!,
-      agentVoicedAtStart: ev.voicedStart! >= 0 && this.agentVoicedAt(ctx, ev.voicedStart!),
+      ...framesOf(ev),
+      others,
+      agentVoicedAtStart: false,
       responded: false,
       noisy,
       file,
       step: stepNo,
     };
+    for (const [c, f] of others) {
+      if (f.voicedStart >= 0 && this.agentVoicedAt(c, f.voicedStart)) {
+        u.agentVoicedAtStart = true;
+        this.rebase(u, c);
+        break;
+      }
+    }
+    return u;
+  }
+
+  /** Switches an utterance's frames to its copy in context `ctx`. */
+  rebase(u: Utterance, ctx: number) {
+    const f = u.others.get(ctx);
+    if (!f || u.ctx === ctx) return;
+    Object.assign(u, f, { ctx });
+    this.measureCtx = ctx;
   }
 
   /** Whether the agent's voice was on at `frame` (inside a segment or its hold), from the events. */
@@ -470,7 +510,9 @@ class Session {
     try {
       e = await this.queue.until(
         () =>
-          this.queue.find((e) => e.type === "voice_start" && e.ctx === u.ctx && e.frame! >= u.voicedStart),
+          this.queue.find((e) =>
+            e.type === "voice_start" && u.others.has(e.ctx!) && e.frame! >= u.others.get(e.ctx!)!.voicedStart
+          ),
         timeoutMs,
         "the agent's reply",
       );
@@ -484,6 +526,7 @@ class Session {
       });
       throw err;
     }
+    this.rebase(u, e.ctx!);
     // Agent speech that began before this utterance and was never waited for is stale.
     for (const s of this.queue.events) {
       if (s.type === "voice_start" && s.ctx === u.ctx && !s.consumed && s.frame! < e.frame!) {
@@ -556,25 +599,28 @@ class Session {
       durationMs: step.duration_ms as number,
       noise: { ...noise, levelDb: typeof step.level_db === "number" ? step.level_db : -30 },
     };
-    const ctx0 = this.measureCtx;
-    const agentTalking = ctx0 != null && this.agentTalking(ctx0);
+    const talkingBefore = [...this.queue.rates.keys()].filter((c) => this.agentTalking(c));
     const u = await this.inject(payload, config.path, n, true);
     const grace = typeof step.grace_ms === "number" ? step.grace_ms : 1500;
-    const limit = u.endFrame + Math.round((grace / 1000) * this.rate(u.ctx));
+    const graceEnd = (c: number, f: Frames) => f.endFrame + Math.round((grace / 1000) * this.rate(c));
     await this.queue.until(
-      () => ((this.queue.ticks.get(u.ctx) ?? 0) >= limit ? true : undefined),
+      () =>
+        [...u.others].every(([c, f]) => (this.queue.ticks.get(c) ?? 0) >= graceEnd(c, f)) ? true : undefined,
       grace + this.opts.stepTimeoutMs,
       "the grace period after the noise",
     );
+    const within = (e: VoxEvent, to: (c: number, f: Frames) => number) => {
+      const f = u.others.get(e.ctx!);
+      return !!f && e.frame! >= f.startFrame && e.frame! <= to(e.ctx!, f);
+    };
     const replies = this.queue.events.filter((e) =>
-      e.type === "voice_start" && e.ctx === u.ctx && !e.consumed && e.frame! >= u.startFrame &&
-      e.frame! <= limit
+      e.type === "voice_start" && !e.consumed && within(e, graceEnd)
     );
     for (const r of replies) r.consumed = true;
     const check: NoiseCheck = { run: this.run, file: config.path, step: n, triggered: replies.length > 0 };
-    if (agentTalking) {
+    if (talkingBefore.length > 0) {
       check.stopped_agent = this.queue.events.some((e) =>
-        e.type === "voice_end" && e.ctx === u.ctx && e.frame! >= u.startFrame && e.frame! <= u.endFrame
+        e.type === "voice_end" && talkingBefore.includes(e.ctx!) && within(e, (_c, f) => f.endFrame)
       );
     }
     this.noiseChecks.push(check);

@@ -528,7 +528,11 @@
         const p = prepared[i];
         r.mic.port.postMessage({ type: "utterance", id: u.id, ...p }, [p.pcm.buffer]);
       });
-      return { primary: primary?.id ?? null, voiced: prepared[0].voicedStart >= 0 };
+      return {
+        primary: primary?.id ?? null,
+        ctxs: recs.map((r) => r.id),
+        voiced: prepared[0].voicedStart >= 0,
+      };
     },
     async background(spec) {
       const recs = await readyMeters();
