@@ -121,6 +121,39 @@ Deno.test(
   },
 );
 
+Deno.test("a reply that starts while the caller is still talking is recorded, not lost", opts, async () => {
+  const suite = await loadConfig("tests/fixtures/vat/speak_text.yaml", "scenario");
+  // An impatient agent: it takes the comma in the caller's sentence for the end of the turn.
+  const { report } = await runJob(await agent("out=webaudio&delay=300&endpoint=60&min_speech_ms=50"), suite, {
+    browser: chromium.browser,
+    outDir,
+    collect: collectTruth,
+  });
+  assert.equal(report.ok, true, JSON.stringify(report.errors));
+  const [turn] = report.turns;
+  assert.equal(turn.ok, false);
+  assert.match(turn.note ?? "", /before the caller had finished/);
+  const truth = (report.runs[0].collected as { kind: string; voice_start_frame?: number }[])
+    .find((t) => t.kind === "response")!;
+  const expected = ((truth.voice_start_frame! - turn.caller_voiced_end_frame!) / turn.sample_rate!) * 1000;
+  assert.ok(expected < 0);
+  assert.ok(Math.abs(turn.latency_ms! - expected) <= 5, `measured ${turn.latency_ms}, truth ${expected}`);
+  assert.equal(report.metrics.response_latency.n, 0);
+});
+
+Deno.test(
+  "an html application: constraints are honoured and a detached new Audio() greeting is heard",
+  opts,
+  async () => {
+    const app = await loadConfig("tests/fixtures/vat/html_app.yaml", "application");
+    const suite = await loadConfig("tests/fixtures/vat/greeting.yaml", "scenario");
+    const trimmed = { ...suite, steps: suite.steps.slice(0, 2) };
+    const { report } = await runJob(app, trimmed, { browser: chromium.browser, outDir });
+    assert.equal(report.ok, true, JSON.stringify(report.errors));
+    assert.ok(report.runs[0].steps.every((s) => s.ok));
+  },
+);
+
 Deno.test("close the browser and the fixture server", opts, async () => {
   await chromium.close();
   await server.close();
