@@ -24,7 +24,12 @@ export interface LaunchedBrowser {
 
 /** Launches Chromium (CHROMIUM_PATH or /usr/bin/chromium) with a fresh profile. */
 export async function launchChromium(
-  opts: { headless?: boolean; executablePath?: string } = {},
+  opts: {
+    headless?: boolean;
+    executablePath?: string;
+    /** Leave SIGINT/SIGTERM/SIGHUP to the caller (the daemon drains before the browser goes). */
+    keepOnSignals?: boolean;
+  } = {},
 ): Promise<LaunchedBrowser> {
   const userDataDir = await Deno.makeTempDir({ prefix: "vox-agent-chromium-" });
   const browser = await puppeteer.launch({
@@ -32,6 +37,7 @@ export async function launchChromium(
     headless: opts.headless ?? true,
     userDataDir,
     args: CHROMIUM_FLAGS,
+    ...(opts.keepOnSignals ? { handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false } : {}),
   });
   return {
     browser,

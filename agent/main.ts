@@ -2,6 +2,7 @@
  * vox_eval_agentd entry point.
  *
  *   deno task agent run --app A.yaml --suite S.yaml [--repeat N] [--report out.json]
+ *   deno task agent [daemon] [--server URL --token TOKEN --region REGION …]   (agent/daemon.ts)
  *
  * `--app`/`-a` and `--suite`/`-s` take comma-separated files or folders and may repeat (every
  * application × scenario pair runs, like voice-agent-tester's matrix). Exit code 0 when every
@@ -10,6 +11,7 @@
 import { parseArgs } from "node:util";
 import { dirname, join, resolve } from "node:path";
 import { ConfigError, expandPaths, loadConfig, type LoadedConfig } from "./config.ts";
+import { DAEMON_USAGE, daemonSettings, DaemonSettingsError, runDaemon } from "./daemon.ts";
 import { buildReport, type Report, runMatrix } from "./runner.ts";
 
 const USAGE = `usage: deno task agent run --app <application.yaml> --suite <scenario.yaml>
@@ -151,16 +153,56 @@ async function run(args: string[]): Promise<number> {
   return report.ok ? 0 : 1;
 }
 
+async function daemon(args: string[]): Promise<number> {
+  let flags;
+  try {
+    flags = parseArgs({
+      args,
+      options: {
+        server: { type: "string" },
+        token: { type: "string" },
+        region: { type: "string" },
+        name: { type: "string" },
+        concurrency: { type: "string", short: "c" },
+        grace: { type: "string" },
+        assets: { type: "string" },
+        "work-dir": { type: "string" },
+        headless: { type: "string" },
+        "step-timeout": { type: "string" },
+        verbose: { type: "boolean", short: "v" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+    }).values;
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${DAEMON_USAGE}`);
+    return 2;
+  }
+  if (flags.help) {
+    console.log(DAEMON_USAGE);
+    return 0;
+  }
+  let settings;
+  try {
+    settings = daemonSettings(flags);
+  } catch (err) {
+    if (!(err instanceof DaemonSettingsError)) throw err;
+    console.error(`${err.message}\n${DAEMON_USAGE}`);
+    return 2;
+  }
+  return await runDaemon(settings);
+}
+
 if (import.meta.main) {
   const [command, ...rest] = Deno.args;
   if (command === "run") Deno.exit(await run(rest));
   if (command === "help" || command === "--help" || command === "-h") {
-    console.log(USAGE);
+    console.log(`${USAGE}\n${DAEMON_USAGE}`);
     Deno.exit(0);
   }
-  console.error(
-    "daemon mode (connecting to a Vox server) arrives with agent/protocol.ts; use `run` for local runs\n" +
-      USAGE,
-  );
+  // No subcommand (or `daemon`): vox_eval_agentd connects to its server and runs pushed jobs.
+  if (command === undefined || command === "daemon") Deno.exit(await daemon(rest));
+  if (command.startsWith("-")) Deno.exit(await daemon(Deno.args));
+  console.error(`unknown command ${command}\n${USAGE}\n${DAEMON_USAGE}`);
   Deno.exit(2);
 }
