@@ -66,6 +66,7 @@ export class AgentConnection {
   #stopped = false;
   #stalledSince = 0;
   #final: { code: number; reason: string } | null = null;
+  #tokenInHello = false;
   #finalWaiters: ((info: { code: number; reason: string }) => void)[] = [];
 
   constructor(readonly opts: ConnectionOptions) {}
@@ -136,10 +137,15 @@ export class AgentConnection {
     if (this.#stopped) return;
     const o = this.opts;
     let ws: WebSocket;
+    // Deno's WebSocket takes headers, so the token normally travels on the upgrade. A
+    // refused upgrade (HTTP 401) is indistinguishable here from a server that is down, so
+    // after a connect that never opened the next attempt carries the token in hello
+    // instead: a server that is up then closes with a code and a reason (revoked, unknown),
+    // which ends the daemon with that reason instead of retrying a dead token forever.
+    const viaHello = this.#tokenInHello;
+    let opened = false;
     try {
-      // Deno's WebSocket takes headers: the token travels on the upgrade, so a bad one is
-      // refused with HTTP 401 before any socket exists.
-      ws = new WebSocket(
+      ws = viaHello ? new WebSocket(this.#url()) : new WebSocket(
         this.#url(),
         { headers: { authorization: `Bearer ${o.token}` } } as unknown as string[],
       );
@@ -149,10 +155,12 @@ export class AgentConnection {
     }
     this.#socket = ws;
     ws.onopen = () => {
+      opened = true;
       ws.send(JSON.stringify(
         {
           type: "hello",
           protocol: PROTOCOL_VERSION,
+          ...(viaHello ? { token: o.token } : {}),
           name: o.name,
           region: o.region,
           version: o.version,
@@ -172,6 +180,7 @@ export class AgentConnection {
       if (m.type === "registered") {
         this.#registered = m;
         this.#attempt = 0;
+        this.#tokenInHello = false;
         this.#stalledSince = 0;
         clearInterval(this.#heartbeat);
         this.#heartbeat = setInterval(() => this.#beat(ws), m.heartbeatIntervalMs);
@@ -190,8 +199,7 @@ export class AgentConnection {
       this.#socket = null;
       this.#registered = null;
       clearInterval(this.#heartbeat);
-      // A refused upgrade (HTTP 401 for a bad token) looks like any failed connect here
-      // (1006), so it is retried with backoff like a server that is down.
+      this.#tokenInHello = !opened && !viaHello;
       const final = FINAL_CLOSES.has(e.code);
       o.onClose?.({ code: e.code, reason: e.reason, final });
       if (this.#stopped) return;

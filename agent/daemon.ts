@@ -145,8 +145,8 @@ export const jsonLog: LogFn = (level, message, fields) => {
     time: new Date().toISOString(),
     level,
     component: "agent",
-    message,
     ...fields,
+    message,
   });
   if (level === "info") console.log(line);
   else console.error(line);
@@ -222,8 +222,9 @@ export class EvalDaemon {
     const browser = this.#browser;
     this.#browser = null;
     if (browser) await (await browser.catch(() => null))?.close();
-    // Runs cut short by the closed browser settle quickly; their outcomes are not sent.
-    await Promise.race([Promise.allSettled([...this.#running]), sleep(5000)]);
+    // Runs cut short by the closed browser are abandoned (their outcomes are not sent); a
+    // moment lets most of them unwind before their folders go.
+    await Promise.race([Promise.allSettled([...this.#running]), sleep(1000)]);
     for (const job of left) await this.#cleanup(job);
     this.log("info", "stopped");
   }
@@ -289,15 +290,15 @@ export class EvalDaemon {
         return;
       }
       case "error": {
+        const job = m.jobId === undefined ? undefined : this.jobs.get(m.jobId);
+        // The answer that confirms a hand-back (see #handBack) is expected, not a problem.
+        if (job?.handedBack && m.code === "job_not_held") return job.handedBack();
         this.log(m.fatal ? "error" : "warn", "server error", {
           code: m.code,
-          message: m.message,
+          detail: m.message,
           jobId: m.jobId,
         });
-        if (m.jobId === undefined || m.code !== "job_not_held") return;
-        const job = this.jobs.get(m.jobId);
-        if (!job) return;
-        if (job.handedBack) return job.handedBack();
+        if (!job || m.code !== "job_not_held") return;
         this.#forget(job, m.message);
         return;
       }

@@ -450,6 +450,23 @@ Deno.test({
 });
 
 Deno.test({
+  name: "an unknown token refused at the upgrade is retried in hello, and the refusal ends the daemon",
+  ...opts,
+  async fn() {
+    const unknown = "vox_agent_" + "Z".repeat(40);
+    const d = new EvalDaemon(settings("daemon-unknown", unknown, server.url), () => {});
+    d.start();
+    try {
+      const final = await d.conn.untilFinal();
+      assert.equal(final.code, 4001);
+      assert.match(final.reason, /not known/);
+    } finally {
+      await d.stop();
+    }
+  },
+});
+
+Deno.test({
   name: "teardown",
   ...opts,
   async fn() {
