@@ -10,6 +10,7 @@ import { authApi } from "../routes/api/auth.ts";
 import { authPageRoutes } from "../routes/auth_pages.tsx";
 import { createAuthenticator } from "./auth/authenticate.ts";
 import { csrfProtection } from "./auth/csrf.ts";
+import { demoRoutes } from "../routes/demo.ts";
 import { diveRoutes } from "../routes/dive.tsx";
 import { generalRateLimit } from "./auth/rate_limit.ts";
 import { healthRoutes } from "../routes/health.ts";
@@ -56,6 +57,10 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
       ms: Math.round((performance.now() - started) * 10) / 10,
     });
   });
+
+  // The demo voice agent sets its own headers (routes/demo.ts), so it is mounted before the
+  // app's; it exists only while the demo runs (embedded database and VOX_DEMO).
+  if (deps.config.VOX_DEMO && !deps.config.DATABASE_URL) app.route("/demo", demoRoutes());
 
   app.use(
     "*",
