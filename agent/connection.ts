@@ -151,7 +151,8 @@ export class AgentConnection {
       );
     } catch (err) {
       this.#log("error", "cannot open the agent socket", { error: (err as Error).message });
-      return this.#scheduleReconnect();
+      this.#scheduleReconnect();
+      return;
     }
     this.#socket = ws;
     ws.onopen = () => {
@@ -212,8 +213,12 @@ export class AgentConnection {
         for (const w of this.#finalWaiters.splice(0)) w(this.#final);
         return;
       }
-      this.#log("warn", "connection lost; reconnecting", { code: e.code, reason: e.reason });
-      this.#scheduleReconnect();
+      const inMs = this.#scheduleReconnect();
+      this.#log("warn", opened ? "connection lost; reconnecting" : "cannot reach the server; retrying", {
+        code: e.code,
+        reason: e.reason,
+        inMs,
+      });
     };
   }
 
@@ -232,8 +237,8 @@ export class AgentConnection {
     this.send({ type: "heartbeat", activeJobs: this.opts.activeJobs() });
   }
 
-  #scheduleReconnect(): void {
-    if (this.#stopped) return;
+  #scheduleReconnect(): number {
+    if (this.#stopped) return 0;
     const delay = backoffDelay(
       this.#attempt++,
       this.opts.backoffBaseMs ?? 500,
@@ -241,5 +246,6 @@ export class AgentConnection {
     );
     clearTimeout(this.#retry);
     this.#retry = setTimeout(() => this.#open(), delay);
+    return delay;
   }
 }
