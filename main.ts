@@ -1,7 +1,7 @@
 // Wiring only: configuration → database → migrations/seed → islands → app → serve.
 import { join } from "node:path";
 import { createApp } from "./lib/app.ts";
-import { type DemoAgent, startDemo } from "./lib/demo.ts";
+import { type DemoAgent, disableDemo, startDemo } from "./lib/demo.ts";
 import { pruneIdentity } from "./lib/auth/maintenance.ts";
 import { buildIslands } from "./lib/bundle.ts";
 import { ConfigError, loadConfig, publicUrl } from "./lib/config.ts";
@@ -90,6 +90,8 @@ if (db.embedded && config.VOX_DEMO) {
   } catch (err) {
     log.error("the demo could not start", { error: err });
   }
+} else if (db.embedded && await disableDemo(db.sql)) {
+  log.info("the demo is turned off (VOX_DEMO=false): its schedule is disabled");
 }
 
 let stopping = false;

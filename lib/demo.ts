@@ -124,7 +124,7 @@ export async function seedDemo(sql: Sql, opts: { baseUrl: string; cron: string }
               ${tx.json(DEMO_EVAL_SET)}, 'public', true, ${user.id})
       RETURNING id`)[0];
     let [schedule] = await tx`
-      SELECT id, cron_expression FROM eval_schedules
+      SELECT id, cron_expression, is_enabled FROM eval_schedules
       WHERE workflow_id = ${workflow.id} AND eval_set_id = ${evalSet.id} AND region = ${DEMO.region}
       ORDER BY id LIMIT 1`;
     schedule ??= await createSchedule(tx as unknown as Sql, {
@@ -144,14 +144,38 @@ export async function seedDemo(sql: Sql, opts: { baseUrl: string; cron: string }
       evalSetId: evalSet.id as number,
       scheduleId: schedule.id as number,
       cron: schedule.cronExpression as string,
+      enabled: schedule.isEnabled as boolean,
     };
   });
   // updateSchedule() opens its own transaction, hence after the seeding one.
-  if (ids.cron !== opts.cron) {
+  if (ids.cron !== opts.cron || !ids.enabled) {
     await updateSchedule(sql, ids.scheduleId, { cronExpression: opts.cron, isEnabled: true });
   }
-  const { cron: _, ...seed } = ids;
+  const { cron: _, enabled: __, ...seed } = ids;
   return seed;
+}
+
+/**
+ * With the demo turned off after it once ran: its schedule is disabled, its waiting jobs are
+ * cancelled and its token revoked, so nothing queues up for an agent that no longer runs.
+ * Nothing happens when the demo was never seeded. Returns whether there was a demo to stop.
+ */
+export async function disableDemo(sql: Sql): Promise<boolean> {
+  const schedules = await sql<{ id: number; workflowId: number; evalSetId: number }[]>`
+    SELECT s.id, s.workflow_id, s.eval_set_id FROM eval_schedules s
+    JOIN workflows w ON w.id = s.workflow_id JOIN projects p ON p.id = w.project_id
+    JOIN users u ON u.id = p.owner_user_id
+    WHERE lower(u.username) = ${DEMO.username} AND s.region = ${DEMO.region}`;
+  for (const s of schedules) {
+    await updateSchedule(sql, s.id, { isEnabled: false });
+    await sql`
+      UPDATE eval_jobs SET status = 'cancelled', finished_at = now(), error = 'the demo is turned off'
+      WHERE workflow_id = ${s.workflowId} AND eval_set_id = ${s.evalSetId} AND status = 'pending'`;
+  }
+  const tokens = await sql<{ id: number }[]>`
+    SELECT id FROM eval_agent_tokens WHERE name = ${DEMO.tokenName} AND revoked_at IS NULL`;
+  for (const t of tokens) await revokeAgentToken(sql, t.id);
+  return schedules.length > 0;
 }
 
 /**

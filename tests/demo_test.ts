@@ -3,7 +3,15 @@
 // reaches the public leaderboard.
 import assert from "node:assert/strict";
 import { verifyAgentToken } from "../lib/agent_tokens.ts";
-import { DEMO, DEMO_EVAL_SET, demoEnv, kickDemo, rotateDemoToken, seedDemo } from "../lib/demo.ts";
+import {
+  DEMO,
+  DEMO_EVAL_SET,
+  demoEnv,
+  disableDemo,
+  kickDemo,
+  rotateDemoToken,
+  seedDemo,
+} from "../lib/demo.ts";
 import { freePort } from "../lib/embedded_pg.ts";
 import { SEEDED_PROVIDERS } from "../lib/seed.ts";
 import { DEMO_AGENT_PATH } from "../routes/demo.ts";
@@ -71,6 +79,29 @@ Deno.test("seeding the demo twice finds the same rows and updates the page URL i
     const [j] = await sql`SELECT region, schedule_id FROM eval_jobs WHERE id = ${job}`;
     assert.equal(j.region, "local");
     assert.equal(j.scheduleId, first.scheduleId);
+
+    // Turned off: the schedule stops, waiting jobs are cancelled, the token no longer works.
+    assert.equal(await disableDemo(sql), true);
+    const [off] =
+      await sql`SELECT is_enabled, next_run_at FROM eval_schedules WHERE id = ${first.scheduleId}`;
+    assert.equal(off.isEnabled, false);
+    assert.equal(off.nextRunAt, null);
+    const [cancelled] = await sql`SELECT status FROM eval_jobs WHERE id = ${job}`;
+    assert.equal(cancelled.status, "cancelled");
+    assert.deepEqual(await verifyAgentToken(sql, t2), { ok: false, reason: "revoked" });
+    // Turned on again: the same schedule runs again.
+    assert.deepEqual(await seedDemo(sql, { baseUrl: "http://127.0.0.1:9000", cron: "* * * * *" }), first);
+    const [on] = await sql`SELECT is_enabled FROM eval_schedules WHERE id = ${first.scheduleId}`;
+    assert.equal(on.isEnabled, true);
+  } finally {
+    await db.close();
+  }
+});
+
+Deno.test("turning off a demo that never ran changes nothing", opts, async () => {
+  const db = await createTestDatabase();
+  try {
+    assert.equal(await disableDemo(db.sql), false);
   } finally {
     await db.close();
   }
