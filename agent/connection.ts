@@ -117,11 +117,23 @@ export class AgentConnection {
     this.#socket = null;
   }
 
-  /** Drops the current socket as if the network failed (then reconnects). */
+  /**
+   * Gives up the current socket and reconnects at once. The old socket is abandoned rather
+   * than closed politely: on a dead network its close handshake would never finish, and
+   * its close event might come only when TCP gives up, many minutes later.
+   */
   drop(): void {
+    const ws = this.#socket;
+    if (!ws || this.#stopped) return;
+    this.#socket = null;
+    this.#registered = null;
+    clearInterval(this.#heartbeat);
     try {
-      this.#socket?.close(4000, "agent dropped the connection");
+      ws.close(4000, "agent dropped the connection");
     } catch { /* already closed */ }
+    this.opts.onClose?.({ code: 4000, reason: "dropped by the agent", final: false });
+    this.#attempt = 0;
+    this.#open();
   }
 
   #log(level: "info" | "warn" | "error", message: string, fields?: Record<string, unknown>) {

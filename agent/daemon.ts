@@ -154,8 +154,12 @@ export const jsonLog: LogFn = (level, message, fields) => {
 
 /** How often undelivered outcomes are retried while connected. */
 const RETRY_MS = 2000;
-/** An outcome sent this long ago without an acknowledgement is sent again (stored once). */
-const RESEND_MS = 30_000;
+/**
+ * An outcome unacknowledged this long means the socket is dead without having closed (a
+ * silent network drop: writes vanish into the kernel's buffer, nothing comes back). The
+ * socket is then dropped and reopened, and the outcome resent after `registered`.
+ */
+export const ACK_TIMEOUT_MS = 15_000;
 /** How long a hand-back waits for the server's confirmation. */
 const HANDBACK_WAIT_MS = 5000;
 
@@ -169,6 +173,8 @@ export class EvalDaemon {
   #running = new Set<Promise<void>>();
   /** Jobs whose outcome the server acknowledged, for tests and logs. */
   readonly delivered: { jobId: number; status: string; duplicate: boolean }[] = [];
+  /** See ACK_TIMEOUT_MS; tests shorten it. */
+  ackTimeoutMs = ACK_TIMEOUT_MS;
 
   constructor(readonly settings: DaemonSettings, readonly log: LogFn = jsonLog) {
     this.conn = new AgentConnection({
@@ -306,8 +312,12 @@ export class EvalDaemon {
   }
 
   #onOffer(offer: Offer): void {
+    // Offered a job this agent still holds: the server took it back meanwhile (heartbeat
+    // timeout) and this is a new attempt. The old copy's outcome would be refused anyway.
+    const stale = this.jobs.get(offer.jobId);
+    if (stale) this.#forget(stale, `offered again as attempt ${offer.attempt}`);
     const busy = this.jobs.size;
-    if (this.#draining || busy >= this.settings.concurrency || this.jobs.has(offer.jobId)) {
+    if (this.#draining || busy >= this.settings.concurrency) {
       const reason = this.#draining
         ? `agent ${this.settings.name} is shutting down`
         : `agent ${this.settings.name} is at capacity (${busy}/${this.settings.concurrency})`;
@@ -417,8 +427,15 @@ export class EvalDaemon {
   }
 
   #deliverAll(): void {
+    let stale = false;
     for (const job of this.jobs.values()) {
-      if (job.outcome && !job.handedBack) this.#deliver(job).catch(() => {});
+      if (!job.outcome || job.handedBack) continue;
+      if (job.sentAt !== null && Date.now() - job.sentAt > this.ackTimeoutMs) stale = true;
+      else this.#deliver(job).catch(() => {});
+    }
+    if (stale && this.conn.registered) {
+      this.log("warn", "no acknowledgement from the server; reconnecting", { afterMs: this.ackTimeoutMs });
+      this.conn.drop();
     }
   }
 
@@ -427,7 +444,7 @@ export class EvalDaemon {
   async #deliver(job: HeldJob): Promise<void> {
     const outcome = job.outcome;
     if (!outcome || job.delivering || !this.conn.registered) return;
-    if (job.sentAt !== null && Date.now() - job.sentAt < RESEND_MS) return;
+    if (job.sentAt !== null) return;
     const jobId = job.offer.jobId;
     job.delivering = true;
     try {

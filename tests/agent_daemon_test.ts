@@ -22,9 +22,9 @@ const ASSETS = new URL("./fixtures/vat/assets/", import.meta.url).pathname;
 const REPO = new URL("..", import.meta.url).pathname;
 
 // Heartbeats every second so a restart is noticed quickly; the timeout stays long enough
-// that a few seconds of downtime never hands a job to someone else.
+// that the outages below never hand a job to someone else.
 await setConfig(sql, "agents.heartbeat_interval_seconds", 1);
-await setConfig(sql, "jobs.heartbeat_timeout_seconds", 30);
+await setConfig(sql, "jobs.heartbeat_timeout_seconds", 60);
 
 /** A server on a fixed port that can be stopped and started again (same database). */
 class TestServer {
@@ -322,6 +322,141 @@ Deno.test({
       const [a] = await sql`SELECT state FROM eval_agents WHERE name = ${"daemon-" + regionA}`;
       return a.state === "OFFLINE";
     }, "the agent offline");
+  },
+});
+
+/**
+ * A TCP relay between the daemon and the server that can make the network vanish for the
+ * connections it carries: bytes are read and thrown away in both directions, nothing is
+ * closed, so neither side sees an error — a silent drop. New connections pass again.
+ */
+class Relay {
+  #listener: Deno.Listener;
+  #pairs: { dead: boolean; conns: Deno.Conn[] }[] = [];
+
+  constructor(readonly targetPort: number) {
+    this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    this.#accept();
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.#listener.addr as Deno.NetAddr).port}`;
+  }
+
+  async #accept() {
+    for await (const a of iterate(this.#listener)) {
+      const b = await Deno.connect({ hostname: "127.0.0.1", port: this.targetPort }).catch(() => null);
+      if (!b) {
+        a.close();
+        continue;
+      }
+      const pair = { dead: false, conns: [a, b] };
+      this.#pairs.push(pair);
+      this.#pump(a, b, pair);
+      this.#pump(b, a, pair);
+    }
+  }
+
+  async #pump(from: Deno.Conn, to: Deno.Conn, pair: { dead: boolean; conns: Deno.Conn[] }) {
+    const buf = new Uint8Array(64 * 1024);
+    for (;;) {
+      const n = await from.read(buf).catch(() => null);
+      if (n === null) break;
+      if (pair.dead) continue;
+      let off = 0;
+      while (off < n) off += await to.write(buf.subarray(off, n)).catch(() => n);
+    }
+    if (!pair.dead) closeAll(pair.conns);
+  }
+
+  /** Every connection open now goes silent. */
+  blackhole(): void {
+    for (const p of this.#pairs) p.dead = true;
+  }
+
+  close(): void {
+    this.#listener.close();
+    for (const p of this.#pairs) {
+      p.dead = true;
+      closeAll(p.conns);
+    }
+  }
+}
+
+function closeAll(conns: Deno.Conn[]): void {
+  for (const c of conns) {
+    try {
+      c.close();
+    } catch { /* closed already */ }
+  }
+}
+
+/** The listener's connections until it is closed. */
+async function* iterate(listener: Deno.Listener): AsyncGenerator<Deno.Conn> {
+  for (;;) {
+    try {
+      yield await listener.accept();
+    } catch {
+      return;
+    }
+  }
+}
+
+Deno.test({
+  name:
+    "a silent network drop (no close, no error) while the result goes out: the daemon notices and delivers once",
+  ...opts,
+  async fn() {
+    const region = "daemon-silent";
+    const { token } = await createAgentToken(sql, { name: "silent", region });
+    const relay = new Relay(server.port);
+    const ev = new Events();
+    const d = new EvalDaemon(settings(region, token, relay.url), ev.log);
+    d.ackTimeoutMs = 3000;
+    d.start();
+    try {
+      await eventually(() => d.conn.registered, "registered through the relay", 30_000);
+      const job = await createJob(sql, { ...pair, region });
+      await eventually(() => d.jobs.has(job.id), "the job accepted", 60_000);
+      relay.blackhole();
+      await eventually(
+        () => ev.count("no acknowledgement from the server; reconnecting") > 0,
+        "noticed",
+        120_000,
+      );
+      await eventually(() => d.delivered.some((x) => x.jobId === job.id), "the result acknowledged", 60_000);
+      await assertDeliveredOnce(job.id);
+    } finally {
+      await d.stop();
+      relay.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "with concurrency 2 the daemon runs two jobs at once and delivers each once",
+  ...opts,
+  async fn() {
+    const region = "daemon-pair";
+    const { token } = await createAgentToken(sql, { name: "pair", region });
+    const ev = new Events();
+    const d = new EvalDaemon({ ...settings(region, token, server.url), concurrency: 2 }, ev.log);
+    d.start();
+    try {
+      await eventually(() => d.conn.registered, "registered", 30_000);
+      const jobs = [await createJob(sql, { ...pair, region }), await createJob(sql, { ...pair, region })];
+      await eventually(
+        () => jobs.every((j) => d.delivered.some((x) => x.jobId === j.id)),
+        "both results acknowledged",
+        120_000,
+      );
+      const order = ev.lines.filter((l) => l.message === "job accepted" || l.message === "job finished")
+        .map((l) => l.message);
+      assert.deepEqual(order.slice(0, 2), ["job accepted", "job accepted"], "both ran at the same time");
+      for (const j of jobs) await assertDeliveredOnce(j.id);
+    } finally {
+      await d.stop();
+    }
   },
 });
 
