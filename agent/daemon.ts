@@ -163,7 +163,10 @@ export const ACK_TIMEOUT_MS = 15_000;
 /** How long a hand-back waits for the server's confirmation. */
 const HANDBACK_WAIT_MS = 5000;
 
-/** vox_eval_agentd in daemon mode. `start()`, then `stop()` (SIGTERM) or `closed` (refused). */
+/**
+ * vox_eval_agentd in daemon mode: `start()`, then `stop()` on SIGTERM, or when
+ * `conn.untilFinal()` says the server refused the agent for good.
+ */
 export class EvalDaemon {
   readonly conn: AgentConnection;
   readonly jobs = new Map<number, HeldJob>();
@@ -242,9 +245,11 @@ export class EvalDaemon {
   // closes. Without a connection the server's heartbeat timeout requeues the job instead.
   async #handBack(job: HeldJob): Promise<void> {
     const jobId = job.offer.jobId;
-    const why = job.outcome
+    const why = !job.outcome
+      ? "it was still running when the grace period ended"
+      : job.sentAt === null
       ? "its outcome could not be delivered before the grace period ended"
-      : "it was still running when the grace period ended";
+      : "its outcome was sent but not acknowledged before the grace period ended";
     const confirmed = new Promise<boolean>((resolve) => {
       job.handedBack = () => resolve(true);
       setTimeout(() => resolve(false), HANDBACK_WAIT_MS);
