@@ -6,6 +6,7 @@ import { verifyAgentToken } from "../lib/agent_tokens.ts";
 import {
   DEMO,
   DEMO_EVAL_SET,
+  DemoAgent,
   demoEnv,
   disableDemo,
   kickDemo,
@@ -135,6 +136,41 @@ Deno.test("the demo page is served only while the demo runs, with its own header
   } finally {
     await db.close();
   }
+});
+
+Deno.test("the demo agent is restarted when it dies, within bounds, and stopped for good", opts, async () => {
+  const { createLogger } = await import("../lib/log.ts");
+  // An address nobody listens on: the agent keeps retrying, which is all this test needs.
+  const agent = new DemoAgent({
+    serverUrl: `http://127.0.0.1:${freePort()}`,
+    token: "vox_agent_" + "d".repeat(40),
+    log: createLogger({ test: "demo-agent" }),
+    maxRestarts: 1,
+  });
+  agent.start();
+  const first = agent.pid!;
+  Deno.kill(first, "SIGKILL");
+  const deadline = Date.now() + 30_000;
+  while ((agent.pid === null || agent.pid === first) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const second = agent.pid;
+  assert.ok(second !== null && second !== first, "restarted");
+  Deno.kill(second, "SIGKILL");
+  await new Promise((r) => setTimeout(r, 3000));
+  assert.equal(agent.pid, null, "not restarted beyond maxRestarts");
+  await agent.stop();
+
+  const again = new DemoAgent({
+    serverUrl: `http://127.0.0.1:${freePort()}`,
+    token: "vox_agent_" + "d".repeat(40),
+    log: createLogger({ test: "demo-agent" }),
+  });
+  again.start();
+  const pid = again.pid!;
+  await again.stop();
+  assert.equal(again.pid, null);
+  assert.throws(() => Deno.kill(pid, "SIGCONT"), "the child is gone after stop()");
 });
 
 /** Pids of `agent/main.ts daemon` processes started for the server on `port`. */
