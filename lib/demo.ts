@@ -84,7 +84,10 @@ export async function seedDemo(sql: Sql, opts: { baseUrl: string; cron: string }
   const url = `${opts.baseUrl.replace(/\/+$/, "")}${DEMO_AGENT_PATH}`;
   const ids = await sql.begin(async (tx) => {
     await tx`SELECT pg_advisory_xact_lock(${DEMO_LOCK})`;
-    let [user] = await tx`SELECT id FROM users WHERE lower(username) = ${DEMO.username}`;
+    // Found by username and email together, so a person who picked the username "vox-demo"
+    // is never taken for the demo owner (the insert then fails on the username instead).
+    let [user] = await tx`
+      SELECT id FROM users WHERE lower(username) = ${DEMO.username} AND lower(email) = ${DEMO.email}`;
     user ??= (await tx`
       INSERT INTO users (name, username, email, role, password_hash, activated_at, deactivated_at)
       VALUES (${DEMO.userName}, ${DEMO.username}, ${DEMO.email}, 'principal', NULL, NULL, now())
@@ -165,7 +168,8 @@ export async function disableDemo(sql: Sql): Promise<boolean> {
     SELECT s.id, s.workflow_id, s.eval_set_id FROM eval_schedules s
     JOIN workflows w ON w.id = s.workflow_id JOIN projects p ON p.id = w.project_id
     JOIN users u ON u.id = p.owner_user_id
-    WHERE lower(u.username) = ${DEMO.username} AND s.region = ${DEMO.region}`;
+    WHERE lower(u.username) = ${DEMO.username} AND lower(u.email) = ${DEMO.email}
+      AND s.region = ${DEMO.region}`;
   for (const s of schedules) {
     await updateSchedule(sql, s.id, { isEnabled: false });
     await sql`
