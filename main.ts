@@ -3,10 +3,12 @@ import { join } from "node:path";
 import { AGENT_WS_PATH } from "./agent/protocol.ts";
 import { acceptAgentSocket } from "./lib/agent_gateway.ts";
 import { createApp } from "./lib/app.ts";
+import { type DemoAgent, disableDemo, startDemo } from "./lib/demo.ts";
 import { pruneIdentity } from "./lib/auth/maintenance.ts";
 import { buildIslands } from "./lib/bundle.ts";
 import { ConfigError, loadConfig, publicUrl } from "./lib/config.ts";
 import { openDatabase } from "./lib/db.ts";
+import { leaveShutdownSignalsToCaller } from "./lib/embedded_pg.ts";
 import { orchestrationEnv, Orchestrator } from "./lib/dispatch.ts";
 import { configureLogging, log } from "./lib/log.ts";
 import { migrate } from "./lib/migrate.ts";
@@ -82,17 +84,35 @@ const server = Deno.serve({
   // Agent sockets skip the app's middleware: an idle agent then holds nothing of it.
   new URL(req.url).pathname === AGENT_WS_PATH ? acceptAgentSocket(orchestrator, req) : app.fetch(req));
 
+// The demo (lib/demo.ts): only on the embedded database, off with VOX_DEMO=false.
+let demo: DemoAgent | null = null;
+if (db.embedded && config.VOX_DEMO) {
+  const host = ["0.0.0.0", "::", ""].includes(config.HOST) ? "127.0.0.1" : config.HOST;
+  const serverUrl = `http://${host.includes(":") ? `[${host}]` : host}:${server.addr.port}`;
+  try {
+    demo = (await startDemo(db.sql, { serverUrl, log })).agent;
+  } catch (err) {
+    log.error("the demo could not start", { error: err });
+  }
+} else if (db.embedded && await disableDemo(db.sql)) {
+  log.info("the demo is turned off (VOX_DEMO=false): its schedule is disabled");
+}
+
 let stopping = false;
 async function shutdown(signal: string) {
   if (stopping) return;
   stopping = true;
   log.info("shutting down", { signal });
-  // Agent sockets first (they reconnect to another process), then in-flight requests.
+  // The demo agent first (it hands back a running job), then agent sockets (they reconnect
+  // to another process), then in-flight requests.
+  await demo?.stop();
   await orchestrator.stop();
   await server.shutdown();
   await db.close();
   log.info("stopped");
   Deno.exit(0);
 }
+// shutdown() stops the embedded database last; its library must not stop it first.
+leaveShutdownSignalsToCaller();
 Deno.addSignalListener("SIGINT", () => shutdown("SIGINT"));
 Deno.addSignalListener("SIGTERM", () => shutdown("SIGTERM"));

@@ -16,6 +16,7 @@ import { setupApi } from "../routes/api/setup.ts";
 import { userApi } from "../routes/api/user.ts";
 import { itemsApi } from "../routes/api/workflows.ts";
 import { authPageRoutes } from "../routes/auth_pages.tsx";
+import { demoRoutes } from "../routes/demo.ts";
 import { diveRoutes } from "../routes/dive.tsx";
 import { docsRoutes } from "../routes/docs.tsx";
 import { healthRoutes } from "../routes/health.ts";
@@ -64,6 +65,10 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
       ms: Math.round((performance.now() - started) * 10) / 10,
     });
   });
+
+  // The demo voice agent sets its own headers (routes/demo.ts), so it is mounted before the
+  // app's; it exists only while the demo runs (embedded database and VOX_DEMO).
+  if (deps.config.VOX_DEMO && !deps.config.DATABASE_URL) app.route("/demo", demoRoutes());
 
   app.use(
     "*",

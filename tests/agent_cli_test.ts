@@ -1,0 +1,146 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { serveFixtures } from "./fixtures/serve.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+const server = serveFixtures();
+
+async function runCli(args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "agent/main.ts", "run", ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test(
+  "a voice-agent-tester application + scenario pair runs unchanged and writes the SPEC §7 report",
+  opts,
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "vox-cli-" });
+    const app = join(dir, "reference.yaml");
+    // The application file uses voice-agent-tester's actions: fill, select, click.
+    await Deno.writeTextFile(
+      app,
+      `url: "${server.url}agent/index.html?autostart=0&greet=1&out=srcobject&delay=900"
+tags:
+  - default
+steps:
+  - action: fill
+    selector: "#name"
+    text: "Ada"
+  - action: select
+    selector: "#lang"
+    value: "fr"
+  - action: click
+    selector: "#start"
+`,
+    );
+    const report = join(dir, "report.json");
+    const r = await runCli([
+      "--app",
+      app,
+      "--suite",
+      "tests/fixtures/vat/appointment.yaml",
+      "--report",
+      report,
+    ]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /response latency\s+median/);
+    const json = JSON.parse(await Deno.readTextFile(report));
+    assert.deepEqual(Object.keys(json.metrics).sort(), [
+      "interrupt_latency",
+      "naturalness",
+      "network_resilience",
+      "noise_reduction",
+      "response_latency",
+    ]);
+    assert.deepEqual(Object.keys(json.metrics.response_latency).sort(), ["median", "n", "p90", "sd"]);
+    assert.equal(json.metrics.response_latency.n, 2);
+    assert.deepEqual(json.metrics.interrupt_latency, { median: null, sd: null, p90: null, n: 0 });
+    for (const t of json.turns) {
+      assert.equal(t.kind, "response");
+      assert.equal(typeof t.latency_ms, "number");
+      assert.equal(t.ok, true);
+    }
+    const timed = json.runs[0].steps.filter((s: { metrics?: { elapsed_time?: number } }) =>
+      s.metrics?.elapsed_time
+    );
+    assert.equal(timed.length, 2, "metrics: elapsed_time is reported per step");
+    assert.equal(json.methods.response_latency, "vox-audioclock-response/1");
+    const wav = json.runs[0].recording;
+    assert.ok((await Deno.stat(wav)).size > 44);
+    await Deno.remove(dir, { recursive: true });
+  },
+);
+
+Deno.test(
+  "an unreachable URL fails with exit code 1 and a partial report naming the app file",
+  opts,
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "vox-cli-" });
+    const report = join(dir, "report.json");
+    const r = await runCli([
+      "-a",
+      "tests/fixtures/bad/unreachable_app.yaml",
+      "-s",
+      "tests/fixtures/vat/response.yaml",
+      "--report",
+      report,
+      "--step-timeout",
+      "5000",
+    ]);
+    assert.equal(r.code, 1);
+    const json = JSON.parse(await Deno.readTextFile(report));
+    assert.equal(json.ok, false);
+    assert.match(json.errors[0].file, /unreachable_app\.yaml$/);
+    assert.equal(json.errors[0].action, "open");
+    assert.match(json.errors[0].message, /ERR_CONNECTION_REFUSED|cannot open/);
+    assert.equal(json.metrics.response_latency.n, 0);
+    await Deno.remove(dir, { recursive: true });
+  },
+);
+
+for (
+  const [file, pattern] of [
+    ["malformed.yaml", /malformed\.yaml: malformed YAML at line \d+/],
+    ["missing_audio.yaml", /missing_audio\.yaml step 1 \(speak\): audio file not found: does_not_exist\.wav/],
+    ["unknown_action.yaml", /unknown_action\.yaml step 1 \(dance\): unknown action "dance"/],
+  ] as const
+) {
+  Deno.test(
+    `bad input ${file} is refused before a browser starts, naming the file and step`,
+    opts,
+    async () => {
+      const dir = await Deno.makeTempDir({ prefix: "vox-cli-" });
+      const report = join(dir, "report.json");
+      const r = await runCli([
+        "--app",
+        "tests/fixtures/bad/unreachable_app.yaml",
+        "--suite",
+        `tests/fixtures/bad/${file}`,
+        "--report",
+        report,
+      ]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, pattern);
+      const json = JSON.parse(await Deno.readTextFile(report));
+      assert.equal(json.ok, false);
+      assert.match(json.errors[0].message, pattern);
+      assert.deepEqual(json.turns, []);
+      await Deno.remove(dir, { recursive: true });
+    },
+  );
+}
+
+Deno.test("usage errors exit with code 2", opts, async () => {
+  const r = await runCli(["--app", "x.yaml"]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--app and --suite are required/);
+});
+
+Deno.test("stop the fixture server", opts, async () => {
+  await server.close();
+});

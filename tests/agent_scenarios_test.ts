@@ -1,0 +1,161 @@
+import assert from "node:assert/strict";
+import { launchChromium } from "../agent/browser.ts";
+import { loadConfig } from "../agent/config.ts";
+import { runJob } from "../agent/runner.ts";
+import { appFile, serveFixtures } from "./fixtures/serve.ts";
+import { collectTruth, pairTurns, type TruthRecord } from "./fixtures/truth.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+const server = serveFixtures();
+const chromium = await launchChromium();
+const outDir = await Deno.makeTempDir({ prefix: "vox-agent-test-" });
+const agent = (query: string) =>
+  appFile(`${server.url}agent/index.html?${query}`).then((p) => loadConfig(p, "application"));
+
+Deno.test(
+  "noise alone does not count as a reply from a robust agent; noisy speech is answered",
+  opts,
+  async () => {
+    const suite = await loadConfig("tests/fixtures/vat/noise.yaml", "scenario");
+    const { report } = await runJob(
+      await agent("out=webaudio&delay=700&vad_db=-20&min_speech_ms=300"),
+      suite,
+      {
+        browser: chromium.browser,
+        outDir,
+      },
+    );
+    assert.equal(report.ok, true, JSON.stringify(report.errors));
+    assert.equal(report.turns.length, 1);
+    assert.equal(report.turns[0].noisy, true);
+    assert.equal(report.turns[0].ok, true);
+    assert.deepEqual(report.noise_checks.map((c) => c.triggered), [false]);
+    assert.equal(report.metrics.noise_reduction, 100);
+  },
+);
+
+Deno.test("a noise-sensitive agent that answers noise is caught and scored down", opts, async () => {
+  const suite = await loadConfig("tests/fixtures/vat/noise.yaml", "scenario");
+  const { report } = await runJob(await agent("out=webaudio&delay=700&vad_db=-55&min_speech_ms=100"), suite, {
+    browser: chromium.browser,
+    outDir,
+  });
+  assert.deepEqual(report.noise_checks.map((c) => c.triggered), [true]);
+  assert.ok(report.metrics.noise_reduction != null && report.metrics.noise_reduction <= 50);
+});
+
+Deno.test(
+  "a page that speaks first (greeting) is waited for, then the reply is timed exactly",
+  opts,
+  async () => {
+    const suite = await loadConfig("tests/fixtures/vat/greeting.yaml", "scenario");
+    const { report } = await runJob(await agent("out=webaudio&delay=1100&greet=1"), suite, {
+      browser: chromium.browser,
+      outDir,
+      collect: collectTruth,
+    });
+    assert.equal(report.ok, true, JSON.stringify(report.errors));
+    const pairs = pairTurns(report.turns, report.runs[0].collected as TruthRecord[]);
+    assert.equal(pairs.length, 1);
+    assert.ok(pairs[0].error != null && pairs[0].error <= 5, JSON.stringify(pairs));
+    const step = report.runs[0].steps.find((s) => s.metrics?.elapsed_time != null);
+    assert.ok(step, "metrics: elapsed_time is still reported");
+  },
+);
+
+Deno.test("speak: { text } is synthesized and reaches the microphone", opts, async () => {
+  const suite = await loadConfig("tests/fixtures/vat/speak_text.yaml", "scenario");
+  const { report } = await runJob(await agent("out=src&delay=800&shadow=1"), suite, {
+    browser: chromium.browser,
+    outDir,
+    collect: collectTruth,
+  });
+  assert.equal(report.ok, true, JSON.stringify(report.errors));
+  const pairs = pairTurns(report.turns, report.runs[0].collected as TruthRecord[]);
+  assert.equal(pairs.length, 1);
+  assert.ok(pairs[0].error != null && pairs[0].error <= 10, JSON.stringify(pairs));
+});
+
+Deno.test(
+  "a failing selector stops the run with an error naming the file and step; turns so far are kept",
+  opts,
+  async () => {
+    const suite = await loadConfig("tests/fixtures/bad/bad_selector.yaml", "scenario");
+    const { report } = await runJob(await agent("out=webaudio&delay=600"), suite, {
+      browser: chromium.browser,
+      outDir,
+    });
+    assert.equal(report.ok, false);
+    assert.equal(report.errors.length, 1);
+    assert.match(report.errors[0].file, /bad_selector\.yaml$/);
+    assert.equal(report.errors[0].step, 4);
+    assert.equal(report.errors[0].action, "click");
+    assert.match(report.errors[0].message, /#no-such-button/);
+    assert.equal(report.turns.length, 1);
+    assert.equal(report.metrics.response_latency.n, 1);
+  },
+);
+
+Deno.test("a corrupt audio file fails its speak step with a decoding error", opts, async () => {
+  const suite = await loadConfig("tests/fixtures/bad/corrupt_audio.yaml", "scenario");
+  const { report } = await runJob(await agent("out=webaudio"), suite, { browser: chromium.browser, outDir });
+  assert.equal(report.ok, false);
+  assert.equal(report.errors[0].step, 2);
+  assert.equal(report.errors[0].action, "speak");
+  assert.match(report.errors[0].message, /could not be decoded/);
+});
+
+Deno.test(
+  "network profiles that this host cannot apply leave network resilience null with the reason",
+  opts,
+  async () => {
+    const suite = await loadConfig("tests/fixtures/vat/network.yaml", "scenario");
+    const { report } = await runJob(await agent("out=webaudio&delay=600"), suite, {
+      browser: chromium.browser,
+      outDir,
+    });
+    assert.equal(report.ok, true, JSON.stringify(report.errors));
+    assert.equal(report.metrics.network_resilience, null);
+    assert.match(report.notes.network_resilience, /3g, custom/);
+    assert.equal(report.metrics.response_latency.n, 1);
+  },
+);
+
+Deno.test("a reply that starts while the caller is still talking is recorded, not lost", opts, async () => {
+  const suite = await loadConfig("tests/fixtures/vat/speak_text.yaml", "scenario");
+  // An impatient agent: it takes the comma in the caller's sentence for the end of the turn.
+  const { report } = await runJob(await agent("out=webaudio&delay=300&endpoint=60&min_speech_ms=50"), suite, {
+    browser: chromium.browser,
+    outDir,
+    collect: collectTruth,
+  });
+  assert.equal(report.ok, true, JSON.stringify(report.errors));
+  const [turn] = report.turns;
+  assert.equal(turn.ok, false);
+  assert.match(turn.note ?? "", /before the caller had finished/);
+  const truth = (report.runs[0].collected as { kind: string; voice_start_frame?: number }[])
+    .find((t) => t.kind === "response")!;
+  const expected = ((truth.voice_start_frame! - turn.caller_voiced_end_frame!) / turn.sample_rate!) * 1000;
+  assert.ok(expected < 0);
+  assert.ok(Math.abs(turn.latency_ms! - expected) <= 5, `measured ${turn.latency_ms}, truth ${expected}`);
+  assert.equal(report.metrics.response_latency.n, 0);
+});
+
+Deno.test(
+  "an html application: constraints are honoured and a detached new Audio() greeting is heard",
+  opts,
+  async () => {
+    const app = await loadConfig("tests/fixtures/vat/html_app.yaml", "application");
+    const suite = await loadConfig("tests/fixtures/vat/greeting.yaml", "scenario");
+    const trimmed = { ...suite, steps: suite.steps.slice(0, 2) };
+    const { report } = await runJob(app, trimmed, { browser: chromium.browser, outDir });
+    assert.equal(report.ok, true, JSON.stringify(report.errors));
+    assert.ok(report.runs[0].steps.every((s) => s.ok));
+  },
+);
+
+Deno.test("close the browser and the fixture server", opts, async () => {
+  await chromium.close();
+  await server.close();
+  await Deno.remove(outDir, { recursive: true });
+});
