@@ -22,16 +22,18 @@ export interface LaunchedBrowser {
   close(): Promise<void>;
 }
 
-/** Launches Chromium (CHROMIUM_PATH or /usr/bin/chromium) with a fresh profile. */
+/** Launches Chromium (CHROMIUM_PATH or /usr/bin/chromium) with a fresh profile and extra `args`. */
 export async function launchChromium(
-  opts: { headless?: boolean; executablePath?: string } = {},
+  opts: { headless?: boolean; executablePath?: string; pipe?: boolean; args?: string[] } = {},
 ): Promise<LaunchedBrowser> {
   const userDataDir = await Deno.makeTempDir({ prefix: "vox-agent-chromium-" });
   const browser = await puppeteer.launch({
     executablePath: opts.executablePath ?? Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium",
     headless: opts.headless ?? true,
     userDataDir,
-    args: CHROMIUM_FLAGS,
+    // A pipe instead of a DevTools port works when Chromium lives in another network namespace.
+    pipe: opts.pipe ?? false,
+    args: [...CHROMIUM_FLAGS, ...(opts.args ?? [])],
   });
   return {
     browser,
