@@ -36,7 +36,8 @@
     if (CONFIG.verbose) console.log("[vox] " + msg);
   };
 
-  let nextCtxId = 1;
+  // Context ids stay unique across documents of one run (a page may navigate or reload).
+  let nextCtxId = (Math.floor(Math.random() * 1e6) + 1) * 100;
   const meters = new Map(); // AudioContext -> meter record
   const micTracks = new WeakSet();
   const tapped = new WeakMap(); // element -> { ctx, node, kind }
