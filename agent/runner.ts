@@ -142,8 +142,6 @@ export interface RunOptions {
   collect?: (page: Page) => Promise<unknown>;
   /** Progress lines (run mode prints them). */
   onProgress?: (line: string) => void;
-  /** Network profile applied by the caller around this job (recorded, not applied here). */
-  label?: string;
 }
 
 /** Result of `runJob()`: the report and the stereo recordings written (caller left, agent right). */
@@ -186,7 +184,6 @@ class EventQueue {
   events: VoxEvent[] = [];
   rates = new Map<number, number>();
   ticks = new Map<number, number>();
-  voicedNow = new Map<number, boolean>();
   primary: number | null = null;
   private waiters: (() => void)[] = [];
 
@@ -194,7 +191,6 @@ class EventQueue {
     for (const e of batch) {
       if (e.type === "tick") {
         this.ticks.set(e.ctx!, e.frame!);
-        this.voicedNow.set(e.ctx!, !!e.voiced);
       } else {
         if (e.type === "meter") this.rates.set(e.ctx!, e.sampleRate!);
         if (e.type === "primary") this.primary = e.ctx!;
@@ -502,7 +498,7 @@ class Session {
     return u;
   }
 
-  async waitForVoice(config: LoadedConfig, n: number, timeoutMs: number): Promise<void> {
+  async waitForVoice(timeoutMs: number): Promise<void> {
     const u = this.last && !this.last.responded ? this.last : null;
     if (!u) {
       const e = await this.queue.until(
@@ -559,8 +555,6 @@ class Session {
       ...this.turnBase(u),
     });
     this.progress(`    response latency ${latency} ms`);
-    void config;
-    void n;
   }
 
   async waitForSilence(timeoutMs: number): Promise<VoxEvent> {
@@ -711,7 +705,7 @@ class Session {
         await this.noiseOnly(config, step, n);
         return;
       case "wait_for_voice":
-        await this.waitForVoice(config, n, timeout);
+        await this.waitForVoice(timeout);
         return;
       case "wait_for_silence":
         if (typeof step.silence_ms === "number") await this.setHold(step.silence_ms);
@@ -721,7 +715,7 @@ class Session {
       case "listen": {
         // Vox does not send audio to an external transcription service; it measures the
         // reply and keeps it in the recording. The step still waits for a whole reply.
-        await this.waitForVoice(config, n, timeout);
+        await this.waitForVoice(timeout);
         const end = await this.waitForSilence(timeout);
         const start = this.lastVoiceStart!;
         return { reply_ms: this.ms(end.ctx!, end.frame! - start.frame!) };
