@@ -126,6 +126,15 @@ export interface NetworkResult {
   error?: string;
 }
 
+/** Where a run is: step `step` of `totalSteps` (1-based, application then scenario steps). */
+export interface StepProgress {
+  run: number;
+  step: number;
+  totalSteps: number;
+  message: string;
+  turn?: Turn;
+}
+
 /** Options of a job run. */
 export interface RunOptions {
   repeat?: number;
@@ -142,6 +151,8 @@ export interface RunOptions {
   collect?: (page: Page) => Promise<unknown>;
   /** Progress lines (run mode prints them). */
   onProgress?: (line: string) => void;
+  /** Structured progress for a daemon: before each step, and once per measured turn. */
+  onStep?: (info: StepProgress) => void;
 }
 
 /** Result of `runJob()`: the report and the stereo recordings written (caller left, agent right). */
@@ -906,6 +917,14 @@ export async function runOnce(
       }
       if (config === suite && suite.silenceMs) await s.setHold(suite.silenceMs);
       progress(`  ${config.name} step ${n}: ${step.action}`);
+      const index = all.findIndex((x) => x[1] === step) + 1;
+      options.onStep?.({
+        run,
+        step: index,
+        totalSteps: all.length,
+        message: `${config.name} step ${n}: ${step.action}`,
+      });
+      const turnsBefore = s.turns.length;
       const began = performance.now();
       try {
         const extra = await s.execute(config, step, n);
@@ -924,6 +943,9 @@ export async function runOnce(
           for (const [k, v] of Object.entries(extra ?? {})) if (wanted.includes(k)) rec.metrics[k] = v;
         }
         s.steps.push(rec);
+        for (const turn of s.turns.slice(turnsBefore)) {
+          options.onStep?.({ run, step: index, totalSteps: all.length, message: `${turn.kind} turn`, turn });
+        }
       } catch (err) {
         const message = (err as Error).message.split("\n")[0];
         s.steps.push({

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { launchChromium } from "../agent/browser.ts";
-import { loadConfig } from "../agent/config.ts";
-import { runJob } from "../agent/runner.ts";
+import { loadConfig, parseConfig } from "../agent/config.ts";
+import { runJob, type StepProgress } from "../agent/runner.ts";
 import { appFile, serveFixtures } from "./fixtures/serve.ts";
 import { collectTruth, pairTurns, type TruthRecord } from "./fixtures/truth.ts";
 
@@ -151,6 +151,48 @@ Deno.test(
     const { report } = await runJob(app, trimmed, { browser: chromium.browser, outDir });
     assert.equal(report.ok, true, JSON.stringify(report.errors));
     assert.ok(report.runs[0].steps.every((s) => s.ok));
+  },
+);
+
+Deno.test(
+  "runJob() takes configs as JSON (as a daemon job carries them) and reports step progress",
+  opts,
+  async () => {
+    const meta = (name: string) => ({ path: `job:${name}`, name, dir: outDir });
+    const app = await parseConfig(
+      { url: `${server.url}agent/index.html?out=webaudio&delay=700` },
+      meta("app"),
+      "application",
+    );
+    const suite = await parseConfig(
+      {
+        steps: [
+          { action: "wait_for_element", selector: "body[data-ready='1']" },
+          { action: "speak", text: "I would like a window seat." },
+          { action: "wait_for_voice" },
+        ],
+      },
+      meta("suite"),
+      "scenario",
+    );
+    const seen: StepProgress[] = [];
+    const { report, recordings } = await runJob(app, suite, {
+      browser: chromium.browser,
+      outDir,
+      onStep: (p) => seen.push(p),
+    });
+    assert.equal(report.ok, true, JSON.stringify(report.errors));
+    assert.deepEqual(seen.filter((p) => !p.turn).map((p) => [p.step, p.totalSteps]), [[1, 3], [2, 3], [
+      3,
+      3,
+    ]]);
+    const turn = seen.find((p) => p.turn)?.turn;
+    assert.equal(turn?.kind, "response");
+    assert.equal(recordings.length, 1);
+    await assert.rejects(
+      () => parseConfig({ steps: [{ action: "speak" }] }, meta("bad"), "scenario"),
+      /job:bad step 1 \(speak\): needs exactly one of "file" or "text"/,
+    );
   },
 );
 
