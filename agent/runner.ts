@@ -151,6 +151,8 @@ export interface RunOptions {
   collect?: (page: Page) => Promise<unknown>;
   /** Progress lines (run mode prints them). */
   onProgress?: (line: string) => void;
+  /** Cancels the job: the current step stops at its next wait and the run fails as cancelled. */
+  signal?: AbortSignal;
   /** Structured progress for a daemon: before each step, and once per measured turn. */
   onStep?: (info: StepProgress) => void;
 }
@@ -196,7 +198,15 @@ class EventQueue {
   rates = new Map<number, number>();
   ticks = new Map<number, number>();
   primary: number | null = null;
+  signal?: AbortSignal;
   private waiters: (() => void)[] = [];
+
+  /** Wakes every waiter (new events, or cancellation). */
+  wake() {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
 
   push(batch: VoxEvent[]) {
     for (const e of batch) {
@@ -208,9 +218,7 @@ class EventQueue {
         this.events.push(e);
       }
     }
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
+    this.wake();
   }
 
   find(pred: (e: VoxEvent) => boolean): VoxEvent | undefined {
@@ -221,6 +229,7 @@ class EventQueue {
   async until<T>(check: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     while (true) {
+      if (this.signal?.aborted) throw new Error(`cancelled while waiting for ${what}`);
       const v = check();
       if (v !== undefined) return v;
       const left = deadline - Date.now();
@@ -537,6 +546,8 @@ class Session {
         "the agent's reply",
       );
     } catch (err) {
+      // A cancelled job measured nothing about the agent; only a real timeout is a failed turn.
+      if (this.queue.signal?.aborted) throw err;
       this.turns.push({
         kind: "response",
         latency_ms: null,
@@ -870,6 +881,8 @@ export async function runOnce(
     const opts = { stepTimeoutMs: 30_000, verbose: false, ...options };
     session = new Session(page, run, opts, options.outDir, progress);
     const s = session;
+    s.queue.signal = options.signal;
+    options.signal?.addEventListener("abort", () => s.queue.wake(), { once: true });
     await page.exposeFunction("__voxEmit", (json: string) => s.queue.push(JSON.parse(json)));
     await page.evaluateOnNewDocument(await pageHooks(!!options.verbose));
     if (options.verbose) page.on("console", (m) => progress(`    [page] ${m.text()}`));
@@ -900,6 +913,9 @@ export async function runOnce(
     ];
     let backgroundStarted = false;
     for (const [config, step, n] of all) {
+      if (options.signal?.aborted) {
+        throw new StepFailure("the job was cancelled", config.path, n, step.action);
+      }
       if (config === suite && !backgroundStarted && suite.background) {
         backgroundStarted = true;
         const noise = await s.noisePayload(suite, suite.background);
@@ -1099,7 +1115,7 @@ export async function runMatrix(
     const workers = Array.from(
       { length: Math.max(1, Math.min(options.concurrency ?? 1, plan.length)) },
       async () => {
-        while (next < plan.length) {
+        while (next < plan.length && !options.signal?.aborted) {
           const p = plan[next++];
           options.onProgress?.(
             `run ${p.run}/${plan.length}: ${p.app.name} × ${p.suite.name} (repetition ${p.repetition})`,

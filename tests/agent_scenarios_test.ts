@@ -196,6 +196,26 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "an aborted job stops at its current wait and fails as cancelled, keeping its report",
+  opts,
+  async () => {
+    const suite = await loadConfig("tests/fixtures/vat/speak_text.yaml", "scenario");
+    const abort = new AbortController();
+    // This agent never answers; the job is cancelled once the caller has spoken.
+    const { report } = await runJob(await agent("out=webaudio&min_speech_ms=100000"), suite, {
+      browser: chromium.browser,
+      outDir,
+      signal: abort.signal,
+      onStep: (p) => p.step === 3 && setTimeout(() => abort.abort(), 500),
+    });
+    assert.equal(report.ok, false);
+    assert.equal(report.errors[0].step, 3);
+    assert.match(report.errors[0].message, /cancelled while waiting for the agent's reply/);
+    assert.equal(report.runs[0].steps.filter((s) => s.ok).length, 2);
+  },
+);
+
 Deno.test("close the browser and the fixture server", opts, async () => {
   await chromium.close();
   await server.close();
