@@ -199,6 +199,7 @@ class EventQueue {
   ticks = new Map<number, number>();
   primary: number | null = null;
   signal?: AbortSignal;
+  onPageError?: (message: string) => void;
   private waiters: (() => void)[] = [];
 
   /** Wakes every waiter (new events, or cancellation). */
@@ -215,6 +216,7 @@ class EventQueue {
       } else {
         if (e.type === "meter") this.rates.set(e.ctx!, e.sampleRate!);
         if (e.type === "primary") this.primary = e.ctx!;
+        if (e.type === "error") this.onPageError?.(e.message ?? "unknown error");
         this.events.push(e);
       }
     }
@@ -882,7 +884,10 @@ export async function runOnce(
     session = new Session(page, run, opts, options.outDir, progress);
     const s = session;
     s.queue.signal = options.signal;
+    s.queue.onPageError = (m) => progress(`    [vox] ${m}`);
     options.signal?.addEventListener("abort", () => s.queue.wake(), { once: true });
+    // The meter worklet loads from a blob: URL, which a strict Content-Security-Policy would block.
+    await page.setBypassCSP(true);
     await page.exposeFunction("__voxEmit", (json: string) => s.queue.push(JSON.parse(json)));
     await page.evaluateOnNewDocument(await pageHooks(!!options.verbose));
     if (options.verbose) page.on("console", (m) => progress(`    [page] ${m.text()}`));
