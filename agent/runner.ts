@@ -2,7 +2,7 @@
  * The runner: one application × scenario in a real browser, measured on the page's audio clock.
  * `runJob()` is what run mode and the daemon both call: configs in, report and recordings out.
  */
-import type { Browser, BrowserContext, Page } from "puppeteer-core";
+import type { Browser, BrowserContext, Frame, Page } from "puppeteer-core";
 import { join, resolve } from "node:path";
 import { ConfigError, type LoadedConfig, type NoiseSpec, resolveAudio, type Step } from "./config.ts";
 import { encodeWav, fromBase64, synthesize, toBase64 } from "./audio.ts";
@@ -338,20 +338,18 @@ class Session {
     noisy: boolean,
   ): Promise<Utterance> {
     const id = this.nextId++;
-    const micTimeout = this.opts.stepTimeoutMs;
     let res: { primary: number | null; ctxs: number[] };
     try {
-      res = await this.page.evaluate(
-        async (u, t) => {
+      const frames = await this.micFrames();
+      const results = await Promise.all(frames.map((f) =>
+        f.evaluate(
           // deno-lint-ignore no-explicit-any
-          const vox = (globalThis as any).__vox;
-          if (!vox) throw new Error("Vox hooks are missing from the page");
-          await vox.waitForMicrophone(t);
-          return await vox.speak(u);
-        },
-        { ...payload, id },
-        micTimeout,
-      );
+          (u) => (globalThis as any).__vox.speak(u) as Promise<{ primary: number | null; ctxs: number[] }>,
+          { ...payload, id },
+        )
+      ));
+      results.forEach((r, i) => r.ctxs.forEach((c) => this.frameOf.set(c, frames[i])));
+      res = { primary: results[0].primary, ctxs: results.flatMap((r) => r.ctxs) };
     } catch (err) {
       const msg = (err as Error).message;
       if (/Unable to decode|decodeAudioData|EncodingError/i.test(msg)) {
@@ -747,12 +745,54 @@ class Session {
     }
   }
 
+  /** Frame of the page (main document or iframe) that owns each audio context. */
+  frameOf = new Map<number, Frame>();
+
+  /** Frames whose document has Vox hooks, main frame first. */
+  async voxFrames(): Promise<Frame[]> {
+    const out: Frame[] = [];
+    for (const f of this.page.frames()) {
+      // deno-lint-ignore no-explicit-any
+      if (await f.evaluate(() => !!(globalThis as any).__vox).catch(() => false)) out.push(f);
+    }
+    return out;
+  }
+
+  /** Frames that opened the microphone (a voice widget may live in an iframe); waits for one. */
+  async micFrames(): Promise<Frame[]> {
+    const deadline = Date.now() + this.opts.stepTimeoutMs;
+    while (true) {
+      const frames: Frame[] = [];
+      for (const f of await this.voxFrames()) {
+        // deno-lint-ignore no-explicit-any
+        if (await f.evaluate(() => (globalThis as any).__vox.hasMicrophone()).catch(() => false)) {
+          frames.push(f);
+        }
+      }
+      if (frames.length > 0) return frames;
+      if (this.queue.signal?.aborted) {
+        throw new Error("cancelled while waiting for the page to open the microphone");
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`the page never opened the microphone (waited ${this.opts.stepTimeoutMs} ms)`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
   async setHold(ms: number) {
     this.holdMs = ms;
-    await this.page.evaluate((h) => {
+    for (const f of await this.voxFrames()) {
       // deno-lint-ignore no-explicit-any
-      return (globalThis as any).__vox.setHold(h);
-    }, ms);
+      await f.evaluate((h) => (globalThis as any).__vox.setHold(h), ms);
+    }
+  }
+
+  async background(spec: Record<string, unknown>) {
+    for (const f of await this.micFrames()) {
+      // deno-lint-ignore no-explicit-any
+      await f.evaluate((b) => (globalThis as any).__vox.background(b), spec);
+    }
   }
 
   async select(step: Step, timeout: number) {
@@ -804,8 +844,16 @@ class Session {
     if (ctx == null) return null;
     const parts: Uint8Array[] = [];
     let sampleRate = 0;
+    let frame = this.frameOf.get(ctx);
+    if (!frame) {
+      for (const f of await this.voxFrames()) {
+        // deno-lint-ignore no-explicit-any
+        if (await f.evaluate((c) => (globalThis as any).__vox.recording(c, 0, 0) != null, ctx)) frame = f;
+      }
+    }
+    if (!frame) return null;
     for (let from = 0;;) {
-      const r = await this.page.evaluate(
+      const r = await frame.evaluate(
         // deno-lint-ignore no-explicit-any
         (c, f) => (globalThis as any).__vox?.recording(c, f, 50) ?? null,
         ctx,
@@ -924,16 +972,7 @@ export async function runOnce(
       if (config === suite && !backgroundStarted && suite.background) {
         backgroundStarted = true;
         const noise = await s.noisePayload(suite, suite.background);
-        await page.evaluate(
-          async (spec, t) => {
-            // deno-lint-ignore no-explicit-any
-            const vox = (globalThis as any).__vox;
-            await vox.waitForMicrophone(t);
-            await vox.background(spec);
-          },
-          { ...noise, levelDb: suite.background.level_db ?? -35 },
-          opts.stepTimeoutMs,
-        );
+        await s.background({ ...noise, levelDb: suite.background.level_db ?? -35 });
         s.backgroundActive = true;
       }
       if (config === suite && suite.silenceMs) await s.setHold(suite.silenceMs);

@@ -216,6 +216,32 @@ Deno.test(
   },
 );
 
+Deno.test("a voice widget inside a cross-site iframe is hooked, spoken to and measured", opts, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vox-iframe-" });
+  const port = new URL(server.url).port;
+  const appPath = `${dir}/widget_host.yaml`;
+  await Deno.writeTextFile(
+    appPath,
+    `html: |\n  <iframe src="http://localhost:${port}/agent/index.html?out=webaudio&delay=900" allow="microphone; autoplay"></iframe>\n`,
+  );
+  const app = await loadConfig(appPath, "application");
+  const suite = await loadConfig("tests/fixtures/vat/iframe_turn.yaml", "scenario");
+  const { report } = await runJob(app, suite, {
+    browser: chromium.browser,
+    outDir,
+    collect: (page) =>
+      page.frames().find((f) => f.url().includes("/agent/index.html"))!.evaluate(() =>
+        (globalThis as unknown as { __truth: unknown }).__truth
+      ),
+  });
+  assert.equal(report.ok, true, JSON.stringify(report.errors));
+  const pairs = pairTurns(report.turns, report.runs[0].collected as TruthRecord[]);
+  assert.equal(pairs.length, 1);
+  assert.ok(pairs[0].error != null && pairs[0].error <= 5, JSON.stringify(pairs));
+  assert.ok(report.runs[0].recording);
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("close the browser and the fixture server", opts, async () => {
   await chromium.close();
   await server.close();

@@ -509,6 +509,9 @@
   }
 
   window.__vox = {
+    hasMicrophone() {
+      return micStreams.length > 0;
+    },
     // Resolves once the page has opened the microphone (or rejects after timeoutMs).
     waitForMicrophone(timeoutMs) {
       if (micStreams.length > 0) return Promise.resolve(true);
