@@ -63,6 +63,26 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "noise while the agent talks: a robust agent keeps talking, a sensitive one stops",
+  opts,
+  async () => {
+    const suite = await loadConfig("tests/fixtures/vat/noise_during_reply.yaml", "scenario");
+    const robust = await runJob(await agent("out=webaudio&delay=500&vad_db=-20&min_speech_ms=300"), suite, {
+      browser: chromium.browser,
+      outDir,
+    });
+    assert.equal(robust.report.ok, true, JSON.stringify(robust.report.errors));
+    assert.deepEqual(robust.report.noise_checks.map((c) => [c.triggered, c.stopped_agent]), [[false, false]]);
+    const sensitive = await runJob(await agent("out=webaudio&delay=500&vad_db=-55&stop=200"), suite, {
+      browser: chromium.browser,
+      outDir,
+    });
+    assert.equal(sensitive.report.noise_checks[0].stopped_agent, true);
+    assert.equal(sensitive.report.metrics.noise_reduction, 0);
+  },
+);
+
 Deno.test("speak: { text } is synthesized and reaches the microphone", opts, async () => {
   const suite = await loadConfig("tests/fixtures/vat/speak_text.yaml", "scenario");
   const { report } = await runJob(await agent("out=src&delay=800&shadow=1"), suite, {
