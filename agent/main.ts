@@ -137,7 +137,16 @@ async function run(args: string[]): Promise<number> {
   console.log(
     `Vox agent: ${apps.length} application(s) × ${suites.length} scenario(s) × ${repeat} repetition(s)`,
   );
+  // Ctrl-C or SIGTERM stops the current step and still writes the partial report.
+  const abort = new AbortController();
+  const stop = () => {
+    console.error("stopping: the current step is cancelled, the partial report follows");
+    abort.abort();
+  };
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const sig of signals) Deno.addSignalListener(sig, stop);
   const { report } = await runMatrix(apps, suites, {
+    signal: abort.signal,
     repeat,
     concurrency,
     headless: v.headless !== "false",
@@ -146,6 +155,7 @@ async function run(args: string[]): Promise<number> {
     stepTimeoutMs: Number(v["step-timeout"]),
     onProgress: (line) => console.log(line),
   });
+  for (const sig of signals) Deno.removeSignalListener(sig, stop);
   console.log(summaryText(report));
   await writeReport(reportPath, report);
   return report.ok ? 0 : 1;
