@@ -105,6 +105,7 @@ const fileSchema = z.object({
   tags: z.array(z.string()).optional(),
   background: z.union([z.string(), noiseSpec]).optional(),
   background_level_db: z.number().optional(),
+  background_snr_db: z.number().optional(),
   network: z.array(networkProfile).optional(),
   silence_ms: z.number().positive().optional(),
 }).passthrough();
@@ -187,7 +188,7 @@ export async function parseConfig(
   };
   if (c.background) {
     config.background = typeof c.background === "string"
-      ? { file: c.background, level_db: c.background_level_db }
+      ? { file: c.background, level_db: c.background_level_db, snr_db: c.background_snr_db }
       : c.background;
   }
   const steps = c.steps ?? [];

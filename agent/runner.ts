@@ -81,6 +81,8 @@ export interface RunRecord {
   noise_checks: NoiseCheck[];
   recording: string | null;
   sample_rate: number | null;
+  /** Audio-clock frame of the recording's first sample (turn frames minus this index the WAV). */
+  recording_first_frame?: number;
   naturalness: number | null;
   collected?: unknown;
 }
@@ -839,11 +841,14 @@ class Session {
   }
 
   /** Pulls the primary meter's recording (caller left, agent right) and writes a WAV. */
-  async saveRecording(path: string): Promise<{ path: string; sampleRate: number } | null> {
+  async saveRecording(
+    path: string,
+  ): Promise<{ path: string; sampleRate: number; firstFrame: number } | null> {
     const ctx = this.measureCtx ?? this.queue.primary;
     if (ctx == null) return null;
     const parts: Uint8Array[] = [];
     let sampleRate = 0;
+    let firstFrame = -1;
     let frame = this.frameOf.get(ctx);
     if (!frame) {
       for (const f of await this.voxFrames()) {
@@ -858,9 +863,10 @@ class Session {
         (c, f) => (globalThis as any).__vox?.recording(c, f, 50) ?? null,
         ctx,
         from,
-      ) as { sampleRate: number; chunks: number; total: number; b64: string } | null;
+      ) as { sampleRate: number; firstFrame: number; chunks: number; total: number; b64: string } | null;
       if (!r || r.chunks === 0) break;
       sampleRate = r.sampleRate;
+      if (firstFrame < 0) firstFrame = r.firstFrame;
       parts.push(fromBase64(r.b64));
       from += r.chunks;
       if (from >= r.total) break;
@@ -873,7 +879,7 @@ class Session {
       o += p.length;
     }
     await Deno.writeFile(path, encodeWav(pcm, sampleRate, 2));
-    return { path, sampleRate };
+    return { path, sampleRate, firstFrame };
   }
 }
 
@@ -1046,6 +1052,7 @@ export async function runOnce(
         if (saved) {
           record.recording = saved.path;
           record.sample_rate = saved.sampleRate;
+          record.recording_first_frame = saved.firstFrame;
           record.naturalness = await naturalness(saved.path);
         }
       } catch (err) {

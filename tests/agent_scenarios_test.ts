@@ -34,6 +34,40 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "scenario background noise given as an SNR sits 15 dB under the caller in the recording",
+  opts,
+  async () => {
+    const suite = await loadConfig("tests/fixtures/vat/background_snr.yaml", "scenario");
+    const { report } = await runJob(
+      await agent("out=webaudio&delay=700&vad_db=-20&min_speech_ms=300"),
+      suite,
+      {
+        browser: chromium.browser,
+        outDir,
+      },
+    );
+    assert.equal(report.ok, true, JSON.stringify(report.errors));
+    const [turn] = report.turns;
+    assert.equal(turn.noisy, true);
+    const run = report.runs[0];
+    const bytes = await Deno.readFile(run.recording!);
+    const v = new DataView(bytes.buffer);
+    const left = (frame: number) => v.getInt16(44 + (frame - run.recording_first_frame!) * 4, true) / 32768;
+    const rms = (from: number, to: number) => {
+      let s = 0;
+      for (let f = from; f < to; f++) s += left(f) ** 2;
+      return Math.sqrt(s / (to - from));
+    };
+    const sr = turn.sample_rate!;
+    // Noise alone: the 300 ms of trailing silence in the prompt, after the last voiced sample.
+    const noise = rms(turn.caller_voiced_end_frame! + sr * 0.05, turn.caller_voiced_end_frame! + sr * 0.25);
+    const mixed = rms(turn.caller_voiced_start_frame!, turn.caller_voiced_end_frame!);
+    const snr = 20 * Math.log10(Math.sqrt(Math.max(1e-12, mixed ** 2 - noise ** 2)) / noise);
+    assert.ok(Math.abs(snr - 15) <= 1.5, `SNR ${snr.toFixed(2)} dB`);
+  },
+);
+
 Deno.test("a noise-sensitive agent that answers noise is caught and scored down", opts, async () => {
   const suite = await loadConfig("tests/fixtures/vat/noise.yaml", "scenario");
   const { report } = await runJob(await agent("out=webaudio&delay=700&vad_db=-55&min_speech_ms=100"), suite, {

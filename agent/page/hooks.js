@@ -45,6 +45,7 @@
   let primary = null; // meter record that owns the caller's voice for measurement
   const micStreams = [];
   let micWaiters = [];
+  let backgroundSpec = null; // scenario background noise; with snrDb its level follows speech
 
   function installMeter(ctx, role) {
     const rec = {
@@ -488,6 +489,7 @@
       for (let i = 0; i < pcm.length; i++) pcm[i] *= g;
     }
     const seg = u.b64 ? segments(pcm, ctx.sampleRate) : { first: -1, last: -1 };
+    const rmsOfClean = seg.first >= 0 ? rms(pcm, seg.first, seg.last + 1) : 0;
     if (u.noise) {
       const noise = await noiseFor(ctx, u.noise, pcm.length);
       let g;
@@ -499,7 +501,8 @@
       }
       for (let i = 0; i < pcm.length; i++) pcm[i] += noise[i] * g;
     }
-    return { pcm, voicedStart: seg.first, voicedEnd: seg.last };
+    const speechRms = seg.first >= 0 ? rmsOfClean : 0;
+    return { pcm, voicedStart: seg.first, voicedEnd: seg.last, speechRms };
   }
 
   async function readyMeters() {
@@ -530,7 +533,11 @@
       const prepared = await Promise.all(recs.map((r) => prepare(r, u)));
       recs.forEach((r, i) => {
         const p = prepared[i];
-        r.mic.port.postMessage({ type: "utterance", id: u.id, ...p }, [p.pcm.buffer]);
+        let bgGain;
+        if (backgroundSpec?.snrDb != null && p.speechRms > 0) {
+          bgGain = p.speechRms / dbToGain(backgroundSpec.snrDb) / dbToGain(backgroundSpec.levelDb ?? -35);
+        }
+        r.mic.port.postMessage({ type: "utterance", id: u.id, ...p, bgGain }, [p.pcm.buffer]);
       });
       return {
         primary: primary?.id ?? null,
@@ -539,6 +546,7 @@
       };
     },
     async background(spec) {
+      backgroundSpec = spec;
       const recs = await readyMeters();
       for (const r of recs) {
         if (!spec) {
