@@ -89,7 +89,13 @@
 
   function onMeterMessage(rec, m) {
     if (m.type === "rec") {
-      rec.recording.push(m);
+      // Kept as interleaved 16-bit stereo (caller left, agent right): a quarter of the floats.
+      const pcm = new Int16Array(m.left.length * 2);
+      for (let i = 0; i < m.left.length; i++) {
+        pcm[2 * i] = Math.round(Math.max(-1, Math.min(1, m.left[i])) * 32767);
+        pcm[2 * i + 1] = Math.round(Math.max(-1, Math.min(1, m.right[i])) * 32767);
+      }
+      rec.recording.push({ frame: m.frame, pcm });
       return;
     }
     if (m.type === "tick") {
@@ -572,18 +578,13 @@
       if (!rec) return null;
       const chunks = rec.recording.slice(fromChunk, fromChunk + maxChunks);
       let n = 0;
-      for (const c of chunks) n += c.left.length;
-      const bytes = new Uint8Array(n * 4);
-      const view = new DataView(bytes.buffer);
+      for (const c of chunks) n += c.pcm.length;
+      const bytes = new Uint8Array(n * 2);
       let o = 0;
       for (const c of chunks) {
-        for (let i = 0; i < c.left.length; i++) {
-          const l = Math.max(-1, Math.min(1, c.left[i]));
-          const r = Math.max(-1, Math.min(1, c.right[i]));
-          view.setInt16(o, Math.round(l * 32767), true);
-          view.setInt16(o + 2, Math.round(r * 32767), true);
-          o += 4;
-        }
+        // Int16Array bytes are little-endian on every platform Chromium runs on.
+        bytes.set(new Uint8Array(c.pcm.buffer, c.pcm.byteOffset, c.pcm.byteLength), o);
+        o += c.pcm.byteLength;
       }
       let bin = "";
       for (let i = 0; i < bytes.length; i += 0x8000) {
