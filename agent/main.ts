@@ -145,16 +145,23 @@ async function run(args: string[]): Promise<number> {
   };
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   for (const sig of signals) Deno.addSignalListener(sig, stop);
-  const { report } = await runMatrix(apps, suites, {
-    signal: abort.signal,
-    repeat,
-    concurrency,
-    headless: v.headless !== "false",
-    verbose: v.verbose,
-    outDir,
-    stepTimeoutMs: Number(v["step-timeout"]),
-    onProgress: (line) => console.log(line),
-  });
+  let report: Report;
+  try {
+    ({ report } = await runMatrix(apps, suites, {
+      signal: abort.signal,
+      repeat,
+      concurrency,
+      headless: v.headless !== "false",
+      verbose: v.verbose,
+      outDir,
+      stepTimeoutMs: Number(v["step-timeout"]),
+      onProgress: (line) => console.log(line),
+    }));
+  } catch (err) {
+    // Runs never throw; what is left is the browser itself (missing binary, no display).
+    const message = `cannot run the browser: ${(err as Error).message.split("\n")[0]}`;
+    report = buildReport([], started, [{ message, file: "(browser)", step: null, action: null }]);
+  }
   for (const sig of signals) Deno.removeSignalListener(sig, stop);
   console.log(summaryText(report));
   await writeReport(reportPath, report);
