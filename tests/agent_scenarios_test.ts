@@ -270,6 +270,17 @@ Deno.test(
   },
 );
 
+Deno.test("an autoplaying <audio> in a shadow root is heard without any play() call", opts, async () => {
+  const app = await loadConfig("tests/fixtures/vat/html_autoplay.yaml", "application");
+  const suite = await loadConfig("tests/fixtures/vat/greeting.yaml", "scenario");
+  const { report } = await runJob(app, { ...suite, steps: suite.steps.slice(0, 2) }, {
+    browser: chromium.browser,
+    outDir,
+    stepTimeoutMs: 10_000,
+  });
+  assert.equal(report.ok, true, JSON.stringify(report.errors));
+});
+
 Deno.test("a voice widget inside a cross-site iframe is hooked, spoken to and measured", opts, async () => {
   const dir = await Deno.makeTempDir({ prefix: "vox-iframe-" });
   const port = new URL(server.url).port;
