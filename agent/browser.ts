@@ -22,11 +22,13 @@ export interface LaunchedBrowser {
   close(): Promise<void>;
 }
 
-/** Launches Chromium (CHROMIUM_PATH or /usr/bin/chromium) with a fresh profile. */
+/** Launches Chromium (CHROMIUM_PATH or /usr/bin/chromium) with a fresh profile and extra `args`. */
 export async function launchChromium(
   opts: {
     headless?: boolean;
     executablePath?: string;
+    pipe?: boolean;
+    args?: string[];
     /** Leave SIGINT/SIGTERM/SIGHUP to the caller (the daemon drains before the browser goes). */
     keepOnSignals?: boolean;
   } = {},
@@ -36,7 +38,9 @@ export async function launchChromium(
     executablePath: opts.executablePath ?? Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium",
     headless: opts.headless ?? true,
     userDataDir,
-    args: CHROMIUM_FLAGS,
+    // A pipe instead of a DevTools port works when Chromium lives in another network namespace.
+    pipe: opts.pipe ?? false,
+    args: [...CHROMIUM_FLAGS, ...(opts.args ?? [])],
     ...(opts.keepOnSignals ? { handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false } : {}),
   });
   return {

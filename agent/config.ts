@@ -105,6 +105,7 @@ const fileSchema = z.object({
   tags: z.array(z.string()).optional(),
   background: z.union([z.string(), noiseSpec]).optional(),
   background_level_db: z.number().optional(),
+  background_snr_db: z.number().optional(),
   network: z.array(networkProfile).optional(),
   silence_ms: z.number().positive().optional(),
 }).passthrough();
@@ -149,6 +150,19 @@ export async function loadConfig(path: string, kind: "application" | "scenario")
     const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}` : "";
     throw new ConfigError(path, `malformed YAML${where}: ${(err as Error).message.split("\n")[0]}`);
   }
+  return await parseConfig(raw, { path: abs, name: basename(abs, extname(abs)), dir: dirname(abs) }, kind);
+}
+
+/**
+ * Validates a config that is already parsed (a daemon job carries the YAML as JSON). `path`
+ * names it in errors; audio files resolve against `dir`, then `dir/assets`.
+ */
+export async function parseConfig(
+  raw: unknown,
+  meta: { path: string; name: string; dir: string },
+  kind: "application" | "scenario",
+): Promise<LoadedConfig> {
+  const path = meta.path;
   const parsed = fileSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -162,9 +176,9 @@ export async function loadConfig(path: string, kind: "application" | "scenario")
     throw new ConfigError(path, `application config must contain "url" or "html"`);
   }
   const config: LoadedConfig = {
-    name: basename(abs, extname(abs)),
-    path: abs,
-    dir: dirname(abs),
+    name: meta.name,
+    path,
+    dir: meta.dir,
     url: c.url,
     html: c.html,
     steps: [],
@@ -174,7 +188,7 @@ export async function loadConfig(path: string, kind: "application" | "scenario")
   };
   if (c.background) {
     config.background = typeof c.background === "string"
-      ? { file: c.background, level_db: c.background_level_db }
+      ? { file: c.background, level_db: c.background_level_db, snr_db: c.background_snr_db }
       : c.background;
   }
   const steps = c.steps ?? [];

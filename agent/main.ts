@@ -139,15 +139,32 @@ async function run(args: string[]): Promise<number> {
   console.log(
     `Vox agent: ${apps.length} application(s) × ${suites.length} scenario(s) × ${repeat} repetition(s)`,
   );
-  const { report } = await runMatrix(apps, suites, {
-    repeat,
-    concurrency,
-    headless: v.headless !== "false",
-    verbose: v.verbose,
-    outDir,
-    stepTimeoutMs: Number(v["step-timeout"]),
-    onProgress: (line) => console.log(line),
-  });
+  // Ctrl-C or SIGTERM stops the current step and still writes the partial report.
+  const abort = new AbortController();
+  const stop = () => {
+    console.error("stopping: the current step is cancelled, the partial report follows");
+    abort.abort();
+  };
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const sig of signals) Deno.addSignalListener(sig, stop);
+  let report: Report;
+  try {
+    ({ report } = await runMatrix(apps, suites, {
+      signal: abort.signal,
+      repeat,
+      concurrency,
+      headless: v.headless !== "false",
+      verbose: v.verbose,
+      outDir,
+      stepTimeoutMs: Number(v["step-timeout"]),
+      onProgress: (line) => console.log(line),
+    }));
+  } catch (err) {
+    // Runs never throw; what is left is the browser itself (missing binary, no display).
+    const message = `cannot run the browser: ${(err as Error).message.split("\n")[0]}`;
+    report = buildReport([], started, [{ message, file: "(browser)", step: null, action: null }]);
+  }
+  for (const sig of signals) Deno.removeSignalListener(sig, stop);
   console.log(summaryText(report));
   await writeReport(reportPath, report);
   return report.ok ? 0 : 1;

@@ -73,3 +73,93 @@ export async function probeNetem(): Promise<{ ok: true } | { ok: false; reason: 
     await sh("ip", ["netns", "del", ns]);
   }
 }
+
+/** A network namespace with an impaired link, a Chromium wrapper that runs inside it, and cleanup. */
+export interface ImpairedNetwork {
+  /** Executable that starts Chromium inside the namespace (pass to puppeteer with `pipe: true`). */
+  chromiumWrapper: string;
+  /** Rewrites a URL so it is reachable from inside the namespace. */
+  rewrite(url: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+async function must(cmd: string, args: string[]) {
+  const r = await sh(cmd, args);
+  if (!r.ok) throw new Error(`${cmd} ${args.join(" ")}: ${r.err}`);
+}
+
+/**
+ * Creates namespace `vox-<pid>-<index>` joined to the host by a veth pair with `profile`'s netem
+ * on both ends (so both directions are impaired, WebRTC's UDP included). Local URLs are reached
+ * through socat forwarders on the host end; remote ones through NAT when iptables exists.
+ */
+export async function impairedNetwork(profile: NetworkProfile, index: number): Promise<ImpairedNetwork> {
+  const ns = `vox-${Deno.pid}-${index}`;
+  const host = `vxh${Deno.pid % 10000}x${index}`;
+  const peer = `vxn${Deno.pid % 10000}x${index}`;
+  const net = `10.231.${index % 250}`;
+  const forwarders: Deno.ChildProcess[] = [];
+  const dir = await Deno.makeTempDir({ prefix: "vox-netns-" });
+  const close = async () => {
+    for (const f of forwarders) {
+      try {
+        f.kill("SIGTERM");
+        await f.status;
+      } catch { /* already gone */ }
+    }
+    await sh("iptables", ["-t", "nat", "-D", "POSTROUTING", "-s", `${net}.0/30`, "-j", "MASQUERADE"]);
+    await sh("ip", ["link", "del", host]);
+    await sh("ip", ["netns", "del", ns]);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  try {
+    await must("ip", ["netns", "add", ns]);
+    await must("ip", ["link", "add", host, "type", "veth", "peer", "name", peer]);
+    await must("ip", ["link", "set", peer, "netns", ns]);
+    await must("ip", ["addr", "add", `${net}.1/30`, "dev", host]);
+    await must("ip", ["link", "set", host, "up"]);
+    const inNs = (args: string[]) => must("ip", ["netns", "exec", ns, ...args]);
+    await inNs(["ip", "link", "set", "lo", "up"]);
+    await inNs(["ip", "addr", "add", `${net}.2/30`, "dev", peer]);
+    await inNs(["ip", "link", "set", peer, "up"]);
+    await inNs(["ip", "route", "add", "default", "via", `${net}.1`]);
+    await must("tc", ["qdisc", "add", "dev", host, "root", ...netemArgs(profile)]);
+    await inNs(["tc", "qdisc", "add", "dev", peer, "root", ...netemArgs(profile)]);
+    let nat =
+      (await sh("iptables", ["-t", "nat", "-A", "POSTROUTING", "-s", `${net}.0/30`, "-j", "MASQUERADE"])).ok;
+    if (nat) nat = (await sh("sysctl", ["-w", "net.ipv4.ip_forward=1"])).ok;
+    const chromium = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
+    const chromiumWrapper = `${dir}/chromium`;
+    await Deno.writeTextFile(chromiumWrapper, `#!/bin/sh\nexec ip netns exec ${ns} ${chromium} "$@"\n`);
+    await Deno.chmod(chromiumWrapper, 0o755);
+    const forwarded = new Set<string>();
+    return {
+      chromiumWrapper,
+      close,
+      rewrite(url: string) {
+        const u = new URL(url);
+        if (!["127.0.0.1", "localhost", "[::1]"].includes(u.hostname)) {
+          if (!nat) throw new Error("remote URLs need NAT into the namespace and iptables is not available");
+          return Promise.resolve(url);
+        }
+        const port = u.port || (u.protocol === "https:" ? "443" : "80");
+        if (!forwarded.has(port)) {
+          forwarded.add(port);
+          forwarders.push(
+            new Deno.Command("socat", {
+              args: [`TCP-LISTEN:${port},bind=${net}.1,fork,reuseaddr`, `TCP:127.0.0.1:${port}`],
+              stdout: "null",
+              stderr: "null",
+            }).spawn(),
+          );
+        }
+        u.hostname = `${net}.1`;
+        // socat needs a moment to bind before Chromium connects.
+        return new Promise((r) => setTimeout(() => r(u.toString()), 200));
+      },
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

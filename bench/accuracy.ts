@@ -44,6 +44,8 @@ interface Sample {
   baseline: number | null;
 }
 const samples: Sample[] = [];
+// Barge-ins whose stop fell just before a word on an element path: the truth cannot decide.
+const ambiguous: string[] = [];
 const started = performance.now();
 for (const path of paths) {
   const apps = await Promise.all(
@@ -74,6 +76,10 @@ for (const path of paths) {
         ) {
           const fromFileEnd = ((m.agent_frame - m.caller_file_end_frame) / m.sample_rate!) * 1000;
           baseline = Math.abs(fromFileEnd - t.latency_ms);
+        }
+        if (t.ambiguous) {
+          ambiguous.push(path);
+          return;
         }
         samples.push({ path, kind, error: ok ? Math.abs(m.latency_ms! - t.latency_ms!) : null, baseline });
         const bad = !ok || Math.abs(m.latency_ms! - t.latency_ms!) > 20;
@@ -128,4 +134,9 @@ console.log(
   "\nvat-method: the same turns timed from the end of the prompt file (voice-agent-tester's reference\n" +
     "point), which silently subtracts the prompt's trailing silence from the latency.",
 );
+if (ambiguous.length) {
+  console.log(
+    `\nleft out: ${ambiguous.length} interruption(s) with ambiguous truth (${ambiguous.join(", ")})`,
+  );
+}
 if (values.json) await Deno.writeTextFile(values.json, JSON.stringify(rows, null, 2) + "\n");

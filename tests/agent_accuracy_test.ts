@@ -37,6 +37,8 @@ for (const [out, target] of Object.entries(targets)) {
       assert.deepEqual(pairs.map((p) => p.kind), ["response", "response", "interrupt"]);
       for (const p of pairs) {
         assert.ok(p.error != null, `${p.kind} turn measured ${p.measured}, truth ${p.truth}`);
+        // An element's stop that fell just before a word has no single true end (see agent.js).
+        if (p.ambiguous) continue;
         const limit = target[p.kind as "response" | "interrupt"];
         assert.ok(
           p.error <= limit,

@@ -135,6 +135,44 @@ for (
   );
 }
 
+Deno.test("folders make a matrix, --repeat and --concurrency multiply runs, tags filter", opts, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vox-cli-" });
+  const report = join(dir, "report.json");
+  const r = await runCli([
+    "-a",
+    "tests/fixtures/vat/html_app.yaml",
+    "-s",
+    "tests/fixtures/matrix",
+    "--repeat",
+    "2",
+    "--concurrency",
+    "2",
+    "--report",
+    report,
+  ]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const json = JSON.parse(await Deno.readTextFile(report));
+  assert.equal(json.runs.length, 4);
+  assert.deepEqual(json.runs.map((x: { run: number }) => x.run), [1, 2, 3, 4]);
+  assert.ok(json.runs.every((x: { ok: boolean }) => x.ok));
+  assert.ok((await Deno.stat(join(dir, "recordings", "matrix.png"))).isFile);
+  const tagged = await runCli([
+    "-a",
+    "tests/fixtures/vat/html_app.yaml",
+    "-s",
+    "tests/fixtures/matrix",
+    "--scenario-tags",
+    "smoke",
+    "--report",
+    report,
+  ]);
+  assert.equal(tagged.code, 0, tagged.stdout + tagged.stderr);
+  const one = JSON.parse(await Deno.readTextFile(report));
+  assert.equal(one.runs.length, 1);
+  assert.match(one.runs[0].suite, /a_sleep\.yaml$/);
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("usage errors exit with code 2", opts, async () => {
   const r = await runCli(["--app", "x.yaml"]);
   assert.equal(r.code, 2);

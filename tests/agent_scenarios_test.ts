@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { launchChromium } from "../agent/browser.ts";
-import { loadConfig } from "../agent/config.ts";
-import { runJob } from "../agent/runner.ts";
+import { loadConfig, parseConfig } from "../agent/config.ts";
+import { runJob, type StepProgress } from "../agent/runner.ts";
 import { appFile, serveFixtures } from "./fixtures/serve.ts";
 import { collectTruth, pairTurns, type TruthRecord } from "./fixtures/truth.ts";
 
@@ -34,6 +34,40 @@ Deno.test(
   },
 );
 
+Deno.test(
+  "scenario background noise given as an SNR sits 15 dB under the caller in the recording",
+  opts,
+  async () => {
+    const suite = await loadConfig("tests/fixtures/vat/background_snr.yaml", "scenario");
+    const { report } = await runJob(
+      await agent("out=webaudio&delay=700&vad_db=-20&min_speech_ms=300"),
+      suite,
+      {
+        browser: chromium.browser,
+        outDir,
+      },
+    );
+    assert.equal(report.ok, true, JSON.stringify(report.errors));
+    const [turn] = report.turns;
+    assert.equal(turn.noisy, true);
+    const run = report.runs[0];
+    const bytes = await Deno.readFile(run.recording!);
+    const v = new DataView(bytes.buffer);
+    const left = (frame: number) => v.getInt16(44 + (frame - run.recording_first_frame!) * 4, true) / 32768;
+    const rms = (from: number, to: number) => {
+      let s = 0;
+      for (let f = from; f < to; f++) s += left(f) ** 2;
+      return Math.sqrt(s / (to - from));
+    };
+    const sr = turn.sample_rate!;
+    // Noise alone: the 300 ms of trailing silence in the prompt, after the last voiced sample.
+    const noise = rms(turn.caller_voiced_end_frame! + sr * 0.05, turn.caller_voiced_end_frame! + sr * 0.25);
+    const mixed = rms(turn.caller_voiced_start_frame!, turn.caller_voiced_end_frame!);
+    const snr = 20 * Math.log10(Math.sqrt(Math.max(1e-12, mixed ** 2 - noise ** 2)) / noise);
+    assert.ok(Math.abs(snr - 15) <= 1.5, `SNR ${snr.toFixed(2)} dB`);
+  },
+);
+
 Deno.test("a noise-sensitive agent that answers noise is caught and scored down", opts, async () => {
   const suite = await loadConfig("tests/fixtures/vat/noise.yaml", "scenario");
   const { report } = await runJob(await agent("out=webaudio&delay=700&vad_db=-55&min_speech_ms=100"), suite, {
@@ -60,6 +94,26 @@ Deno.test(
     assert.ok(pairs[0].error != null && pairs[0].error <= 5, JSON.stringify(pairs));
     const step = report.runs[0].steps.find((s) => s.metrics?.elapsed_time != null);
     assert.ok(step, "metrics: elapsed_time is still reported");
+  },
+);
+
+Deno.test(
+  "noise while the agent talks: a robust agent keeps talking, a sensitive one stops",
+  opts,
+  async () => {
+    const suite = await loadConfig("tests/fixtures/vat/noise_during_reply.yaml", "scenario");
+    const robust = await runJob(await agent("out=webaudio&delay=500&vad_db=-20&min_speech_ms=300"), suite, {
+      browser: chromium.browser,
+      outDir,
+    });
+    assert.equal(robust.report.ok, true, JSON.stringify(robust.report.errors));
+    assert.deepEqual(robust.report.noise_checks.map((c) => [c.triggered, c.stopped_agent]), [[false, false]]);
+    const sensitive = await runJob(await agent("out=webaudio&delay=500&vad_db=-55&stop=200"), suite, {
+      browser: chromium.browser,
+      outDir,
+    });
+    assert.equal(sensitive.report.noise_checks[0].stopped_agent, true);
+    assert.equal(sensitive.report.metrics.noise_reduction, 0);
   },
 );
 
@@ -153,6 +207,105 @@ Deno.test(
     assert.ok(report.runs[0].steps.every((s) => s.ok));
   },
 );
+
+Deno.test(
+  "runJob() takes configs as JSON (as a daemon job carries them) and reports step progress",
+  opts,
+  async () => {
+    const meta = (name: string) => ({ path: `job:${name}`, name, dir: outDir });
+    const app = await parseConfig(
+      { url: `${server.url}agent/index.html?out=webaudio&delay=700` },
+      meta("app"),
+      "application",
+    );
+    const suite = await parseConfig(
+      {
+        steps: [
+          { action: "wait_for_element", selector: "body[data-ready='1']" },
+          { action: "speak", text: "I would like a window seat." },
+          { action: "wait_for_voice" },
+        ],
+      },
+      meta("suite"),
+      "scenario",
+    );
+    const seen: StepProgress[] = [];
+    const { report, recordings } = await runJob(app, suite, {
+      browser: chromium.browser,
+      outDir,
+      onStep: (p) => seen.push(p),
+    });
+    assert.equal(report.ok, true, JSON.stringify(report.errors));
+    assert.deepEqual(seen.filter((p) => !p.turn).map((p) => [p.step, p.totalSteps]), [[1, 3], [2, 3], [
+      3,
+      3,
+    ]]);
+    const turn = seen.find((p) => p.turn)?.turn;
+    assert.equal(turn?.kind, "response");
+    assert.equal(recordings.length, 1);
+    await assert.rejects(
+      () => parseConfig({ steps: [{ action: "speak" }] }, meta("bad"), "scenario"),
+      /job:bad step 1 \(speak\): needs exactly one of "file" or "text"/,
+    );
+  },
+);
+
+Deno.test(
+  "an aborted job stops at its current wait and fails as cancelled, keeping its report",
+  opts,
+  async () => {
+    const suite = await loadConfig("tests/fixtures/vat/speak_text.yaml", "scenario");
+    const abort = new AbortController();
+    // This agent never answers; the job is cancelled once the caller has spoken.
+    const { report } = await runJob(await agent("out=webaudio&min_speech_ms=100000"), suite, {
+      browser: chromium.browser,
+      outDir,
+      signal: abort.signal,
+      onStep: (p) => p.step === 3 && setTimeout(() => abort.abort(), 500),
+    });
+    assert.equal(report.ok, false);
+    assert.equal(report.errors[0].step, 3);
+    assert.match(report.errors[0].message, /cancelled while waiting for the agent's reply/);
+    assert.equal(report.runs[0].steps.filter((s) => s.ok).length, 2);
+  },
+);
+
+Deno.test("an autoplaying <audio> in a shadow root is heard without any play() call", opts, async () => {
+  const app = await loadConfig("tests/fixtures/vat/html_autoplay.yaml", "application");
+  const suite = await loadConfig("tests/fixtures/vat/greeting.yaml", "scenario");
+  const { report } = await runJob(app, { ...suite, steps: suite.steps.slice(0, 2) }, {
+    browser: chromium.browser,
+    outDir,
+    stepTimeoutMs: 10_000,
+  });
+  assert.equal(report.ok, true, JSON.stringify(report.errors));
+});
+
+Deno.test("a voice widget inside a cross-site iframe is hooked, spoken to and measured", opts, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vox-iframe-" });
+  const port = new URL(server.url).port;
+  const appPath = `${dir}/widget_host.yaml`;
+  await Deno.writeTextFile(
+    appPath,
+    `html: |\n  <iframe src="http://localhost:${port}/agent/index.html?out=webaudio&delay=900" allow="microphone; autoplay"></iframe>\n`,
+  );
+  const app = await loadConfig(appPath, "application");
+  const suite = await loadConfig("tests/fixtures/vat/iframe_turn.yaml", "scenario");
+  const { report } = await runJob(app, suite, {
+    browser: chromium.browser,
+    outDir,
+    collect: (page) =>
+      page.frames().find((f) => f.url().includes("/agent/index.html"))!.evaluate(() =>
+        (globalThis as unknown as { __truth: unknown }).__truth
+      ),
+  });
+  assert.equal(report.ok, true, JSON.stringify(report.errors));
+  const pairs = pairTurns(report.turns, report.runs[0].collected as TruthRecord[]);
+  assert.equal(pairs.length, 1);
+  assert.ok(pairs[0].error != null && pairs[0].error <= 5, JSON.stringify(pairs));
+  assert.ok(report.runs[0].recording);
+  await Deno.remove(dir, { recursive: true });
+});
 
 Deno.test("close the browser and the fixture server", opts, async () => {
   await chromium.close();

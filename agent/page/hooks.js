@@ -36,7 +36,8 @@
     if (CONFIG.verbose) console.log("[vox] " + msg);
   };
 
-  let nextCtxId = 1;
+  // Context ids stay unique across documents of one run (a page may navigate or reload).
+  let nextCtxId = (Math.floor(Math.random() * 1e6) + 1) * 100;
   const meters = new Map(); // AudioContext -> meter record
   const micTracks = new WeakSet();
   const tapped = new WeakMap(); // element -> { ctx, node, kind }
@@ -44,6 +45,7 @@
   let primary = null; // meter record that owns the caller's voice for measurement
   const micStreams = [];
   let micWaiters = [];
+  let backgroundSpec = null; // scenario background noise; with snrDb its level follows speech
 
   function installMeter(ctx, role) {
     const rec = {
@@ -87,7 +89,13 @@
 
   function onMeterMessage(rec, m) {
     if (m.type === "rec") {
-      rec.recording.push(m);
+      // Kept as interleaved 16-bit stereo (caller left, agent right): a quarter of the floats.
+      const pcm = new Int16Array(m.left.length * 2);
+      for (let i = 0; i < m.left.length; i++) {
+        pcm[2 * i] = Math.round(Math.max(-1, Math.min(1, m.left[i])) * 32767);
+        pcm[2 * i + 1] = Math.round(Math.max(-1, Math.min(1, m.right[i])) * 32767);
+      }
+      rec.recording.push({ frame: m.frame, pcm });
       return;
     }
     if (m.type === "tick") {
@@ -487,6 +495,7 @@
       for (let i = 0; i < pcm.length; i++) pcm[i] *= g;
     }
     const seg = u.b64 ? segments(pcm, ctx.sampleRate) : { first: -1, last: -1 };
+    const rmsOfClean = seg.first >= 0 ? rms(pcm, seg.first, seg.last + 1) : 0;
     if (u.noise) {
       const noise = await noiseFor(ctx, u.noise, pcm.length);
       let g;
@@ -498,7 +507,8 @@
       }
       for (let i = 0; i < pcm.length; i++) pcm[i] += noise[i] * g;
     }
-    return { pcm, voicedStart: seg.first, voicedEnd: seg.last };
+    const speechRms = seg.first >= 0 ? rmsOfClean : 0;
+    return { pcm, voicedStart: seg.first, voicedEnd: seg.last, speechRms };
   }
 
   async function readyMeters() {
@@ -508,6 +518,9 @@
   }
 
   window.__vox = {
+    hasMicrophone() {
+      return micStreams.length > 0;
+    },
     // Resolves once the page has opened the microphone (or rejects after timeoutMs).
     waitForMicrophone(timeoutMs) {
       if (micStreams.length > 0) return Promise.resolve(true);
@@ -526,7 +539,11 @@
       const prepared = await Promise.all(recs.map((r) => prepare(r, u)));
       recs.forEach((r, i) => {
         const p = prepared[i];
-        r.mic.port.postMessage({ type: "utterance", id: u.id, ...p }, [p.pcm.buffer]);
+        let bgGain;
+        if (backgroundSpec?.snrDb != null && p.speechRms > 0) {
+          bgGain = p.speechRms / dbToGain(backgroundSpec.snrDb) / dbToGain(backgroundSpec.levelDb ?? -35);
+        }
+        r.mic.port.postMessage({ type: "utterance", id: u.id, ...p, bgGain }, [p.pcm.buffer]);
       });
       return {
         primary: primary?.id ?? null,
@@ -535,6 +552,7 @@
       };
     },
     async background(spec) {
+      backgroundSpec = spec;
       const recs = await readyMeters();
       for (const r of recs) {
         if (!spec) {
@@ -560,18 +578,13 @@
       if (!rec) return null;
       const chunks = rec.recording.slice(fromChunk, fromChunk + maxChunks);
       let n = 0;
-      for (const c of chunks) n += c.left.length;
-      const bytes = new Uint8Array(n * 4);
-      const view = new DataView(bytes.buffer);
+      for (const c of chunks) n += c.pcm.length;
+      const bytes = new Uint8Array(n * 2);
       let o = 0;
       for (const c of chunks) {
-        for (let i = 0; i < c.left.length; i++) {
-          const l = Math.max(-1, Math.min(1, c.left[i]));
-          const r = Math.max(-1, Math.min(1, c.right[i]));
-          view.setInt16(o, Math.round(l * 32767), true);
-          view.setInt16(o + 2, Math.round(r * 32767), true);
-          o += 4;
-        }
+        // Int16Array bytes are little-endian on every platform Chromium runs on.
+        bytes.set(new Uint8Array(c.pcm.buffer, c.pcm.byteOffset, c.pcm.byteLength), o);
+        o += c.pcm.byteLength;
       }
       let bin = "";
       for (let i = 0; i < bytes.length; i += 0x8000) {

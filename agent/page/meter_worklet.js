@@ -61,7 +61,7 @@ class VoxMic extends AudioWorkletProcessor {
     this.port.onmessage = (e) => {
       const m = e.data;
       if (m.type === "utterance") this.queue.push({ ...m, pos: 0, startFrame: -1 });
-      else if (m.type === "background") this.background = m.pcm ? { pcm: m.pcm, pos: 0 } : null;
+      else if (m.type === "background") this.background = m.pcm ? { pcm: m.pcm, pos: 0, gain: 1 } : null;
     };
   }
 
@@ -75,6 +75,8 @@ class VoxMic extends AudioWorkletProcessor {
       if (u) {
         if (u.pos === 0) {
           u.startFrame = f;
+          // Background noise given as an SNR follows each utterance's speech level.
+          if (u.bgGain != null && this.background) this.background.gain = u.bgGain;
           this.port.postMessage({ type: "utt_start", id: u.id, frame: f });
         }
         mic += u.pcm[u.pos++];
@@ -92,7 +94,7 @@ class VoxMic extends AudioWorkletProcessor {
       }
       const bg = this.background;
       if (bg) {
-        mic += bg.pcm[bg.pos];
+        mic += bg.pcm[bg.pos] * bg.gain;
         bg.pos = (bg.pos + 1) % bg.pcm.length;
       }
       for (let c = 0; c < output.length; c++) output[c][i] = mic;

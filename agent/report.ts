@@ -1,0 +1,168 @@
+/**
+ * The run report: per-turn records, the SPEC §7 summary at the top level, and how each metric
+ * was computed.
+ */
+import { summarize, type Summary } from "./stats.ts";
+import { NATURALNESS_METHOD } from "./naturalness.ts";
+
+/** Method versions recorded with every result. */
+export const METHODS = {
+  response_latency: "vox-audioclock-response/1",
+  interrupt_latency: "vox-audioclock-interrupt/1",
+  noise_reduction: "vox-noise/1",
+  network_resilience: "vox-netem/1",
+  naturalness: NATURALNESS_METHOD,
+} as const;
+
+/** One measured turn; the first three keys are the run-mode contract. */
+export interface Turn {
+  kind: "response" | "interrupt";
+  latency_ms: number | null;
+  ok: boolean;
+  run: number;
+  file: string;
+  step: number;
+  noisy?: boolean;
+  note?: string;
+  caller_voiced_start_frame?: number;
+  caller_voiced_end_frame?: number;
+  caller_file_end_frame?: number;
+  agent_frame?: number;
+  sample_rate?: number;
+}
+
+/** A noise-only segment and whether the agent answered it. */
+export interface NoiseCheck {
+  run: number;
+  file: string;
+  step: number;
+  triggered: boolean;
+  stopped_agent?: boolean;
+}
+
+/** What happened to one step. */
+export interface StepRecord {
+  file: string;
+  step: number;
+  action: string;
+  ok: boolean;
+  elapsed_ms: number;
+  metrics?: Record<string, number>;
+  error?: string;
+}
+
+/** One repetition of an application × scenario. */
+export interface RunRecord {
+  run: number;
+  app: string;
+  suite: string;
+  repetition: number;
+  ok: boolean;
+  error: RunErrorInfo | null;
+  steps: StepRecord[];
+  turns: Turn[];
+  noise_checks: NoiseCheck[];
+  recording: string | null;
+  sample_rate: number | null;
+  /** Audio-clock frame of the recording's first sample (turn frames minus this index the WAV). */
+  recording_first_frame?: number;
+  naturalness: number | null;
+  collected?: unknown;
+}
+
+/** Where a run failed. */
+export interface RunErrorInfo {
+  message: string;
+  file: string;
+  step: number | null;
+  action: string | null;
+}
+
+/** The JSON report (SPEC §7 run-mode contract at the top level). */
+export interface Report {
+  metrics: {
+    response_latency: Summary;
+    interrupt_latency: Summary;
+    network_resilience: number | null;
+    noise_reduction: number | null;
+    naturalness: number | null;
+  };
+  turns: Turn[];
+  methods: Record<string, string>;
+  notes: Record<string, string>;
+  ok: boolean;
+  errors: RunErrorInfo[];
+  noise_checks: NoiseCheck[];
+  runs: Omit<RunRecord, "turns" | "noise_checks">[];
+  /** Per network profile: its score and the latency under it (present when profiles ran). */
+  network?: NetworkResult[];
+  started_at: string;
+  finished_at: string;
+  version: 1;
+}
+
+/** One network profile's outcome. */
+export interface NetworkResult {
+  profile: string;
+  score: number | null;
+  response_latency: Summary;
+  turns_ok: number;
+  turns: number;
+  error?: string;
+}
+
+/** Aggregates runs into the report. */
+export function buildReport(runs: RunRecord[], startedAt: Date, extraErrors: RunErrorInfo[] = []): Report {
+  const turns = runs.flatMap((r) => r.turns);
+  const noiseChecks = runs.flatMap((r) => r.noise_checks);
+  const latencies = (kind: Turn["kind"]) =>
+    turns.filter((t) => t.kind === kind && t.ok && t.latency_ms != null).map((t) => t.latency_ms!);
+  const notes: Record<string, string> = {};
+  const nat = runs.map((r) => r.naturalness).filter((x): x is number => x != null);
+  const naturalnessScore = nat.length
+    ? Math.round((nat.reduce((a, b) => a + b, 0) / nat.length) * 10) / 10
+    : null;
+  if (naturalnessScore == null) notes.naturalness = "no agent speech was recorded";
+  const noise = noiseReduction(turns, noiseChecks);
+  if (noise == null) notes.noise_reduction = "the scenario has no noisy turns and no noise-only segments";
+  notes.network_resilience = "the scenario defines no network profiles";
+  const errors = [...extraErrors, ...runs.map((r) => r.error).filter((e): e is RunErrorInfo => e != null)];
+  return {
+    metrics: {
+      response_latency: summarize(latencies("response")),
+      interrupt_latency: summarize(latencies("interrupt")),
+      network_resilience: null,
+      noise_reduction: noise,
+      naturalness: naturalnessScore,
+    },
+    turns,
+    methods: { ...METHODS },
+    notes,
+    ok: errors.length === 0 && runs.length > 0,
+    errors,
+    noise_checks: noiseChecks,
+    runs: runs.map(({ turns: _t, noise_checks: _n, ...rest }) => rest),
+    started_at: startedAt.toISOString(),
+    finished_at: new Date().toISOString(),
+    version: 1,
+  };
+}
+
+/**
+ * Noise reduction (0–100), method vox-noise/1: the mean of one score per noisy response turn
+ * (answered: the clean median latency divided by its latency, capped at 1; unanswered: 0) and
+ * one per noise-only segment (1 when the agent neither replied nor stopped, else 0).
+ */
+export function noiseReduction(turns: Turn[], checks: NoiseCheck[]): number | null {
+  const clean = turns.filter((t) => t.kind === "response" && !t.noisy && t.ok && t.latency_ms != null);
+  const cleanMedian = summarize(clean.map((t) => t.latency_ms!)).median;
+  const scores: number[] = [];
+  for (const t of turns.filter((t) => t.kind === "response" && t.noisy)) {
+    if (!t.ok || t.latency_ms == null) scores.push(0);
+    else if (cleanMedian == null || t.latency_ms <= 0) scores.push(1);
+    else scores.push(Math.min(1, cleanMedian / t.latency_ms));
+  }
+  for (const c of checks) scores.push(c.triggered || c.stopped_agent ? 0 : 1);
+  if (scores.length === 0) return null;
+  return Math.round((scores.reduce((a, b) => a + b, 0) / scores.length) * 1000) / 10;
+}
