@@ -136,6 +136,7 @@ export class Orchestrator {
     if (this.#stopped) return;
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
+    this.events.close();
     for (const conn of [...this.#conns.values()]) {
       this.#close(conn, CloseCode.serverRestart, "server restarting");
     }

@@ -9,6 +9,32 @@ export type Listener = (event: string, data: unknown) => void;
 /** Topics: `job:<id>` (status and progress of one job), `metrics` (new mainline results). */
 export class EventHub {
   #topics = new Map<string, Set<Listener>>();
+  #streams = new Set<() => void>();
+  #closed = false;
+
+  /** True once close() ran: no stream stays open, new ones end at once. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Ends every open stream (graceful shutdown waits for in-flight responses, and a stream
+   * to a live browser would otherwise never finish).
+   */
+  close(): void {
+    this.#closed = true;
+    for (const end of [...this.#streams]) end();
+  }
+
+  /** Registers a way to end an open stream; returns its removal. */
+  track(end: () => void): () => void {
+    if (this.#closed) {
+      end();
+      return () => {};
+    }
+    this.#streams.add(end);
+    return () => this.#streams.delete(end);
+  }
 
   /** Calls `fn` for every event on `topic` until the returned function is called. */
   subscribe(topic: string, fn: Listener): () => void {
@@ -62,10 +88,12 @@ export function sseResponse(
       queue.push({ event, data });
       wake?.();
     });
-    stream.onAbort(() => {
+    const stop = () => {
       done = true;
       wake?.();
-    });
+    };
+    stream.onAbort(stop);
+    const untrack = hub.track(stop);
     const keepAlive = setInterval(() => {
       stream.write(": keep-alive\n\n").catch(() => {
         done = true;
@@ -85,6 +113,7 @@ export function sseResponse(
       }
     } finally {
       clearInterval(keepAlive);
+      untrack();
       unsubscribe();
     }
   });

@@ -37,9 +37,11 @@ Deno.test(
   async () => {
     const dataDir = await Deno.makeTempDir({ prefix: "vox-server-" });
     await Deno.chmod(dataDir, 0o755);
+    const children: Deno.ChildProcess[] = [];
     try {
       const port1 = freePort();
       const first = startServer(dataDir, port1);
+      children.push(first);
       await waitReady(port1, first);
       for (const path of ["/", "/healthz", "/agents"]) {
         const res = await fetch(`http://127.0.0.1:${port1}${path}`);
@@ -51,13 +53,36 @@ Deno.test(
 
       const port2 = freePort();
       const second = startServer(dataDir, port2);
+      children.push(second);
       await waitReady(port2, second);
+      // A live dashboard stream must not hold the graceful shutdown open.
+      const stream = await fetch(`http://127.0.0.1:${port2}/api/v1/metrics/stream`);
+      assert.equal(stream.status, 200);
+      const reader = stream.body!.getReader();
+      await reader.read();
       second.kill("SIGTERM");
-      const status = await second.status;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const status = await Promise.race([
+        second.status,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error("the server did not stop within 30 s of SIGTERM")),
+            30_000,
+          );
+        }),
+      ]).finally(() => clearTimeout(timer));
       assert.equal(status.code, 0);
+      // The server ended the stream rather than leaving it open.
+      while (!(await reader.read()).done) { /* drained until the server closed it */ }
       // A clean stop takes the embedded database down with the server.
       assert.deepEqual(postgresPids(`${dataDir}/pg`), []);
     } finally {
+      for (const child of children) {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* already exited */ }
+      }
+      for (const pid of postgresPids(`${dataDir}/pg`)) Deno.kill(pid, "SIGKILL");
       await Deno.remove(dataDir, { recursive: true });
     }
   },
