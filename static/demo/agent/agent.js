@@ -165,11 +165,23 @@
     } else {
       // The element starts when play() is called at the wall-clock moment the context renders
       // startFrame; the element's own start-up is part of what the caller hears.
+      // A timer that fires late starts the voice late: the truth follows the actual call.
+      const due = perfAt(startFrame);
       setTimeout(() => {
         el.currentTime = 0;
         el.play();
         record.play_called_frame = frameNow();
-      }, Math.max(0, perfAt(startFrame) - performance.now()));
+        const late = Math.round(((performance.now() - due) / 1000) * sr);
+        if (late <= 0) return;
+        s.startFrame += late;
+        s.voiceStart += late;
+        s.endFrame += late;
+        record.voice_start_frame = s.voiceStart;
+        record.timer_late_ms = (late / sr) * 1000;
+        if (record.caller_end_frame != null) {
+          record.latency_ms = ((s.voiceStart - record.caller_end_frame) / sr) * 1000;
+        }
+      }, Math.max(0, due - performance.now()));
       el.onended = () => speaking === s && (speaking = null);
     }
     truth.push(record);
@@ -199,11 +211,28 @@
       record.scheduled_latency_ms = ((record.voice_end_frame - callerStart) / sr) * 1000;
       record.latency_ms = record.scheduled_latency_ms;
     } else {
-      setTimeout(() => el.pause(), Math.max(0, perfAt(stopFrame) - performance.now()));
-      const last = lastVoicedBefore(s.data, stopFrame - s.startFrame, 0.01);
-      record.voice_end_frame = s.startFrame + last;
-      record.scheduled_latency_ms = ((record.voice_end_frame - callerStart) / sr) * 1000;
-      record.latency_ms = record.scheduled_latency_ms;
+      const due = perfAt(stopFrame);
+      const settle = (actualStop) => {
+        const last = lastVoicedBefore(s.data, actualStop - s.startFrame, 0.01);
+        record.voice_end_frame = s.startFrame + last;
+        record.latency_ms = ((record.voice_end_frame - callerStart) / sr) * 1000;
+        // The element stops some milliseconds after pause(); when a word begins inside that
+        // window the true end is a fragment of that word, not the pause before it, and this
+        // truth cannot say which: it is marked ambiguous rather than trusted.
+        const stopIdx = actualStop - s.startFrame;
+        const later = lastVoicedBefore(s.data, stopIdx + Math.round(0.03 * sr), 0.01);
+        record.ambiguous = stopIdx - last > Math.round(0.005 * sr) && later >= stopIdx;
+      };
+      settle(stopFrame);
+      record.scheduled_latency_ms = record.latency_ms;
+      setTimeout(() => {
+        el.pause();
+        const late = Math.round(((performance.now() - due) / 1000) * sr);
+        if (late > 0) {
+          record.timer_late_ms = (late / sr) * 1000;
+          settle(stopFrame + late);
+        }
+      }, Math.max(0, due - performance.now()));
     }
     status("interrupted");
   }
