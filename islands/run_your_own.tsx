@@ -193,6 +193,12 @@ export default function RunYourOwn(props: RunYourOwnProps) {
   const [cancelError, setCancelError] = useState<string | null>(null);
   const panel = useRef<HTMLElement>(null);
 
+  // A field's message goes as soon as the field is edited: it spoke of the old value.
+  const edited = (f: Field) => errors[f] && setErrors((e) => ({ ...e, [f]: undefined, form: undefined }));
+  const appYaml = () => {
+    const steps = editorYaml(launch).trimEnd();
+    return link.trim() ? `${steps}\nurl: ${JSON.stringify(link.trim())}\n` : `${steps}\n`;
+  };
   const choices = props.providers.filter((p) => p.sku === sku);
   const picked = props.providers.find((p) => p.id === providerId && p.sku === sku);
 
@@ -207,12 +213,11 @@ export default function RunYourOwn(props: RunYourOwnProps) {
     let call: "workflow" | "evalSet" | "run" = "workflow";
     const created: string[] = [];
     try {
-      const launchYaml = editorYaml(launch).trimEnd();
       const workflow = await api<{ id: number }>("POST", "/api/v1/workflows", {
         projectId,
         name: `${name} · launch`,
         provider: picked ? { id: picked.id } : { name, sku },
-        yaml: link.trim() ? `${launchYaml}\nurl: ${JSON.stringify(link.trim())}\n` : `${launchYaml}\n`,
+        yaml: appYaml(),
       });
       created.push(`/api/v1/workflows/${workflow.id}`);
       call = "evalSet";
@@ -429,7 +434,7 @@ export default function RunYourOwn(props: RunYourOwnProps) {
                   value={productName}
                   placeholder="e.g. Acme Voice"
                   maxLength={100}
-                  onInput={(e) => setProductName((e.target as HTMLInputElement).value)}
+                  onInput={(e) => (edited("product"), setProductName((e.target as HTMLInputElement).value))}
                   aria-invalid={errors.product ? "true" : undefined}
                 />
               </label>
@@ -443,7 +448,7 @@ export default function RunYourOwn(props: RunYourOwnProps) {
               type="url"
               value={link}
               placeholder="https://example.com/voice-agent"
-              onInput={(e) => setLink((e.target as HTMLInputElement).value)}
+              onInput={(e) => (edited("link"), setLink((e.target as HTMLInputElement).value))}
               aria-invalid={errors.link ? "true" : undefined}
             />
           </label>
@@ -456,7 +461,7 @@ export default function RunYourOwn(props: RunYourOwnProps) {
                 list="ryo-regions"
                 value={region}
                 placeholder={props.regions[0] ?? REGION_PLACEHOLDER}
-                onInput={(e) => setRegion((e.target as HTMLInputElement).value)}
+                onInput={(e) => (edited("region"), setRegion((e.target as HTMLInputElement).value))}
                 aria-invalid={errors.region ? "true" : undefined}
               />
               <datalist id="ryo-regions">
@@ -493,7 +498,8 @@ export default function RunYourOwn(props: RunYourOwnProps) {
           title="Steps to launch it"
           hint="What the browser does on your page before the call starts: click Start, wait for the widget…"
           editor={launch}
-          onChange={setLaunch}
+          onChange={(e) => (edited("launch"), setLaunch(e))}
+          download={{ name: "app.yaml", text: appYaml() }}
           error={err("launch")}
         />
         <StepsSection
@@ -502,7 +508,8 @@ export default function RunYourOwn(props: RunYourOwnProps) {
           title="Eval steps"
           hint="The conversation: what the caller says, when to wait for the agent's voice, when to barge in."
           editor={evals}
-          onChange={setEvals}
+          onChange={(e) => (edited("eval"), setEvals(e))}
+          download={{ name: "suite.yaml", text: editorYaml(evals) }}
           error={err("eval")}
         />
 
@@ -678,8 +685,9 @@ function ResultView({ result }: { result: ResultDetail }) {
 }
 
 function StepsSection(
-  { num, id, title, hint, editor, onChange, error }: {
+  { num, id, title, hint, editor, onChange, error, download }: {
     num: number;
+    download: { name: string; text: string };
     id: "launch" | "eval";
     title: string;
     hint: string;
@@ -708,6 +716,14 @@ function StepsSection(
           <span class="ryo-num">{num}</span> {title}
         </h2>
         <span class="spacer" />
+        <a
+          class="ryo-download small"
+          href={`data:application/yaml;charset=utf-8,${encodeURIComponent(download.text)}`}
+          download={download.name}
+          title="voice-agent-tester format, for the local CLI"
+        >
+          ↓ {download.name}
+        </a>
         <div class="seg" role="group" aria-label={`${title} editor`}>
           <a
             href="#"

@@ -39,10 +39,12 @@ export function runYourOwnRoutes(deps: AppDeps) {
           </section>
           <Island name="run_your_own" component={RunYourOwn} props={props} />
           <section class="card ryo-cli">
-            <h2>No account? Try it on your machine</h2>
+            <h2>{user ? "Or run it on your machine" : "No account? Try it on your machine"}</h2>
             <p class="muted">
               The eval agent runs a voice-agent-tester application and scenario pair locally, with no server.
-              Export the two YAML files above into <code>app.yaml</code> and <code>suite.yaml</code>, then:
+              Download the launch steps as <code>app.yaml</code> and the eval steps as <code>suite.yaml</code>
+              {" "}
+              above, then:
             </p>
             <pre><code>deno task agent run --app app.yaml --suite suite.yaml --report report.json</code></pre>
             <p class="muted small">
