@@ -68,6 +68,8 @@ async function setValue(page: Page, selector: string, value: string) {
 async function shot(page: Page, name: string) {
   if (!shots) return;
   await Deno.mkdir(shots, { recursive: true });
+  // The panel scrolls itself into view; a full-page shot from there would paint the sticky header mid-page.
+  await page.evaluate(() => globalThis.scrollTo({ top: 0, behavior: "instant" }));
   await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
 }
 
@@ -82,6 +84,13 @@ Deno.test(
     const { browser, close } = await launchBrowser();
     const agents: SimAgent[] = [];
     try {
+      const visitor = await browser.newPage();
+      await visitor.setViewport({ width: 1280, height: 900 });
+      await visitor.goto(`${server.baseUrl}/run-your-own`);
+      await visitor.waitForSelector('[data-island="run_your_own"][data-hydrated="true"]');
+      await shot(visitor, "0-visitor");
+      await visitor.close();
+
       const me = await signedIn(sql);
       const page = await browser.newPage();
       await page.setViewport({ width: 1280, height: 900 });
@@ -122,6 +131,7 @@ Deno.test(
 
       // A region no agent serves: the job waits, and can be cancelled.
       await setValue(page, 'textarea[name="evalYaml"]', goodEval);
+      assert.equal(await page.$('[data-error-for="eval"]'), null);
       await shot(page, "2-filled");
       await page.click('[data-testid="save-run"]');
       await page.waitForSelector('[data-testid="job-panel"][data-status="pending"]');
@@ -181,3 +191,7 @@ Deno.test(
     }
   },
 );
+
+Deno.test("teardown", opts, async () => {
+  await db.close();
+});
