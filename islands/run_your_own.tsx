@@ -182,7 +182,13 @@ export default function RunYourOwn(props: RunYourOwnProps) {
   const [providerId, setProviderId] = useState<string>("new");
   const [productName, setProductName] = useState("");
   const [link, setLink] = useState("");
+  const [regions, setRegions] = useState(props.regions);
   const [region, setRegion] = useState(props.regions[0] ?? "");
+  // Agents come and go while the form is open: the list is asked for again when it matters.
+  const refreshRegions = () =>
+    api<{ agents: { region: string }[] }>("GET", "/api/v1/agents")
+      .then(({ agents }) => setRegions([...new Set(agents.map((a) => a.region))].sort()))
+      .catch(() => {});
   const defaultProject = props.projects.find((p) => p.name === "Default") ?? props.projects[0];
   const [projectId, setProjectId] = useState<number | null>(defaultProject?.id ?? null);
   const [launch, setLaunch] = useState<Editor>(() => editorOf(DEFAULT_LAUNCH));
@@ -462,16 +468,15 @@ export default function RunYourOwn(props: RunYourOwnProps) {
                 value={region}
                 placeholder={props.regions[0] ?? REGION_PLACEHOLDER}
                 onInput={(e) => (edited("region"), setRegion((e.target as HTMLInputElement).value))}
+                onFocus={refreshRegions}
                 aria-invalid={errors.region ? "true" : undefined}
               />
               <datalist id="ryo-regions">
-                {props.regions.map((r) => <option key={r} value={r} />)}
+                {regions.map((r) => <option key={r} value={r} />)}
               </datalist>
               <small class="muted">
-                {props.regions.length
-                  ? `Eval agents are in: ${
-                    props.regions.join(", ")
-                  }. Another region waits for an agent there.`
+                {regions.length
+                  ? `Eval agents are in: ${regions.join(", ")}. Another region waits for an agent there.`
                   : "No eval agent is connected yet; the job waits until one in this region is."}
               </small>
             </label>

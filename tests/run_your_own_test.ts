@@ -129,9 +129,22 @@ Deno.test(
       assert.equal(await page.$('[data-error-for="link"]'), null);
       assert.equal(await workflows(), 0);
 
-      // A region no agent serves: the job waits, and can be cancelled.
       await setValue(page, 'textarea[name="evalYaml"]', goodEval);
       assert.equal(await page.$('[data-error-for="eval"]'), null);
+
+      // A region the API refuses: said at the region, after the workflow and eval set were made and removed.
+      await setValue(page, 'input[name="region"]', "Not a region");
+      await page.click('[data-testid="save-run"]');
+      await page.waitForSelector('[data-error-for="region"]');
+      assert.match(await textOf(page, '[data-error-for="region"]'), /^region: /);
+      assert.equal(await workflows(), 0);
+      assert.equal(
+        Number((await sql`SELECT count(*) FROM eval_sets WHERE created_by = ${me.id}`)[0].count),
+        0,
+      );
+      await setValue(page, 'input[name="region"]', "ryo-nobody");
+
+      // A region no agent serves: the job waits, and can be cancelled.
       await shot(page, "2-filled");
       await page.click('[data-testid="save-run"]');
       await page.waitForSelector('[data-testid="job-panel"][data-status="pending"]');
@@ -153,6 +166,12 @@ Deno.test(
       });
       agents.push(agent);
       const offered = agent.waitFor((m) => m.type === "job.offer", 30_000);
+      // The form learns of the new agent's region when the region field is focused.
+      await page.$eval('input[name="region"]', (el) => (el as HTMLInputElement).blur());
+      await page.focus('input[name="region"]');
+      await page.waitForFunction(() =>
+        document.querySelector(".ryo-field small")?.textContent?.includes("Eval agents are in: ryo")
+      );
       await setValue(page, 'input[name="region"]', "ryo");
       await page.click('[data-testid="save-run"]');
       const offer = await offered;
@@ -187,6 +206,66 @@ Deno.test(
     } finally {
       for (const a of agents) await a.kill();
       await close();
+      await server.stop();
+    }
+  },
+);
+
+Deno.test(
+  "a job's event stream says running when an agent claims it, before any progress",
+  opts,
+  async () => {
+    const server = await startOrchServer(sql);
+    let agent: SimAgent | undefined;
+    try {
+      const me = await signedIn(sql);
+      const post = (path: string, body: unknown) =>
+        fetch(`${server.baseUrl}${path}`, {
+          method: "POST",
+          headers: { ...me.headers, "content-type": "application/json", origin: server.baseUrl },
+          body: JSON.stringify(body),
+        }).then((r) => r.json());
+      const wf = await post("/api/v1/workflows", {
+        projectId: me.defaultProjectId,
+        name: "claim",
+        provider: { name: "Claim Labs", sku: 0 },
+        config: { url: "http://127.0.0.1:9/agent", steps: [] },
+      });
+      const set = await post("/api/v1/eval-sets", {
+        projectId: me.defaultProjectId,
+        name: "claim",
+        config: { steps: [{ action: "wait_for_voice" }] },
+      });
+      const job = await post(`/api/v1/workflows/${wf.id}/run`, { evalSetId: set.id, region: "ryo-claim" });
+      assert.equal(job.status, "pending");
+      // Bounded, so a missing event fails the test instead of hanging it.
+      const res = await fetch(`${server.baseUrl}/api/v1/jobs/${job.id}/events`, {
+        headers: me.headers,
+        signal: AbortSignal.timeout(20_000),
+      });
+      assert.equal(res.status, 200);
+      const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+      let seen = "";
+      const until = async (text: string) => {
+        while (!seen.includes(text)) {
+          const { value, done } = await reader.read();
+          if (done) throw new Error(`stream ended before ${text}: ${seen}`);
+          seen += value;
+        }
+      };
+      await until('"status":"pending"');
+      agent = await SimAgent.connect({
+        baseUrl: server.baseUrl,
+        token: await agentToken(sql, "ryo-claim"),
+        name: "claimer",
+        region: "ryo-claim",
+        auto: false,
+      });
+      await until('"status":"running"');
+      assert.doesNotMatch(seen, /event: progress/);
+      await reader.cancel();
+    } finally {
+      await agent?.kill();
       await server.stop();
     }
   },
