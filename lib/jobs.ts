@@ -172,10 +172,7 @@ export async function claimJobs(sql: Db, region: string, slots: AgentSlot[]): Pr
       FROM claimed c WHERE a.id = c.agent_id
         AND a.id IN (SELECT id FROM eval_agents WHERE id IN (SELECT agent_id FROM claimed) ORDER BY id FOR UPDATE)
     )
-    -- The job's watchers learn it left the queue (sent on commit, like every job event).
     SELECT c.id, c.agent_id, c.attempts, c.max_attempts, c.region, c.repeat,
-           pg_notify(${JOB_EVENTS_CHANNEL},
-                     json_build_object('jobId', c.id, 'status', 'running', 'agentId', c.agent_id)::text),
            w.id AS w_id, w.name AS w_name, w.provider_id AS w_provider_id, w.config AS w_config,
            e.id AS e_id, e.name AS e_name, e.config AS e_config
     FROM claimed c
