@@ -22,6 +22,7 @@ import { docsRoutes } from "../routes/docs.tsx";
 import { healthRoutes } from "../routes/health.ts";
 import { metricsPageRoutes } from "../routes/metrics_pages.tsx";
 import { pageRoutes } from "../routes/pages.tsx";
+import { runYourOwnRoutes } from "../routes/run_your_own.tsx";
 import { agentGateway } from "./agent_gateway.ts";
 import { createAuthenticator } from "./auth/authenticate.ts";
 import { csrfProtection } from "./auth/csrf.ts";
@@ -137,6 +138,7 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
   });
 
   app.route("/", pageRoutes(deps));
+  app.route("/", runYourOwnRoutes(deps));
   app.route("/", metricsPageRoutes(deps));
   app.route("/", diveRoutes(deps));
   app.route("/", authPageRoutes(deps));

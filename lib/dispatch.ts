@@ -381,6 +381,14 @@ export class Orchestrator {
             const conn = this.#conns.get(offer.agentId);
             if (conn && conn.jobs.size < conn.capacity && this.send(conn, offer.message)) {
               conn.jobs.add(offer.message.jobId);
+              // The job's watchers learn it left the queue. Batched outside the claim, which
+              // would otherwise become a notifying transaction and serialise its commit.
+              const event: JobEvent = {
+                jobId: offer.message.jobId,
+                status: "running",
+                agentId: offer.agentId,
+              };
+              this.notify([{ channel: JOB_EVENTS_CHANNEL, payload: JSON.stringify(event) }]);
               const set = this.#regions.get(region);
               if (set?.delete(conn)) set.add(conn);
             } else {

@@ -67,25 +67,5 @@ export function pageRoutes(deps: AppDeps) {
     });
   });
 
-  app.get("/run-your-own", (c) =>
-    renderPage(c, deps, {
-      title: "Run your own",
-      body: (
-        <>
-          <h1>Run your own evaluation</h1>
-          <p class="lead">
-            Point Vox at your voice agent's page and measure it the way a caller would.
-          </p>
-          <section class="card">
-            <h2>On your machine, now</h2>
-            <p>
-              The eval agent runs a voice-agent-tester application and scenario pair locally, with no server:
-            </p>
-            <pre><code>deno task agent run --app app.yaml --suite suite.yaml --report report.json</code></pre>
-          </section>
-        </>
-      ),
-    }));
-
   return app;
 }
