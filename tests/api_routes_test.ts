@@ -140,6 +140,12 @@ Deno.test("every /api route the app registers is documented or a listed identity
     const op = openapi.paths[r.path]?.[r.method];
     assert.ok(op, `${r.method} ${r.path} missing from /openapi.json`);
     assert.equal(op.security.length === 0, r.auth === "public", `${r.method} ${r.path} security`);
+    // What it says about credentials is what the server does: API keys only on /api/v1.
+    if (r.auth === "user" || r.auth === "admin") {
+      const schemes = op.security.map((s: Record<string, unknown>) => Object.keys(s)[0]).sort();
+      const expected = r.path.startsWith("/api/v1/") ? ["apiKey", "session"] : ["session"];
+      assert.deepEqual(schemes, expected, `${r.method} ${r.path} security`);
+    }
     if (r.auth !== "public") assert.ok(op.responses["401"], `${r.method} ${r.path} documents 401`);
   }
   assert.ok(registered.length >= 67, `only ${registered.length} routes`);
