@@ -9,7 +9,7 @@ import { buildIslands } from "./lib/bundle.ts";
 import { ConfigError, loadConfig, publicUrl } from "./lib/config.ts";
 import { openDatabase } from "./lib/db.ts";
 import { leaveShutdownSignalsToCaller } from "./lib/embedded_pg.ts";
-import { orchestrationEnv, Orchestrator } from "./lib/dispatch.ts";
+import { Orchestrator } from "./lib/dispatch.ts";
 import { configureLogging, log } from "./lib/log.ts";
 import { migrate } from "./lib/migrate.ts";
 import { tickSchedules } from "./lib/schedules.ts";
@@ -35,13 +35,12 @@ await migrate(db.sql, { log });
 await seed(db.sql);
 const secretKey = await loadSecretKey(config, log);
 const assets = await buildIslands({ outRoot: join(config.VOX_DATA_DIR, "build", "islands"), log });
-const orchEnv = orchestrationEnv();
 const orchestrator = new Orchestrator({
   sql: db.sql,
   serverId,
   log,
-  pollMs: orchEnv.VOX_DISPATCH_POLL_MS,
-  reapMs: orchEnv.VOX_REAP_MS,
+  pollMs: config.VOX_DISPATCH_POLL_MS,
+  reapMs: config.VOX_REAP_MS,
 });
 await orchestrator.start();
 const app = createApp({ sql: db.sql, config, assets, log, serverId, secretKey, orchestrator });
@@ -57,7 +56,7 @@ const tick = async () => {
   }
 };
 Deno.cron("vox-schedules", "* * * * *", tick);
-if (orchEnv.VOX_SCHEDULE_TICK_MS > 0) setInterval(tick, orchEnv.VOX_SCHEDULE_TICK_MS);
+if (config.VOX_SCHEDULE_TICK_MS > 0) setInterval(tick, config.VOX_SCHEDULE_TICK_MS);
 
 if (await setupNeeded(db.sql)) {
   log.warn(
@@ -90,7 +89,7 @@ if (db.embedded && config.VOX_DEMO) {
   const host = ["0.0.0.0", "::", ""].includes(config.HOST) ? "127.0.0.1" : config.HOST;
   const serverUrl = `http://${host.includes(":") ? `[${host}]` : host}:${server.addr.port}`;
   try {
-    demo = (await startDemo(db.sql, { serverUrl, log })).agent;
+    demo = (await startDemo(db.sql, { serverUrl, log, cron: config.VOX_DEMO_CRON })).agent;
   } catch (err) {
     log.error("the demo could not start", { error: err });
   }

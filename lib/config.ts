@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { cronProblem } from "./schedules.ts";
 
 const optionalString = z.string().trim().min(1).optional();
 const flag = (fallback: boolean) =>
@@ -24,6 +25,17 @@ export const configSchema = z.object({
   LOG_FORMAT: z.enum(["json", "pretty"]).default("json"),
   /** Start the bundled demo (local agent, demo voice agent, schedule) on the embedded database. */
   VOX_DEMO: flag(true),
+  /** When the demo schedule fires (5-field cron, UTC). */
+  VOX_DEMO_CRON: z.string().trim().default("*/2 * * * *").superRefine((v, ctx) => {
+    const problem = cronProblem(v);
+    if (problem) ctx.addIssue({ code: "custom", message: `must be a 5-field cron expression (${problem})` });
+  }),
+  /** Fallback re-scan for pending jobs in ms; LISTEN/NOTIFY does the prompt work (lib/dispatch.ts). */
+  VOX_DISPATCH_POLL_MS: z.coerce.number().int().min(100).default(5000),
+  /** How often the heartbeat reaper releases the jobs of silent agents, in ms. */
+  VOX_REAP_MS: z.coerce.number().int().min(100).default(2000),
+  /** An extra schedule tick in ms besides the per-minute Deno.cron (0 = none; tests use it). */
+  VOX_SCHEDULE_TICK_MS: z.coerce.number().int().min(0).default(0),
   /** Trust X-Forwarded-For / X-Forwarded-Proto from a reverse proxy. */
   TRUST_PROXY: flag(false),
   SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),

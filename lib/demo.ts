@@ -3,12 +3,11 @@
 // recurring schedule in region `local`, and runs one local eval agent for that region as a
 // child process, so a fresh install shows real measured results within minutes.
 import { join } from "node:path";
-import { z } from "zod";
 import { createAgentToken, revokeAgentToken } from "./agent_tokens.ts";
 import type { Sql } from "./db.ts";
 import { createJob } from "./jobs.ts";
 import type { Logger } from "./log.ts";
-import { createSchedule, cronProblem, updateSchedule } from "./schedules.ts";
+import { createSchedule, updateSchedule } from "./schedules.ts";
 import { DEMO_AGENT_PATH, DEMO_DIR } from "../routes/demo.ts";
 
 /** Names of what the demo seeds; seeding finds its rows again by these. */
@@ -42,24 +41,6 @@ export const DEMO_EVAL_SET = {
     { action: "wait_for_silence" },
   ],
 };
-
-/** Demo knobs from the environment. */
-export const demoEnvSchema = z.object({
-  /** When the demo schedule fires (5-field cron, UTC). */
-  VOX_DEMO_CRON: z.string().default("*/2 * * * *").refine((v) => cronProblem(v) === null, {
-    message: "must be a 5-field cron expression",
-  }),
-});
-
-/** Reads the demo knobs; throws naming the bad variable. */
-export function demoEnv(env: Record<string, string | undefined> = Deno.env.toObject()) {
-  const parsed = demoEnvSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v)));
-  if (!parsed.success) {
-    const i = parsed.error.issues[0];
-    throw new Error(`Invalid configuration: ${String(i.path[0])}: ${i.message}`);
-  }
-  return parsed.data;
-}
 
 /** What seedDemo() settled. */
 export interface DemoSeed {
@@ -319,9 +300,9 @@ export class DemoAgent {
  */
 export async function startDemo(
   sql: Sql,
-  opts: { serverUrl: string; log: Logger; cron?: string },
+  opts: { serverUrl: string; log: Logger; cron: string },
 ): Promise<{ agent: DemoAgent; seed: DemoSeed }> {
-  const seed = await seedDemo(sql, { baseUrl: opts.serverUrl, cron: opts.cron ?? demoEnv().VOX_DEMO_CRON });
+  const seed = await seedDemo(sql, { baseUrl: opts.serverUrl, cron: opts.cron });
   const token = await rotateDemoToken(sql, seed.userId);
   const jobId = await kickDemo(sql, seed);
   const agent = new DemoAgent({ serverUrl: opts.serverUrl, token, log: opts.log });

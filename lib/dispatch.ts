@@ -1,7 +1,6 @@
 // Cross-process dispatch: the agents connected to this process, pushing jobs to them the
 // moment one is free, and the background loops every server process runs (LISTEN/NOTIFY,
 // heartbeat reaper, batched last-seen writes, metric rollups, polling fallback).
-import { z } from "zod";
 import { CloseCode, type ServerMessage } from "../agent/protocol.ts";
 import { flushLastSeen, markServerAgentsOffline, markSilentAgentsOffline } from "./agents.ts";
 import type { Sql } from "./db.ts";
@@ -432,24 +431,4 @@ export class Orchestrator {
       conn.socket.close(code, reason);
     } catch { /* already closed */ }
   }
-}
-
-/** Orchestration knobs from the environment (all optional; the defaults suit production). */
-export const orchestrationEnvSchema = z.object({
-  /** Extra schedule tick period in ms besides the per-minute Deno.cron (0 = none; tests use it). */
-  VOX_SCHEDULE_TICK_MS: z.coerce.number().int().min(0).default(0),
-  VOX_DISPATCH_POLL_MS: z.coerce.number().int().min(100).default(5000),
-  VOX_REAP_MS: z.coerce.number().int().min(100).default(2000),
-});
-
-/** Reads the orchestration knobs; throws naming the bad variable. */
-export function orchestrationEnv(env: Record<string, string | undefined> = Deno.env.toObject()) {
-  const parsed = orchestrationEnvSchema.safeParse(
-    Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith("VOX_") && v)),
-  );
-  if (!parsed.success) {
-    const i = parsed.error.issues[0];
-    throw new Error(`Invalid configuration: ${String(i.path[0])}: ${i.message}`);
-  }
-  return parsed.data;
 }

@@ -123,11 +123,14 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
         }
         : {}),
       responses,
+      // API keys are accepted only on /api/v1 (lib/auth/authenticate.ts); /api/admin takes the session.
       security: r.auth === "public"
         ? []
         : r.auth === "agent"
         ? [{ agentToken: [] }]
-        : [{ apiKey: [] }, { session: [] }],
+        : r.path.startsWith("/api/v1/")
+        ? [{ apiKey: [] }, { session: [] }]
+        : [{ session: [] }],
     };
   }
   return {

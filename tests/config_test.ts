@@ -49,10 +49,51 @@ Deno.test("loadConfig() parses boolean flags and treats empty values as unset", 
   assert.throws(() => loadConfig({ VOX_DEMO: "maybe" }), /VOX_DEMO/);
 });
 
+Deno.test("loadConfig() validates the orchestration and demo settings with their defaults", () => {
+  const defaults = loadConfig({});
+  assert.equal(defaults.VOX_DISPATCH_POLL_MS, 5000);
+  assert.equal(defaults.VOX_REAP_MS, 2000);
+  assert.equal(defaults.VOX_SCHEDULE_TICK_MS, 0);
+  assert.equal(defaults.VOX_DEMO_CRON, "*/2 * * * *");
+  const set = loadConfig({
+    VOX_DISPATCH_POLL_MS: "250",
+    VOX_REAP_MS: "100",
+    VOX_SCHEDULE_TICK_MS: "50",
+    VOX_DEMO_CRON: " 15 * * * * ",
+  });
+  assert.equal(set.VOX_DISPATCH_POLL_MS, 250);
+  assert.equal(set.VOX_REAP_MS, 100);
+  assert.equal(set.VOX_SCHEDULE_TICK_MS, 50);
+  assert.equal(set.VOX_DEMO_CRON, "15 * * * *");
+  // Empty values count as unset, like every other variable.
+  assert.equal(loadConfig({ VOX_REAP_MS: "", VOX_DEMO_CRON: "" }).VOX_REAP_MS, 2000);
+});
+
+Deno.test("loadConfig() names each bad orchestration or demo variable in one error", () => {
+  let error: unknown;
+  try {
+    loadConfig({
+      VOX_DISPATCH_POLL_MS: "soon",
+      VOX_REAP_MS: "50",
+      VOX_SCHEDULE_TICK_MS: "-1",
+      VOX_DEMO_CRON: "every minute",
+    });
+  } catch (err) {
+    error = err;
+  }
+  assert.ok(error instanceof ConfigError);
+  const names = error.problems.map((p) => p.split(":")[0]).sort();
+  assert.deepEqual(names, ["VOX_DEMO_CRON", "VOX_DISPATCH_POLL_MS", "VOX_REAP_MS", "VOX_SCHEDULE_TICK_MS"]);
+  assert.match(error.message, /VOX_REAP_MS: .*100/);
+  assert.match(error.message, /VOX_DEMO_CRON: must be a 5-field cron expression \(needs exactly 5 fields/);
+  assert.throws(() => loadConfig({ VOX_DEMO_CRON: "61 * * * *" }), /VOX_DEMO_CRON: must be a 5-field cron/);
+  assert.throws(() => loadConfig({ VOX_DISPATCH_POLL_MS: "1.5e3x" }), /VOX_DISPATCH_POLL_MS/);
+});
+
 Deno.test("main.ts exits 1 and prints each bad variable at start-up", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "main.ts"],
-    env: { PORT: "-1", DATABASE_URL: "not a url" },
+    env: { PORT: "-1", DATABASE_URL: "not a url", VOX_REAP_MS: "0", VOX_DEMO_CRON: "whenever" },
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -61,4 +102,6 @@ Deno.test("main.ts exits 1 and prints each bad variable at start-up", async () =
   assert.match(stderr, /Invalid configuration/);
   assert.match(stderr, /PORT:/);
   assert.match(stderr, /DATABASE_URL:/);
+  assert.match(stderr, /VOX_REAP_MS:/);
+  assert.match(stderr, /VOX_DEMO_CRON:/);
 });

@@ -4,8 +4,9 @@ import { createAgentToken, revokeAgentToken } from "../lib/agent_tokens.ts";
 import { createJob, getJob } from "../lib/jobs.ts";
 import { eventually, rawSocket, SimAgent } from "./_agent_sim.ts";
 import { createTestDatabase } from "./_db.ts";
-import { as, createFakeAuthApp } from "./_fake_auth.ts";
-import { agentToken, insertEvalPair, insertUser, startOrchServer } from "./_orch.ts";
+import { createTestApp } from "./_app.ts";
+import { apiKeyFor, relaxRateLimits, signedIn } from "./_auth.ts";
+import { agentToken, insertEvalPair, startOrchServer } from "./_orch.ts";
 
 const db = await createTestDatabase();
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -285,14 +286,28 @@ Deno.test(
   "admin agent-token routes: 401, 403, 400 naming the field, create shows the raw token once, revoke 404",
   opts,
   async () => {
-    const { app } = await createFakeAuthApp(sql, { orchestrator: server.orch });
-    const admin = await insertUser(sql, { isAdmin: true });
-    const basic = await insertUser(sql);
+    await relaxRateLimits(sql);
+    const { app } = await createTestApp(sql, { orchestrator: server.orch });
+    // The admin routes are for the administrator's browser session (API keys count only on /api/v1).
+    const admin = await signedIn(sql, { isAdmin: true });
+    const basic = await signedIn(sql);
+    const inBrowser = (who: { cookie: string }, extra: Record<string, string> = {}) => ({
+      cookie: who.cookie,
+      origin: "http://localhost",
+      "sec-fetch-site": "same-origin",
+      ...extra,
+    });
     assert.equal((await app.request("/api/admin/agent-tokens")).status, 401);
-    assert.equal((await app.request("/api/admin/agent-tokens", { headers: as(basic.id) })).status, 403);
+    assert.equal((await app.request("/api/admin/agent-tokens", { headers: inBrowser(basic) })).status, 403);
+    const adminKey = await apiKeyFor(sql, admin.id);
+    assert.equal(
+      (await app.request("/api/admin/agent-tokens", { headers: { authorization: `Bearer ${adminKey}` } }))
+        .status,
+      401,
+    );
     const bad = await app.request("/api/admin/agent-tokens", {
       method: "POST",
-      headers: as(admin.id, { "content-type": "application/json" }),
+      headers: inBrowser(admin, { "content-type": "application/json" }),
       body: JSON.stringify({ name: "x", region: "Not A Region" }),
     });
     assert.equal(bad.status, 400);
@@ -301,14 +316,14 @@ Deno.test(
     assert.match(badBody.error.message, /^region: /);
     const past = await app.request("/api/admin/agent-tokens", {
       method: "POST",
-      headers: as(admin.id, { "content-type": "application/json" }),
+      headers: inBrowser(admin, { "content-type": "application/json" }),
       body: JSON.stringify({ name: "x", region: "eu", expiresAt: "2001-01-01T00:00:00Z" }),
     });
     assert.equal(past.status, 400);
     assert.match((await past.json()).error.message, /^expiresAt: must be in the future/);
     const created = await app.request("/api/admin/agent-tokens", {
       method: "POST",
-      headers: as(admin.id, { "content-type": "application/json" }),
+      headers: inBrowser(admin, { "content-type": "application/json" }),
       body: JSON.stringify({
         name: "frankfurt-1",
         region: "eu-central",
@@ -320,29 +335,32 @@ Deno.test(
     assert.match(token, /^vox_agent_[A-Za-z0-9]{40}$/);
     assert.equal(info.region, "eu-central");
     assert.ok(token.startsWith(info.displayPrefix));
-    const list = await (await app.request("/api/admin/agent-tokens", { headers: as(admin.id) })).text();
+    const list = await (await app.request("/api/admin/agent-tokens", { headers: inBrowser(admin) })).text();
     assert.ok(list.includes(info.displayPrefix));
     assert.equal(list.includes(token), false, "the raw token is never listed");
     const [{ n }] = await sql`SELECT count(*)::int AS n FROM eval_agent_tokens WHERE token_hash = ${token}`;
     assert.equal(n, 0, "the raw token is not stored");
     assert.equal(
-      (await app.request(`/api/admin/agent-tokens/${info.id}`, { method: "DELETE", headers: as(basic.id) }))
+      (await app.request(`/api/admin/agent-tokens/${info.id}`, {
+        method: "DELETE",
+        headers: inBrowser(basic),
+      }))
         .status,
       403,
     );
     const del = await app.request(`/api/admin/agent-tokens/${info.id}`, {
       method: "DELETE",
-      headers: as(admin.id),
+      headers: inBrowser(admin),
     });
     assert.equal(del.status, 200);
     const missing = await app.request(`/api/admin/agent-tokens/99999999`, {
       method: "DELETE",
-      headers: as(admin.id),
+      headers: inBrowser(admin),
     });
     assert.equal(missing.status, 404);
     const badId = await app.request(`/api/admin/agent-tokens/abc`, {
       method: "DELETE",
-      headers: as(admin.id),
+      headers: inBrowser(admin),
     });
     assert.equal(badId.status, 400);
     assert.match((await badId.json()).error.message, /^id: /);

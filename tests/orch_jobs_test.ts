@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { cancelJob, claimJobs, completeJob, createJob, getJob, reapStaleJobs } from "../lib/jobs.ts";
 import { eventually, sampleReport, SimAgent } from "./_agent_sim.ts";
 import { createTestDatabase } from "./_db.ts";
-import { as, createFakeAuthApp } from "./_fake_auth.ts";
+import { createTestApp } from "./_app.ts";
+import { apiKeyFor } from "./_auth.ts";
 import { agentToken, insertEvalPair, setConfig, startOrchServer } from "./_orch.ts";
 
 const db = await createTestDatabase();
@@ -341,8 +342,10 @@ Deno.test(
     try {
       const job = await createJob(sql, { ...pair, region: "progress" });
       await agent.seen((m) => m.type === "job.offer" && m.jobId === job.id);
-      const { app } = await createFakeAuthApp(sql, { orchestrator: server.orch });
-      const res = await app.request(`/api/v1/jobs/${job.id}/events`, { headers: as(pair.userId) });
+      const { app } = await createTestApp(sql, { orchestrator: server.orch });
+      const res = await app.request(`/api/v1/jobs/${job.id}/events`, {
+        headers: { authorization: `Bearer ${await apiKeyFor(sql, pair.userId)}` },
+      });
       assert.equal(res.status, 200);
       const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
       let text = "";

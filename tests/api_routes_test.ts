@@ -1,0 +1,397 @@
+// Every route under /api, walked from the app's own route table and /openapi.json: each one is
+// accounted for, answers 401 without credentials (unless public), 403 to the wrong caller, 400
+// naming the field for a malformed id, query value or body, and 404 for an id that does not
+// exist. Requests authenticate for real (API keys on /api/v1, the browser session elsewhere).
+import assert from "node:assert/strict";
+import { revokeApiKey } from "../lib/auth/api_keys.ts";
+import { documentedRoutes } from "../lib/openapi.ts";
+import { apiKeyFor, createUser, relaxRateLimits, sessionFor } from "./_auth.ts";
+import { createTestDatabase } from "./_db.ts";
+import { agentToken, startOrchServer } from "./_orch.ts";
+
+const db = await createTestDatabase();
+const opts = { sanitizeOps: false, sanitizeResources: false };
+const sql = db.sql;
+await relaxRateLimits(sql);
+// The app with an orchestrator, so the agent routes under /api/agent are registered too.
+const server = await startOrchServer(sql);
+const app = server.app;
+
+type Auth = "public" | "user" | "session" | "admin" | "agent";
+interface Route {
+  method: string;
+  /** OpenAPI style: /api/v1/jobs/{id}. */
+  path: string;
+  auth: Auth;
+  documented: boolean;
+}
+
+/**
+ * The identity routes (docs/identity.md) are not in /openapi.json; this is what they need.
+ * "session": a signed-in browser, API keys refused; "admin": the administrator's session.
+ */
+const IDENTITY_ROUTES: Record<string, Auth> = {
+  "GET /api/setup": "public",
+  "POST /api/setup": "public",
+  "GET /api/auth/status": "public",
+  "POST /api/auth/signup": "public",
+  "POST /api/auth/activate": "public",
+  "POST /api/auth/login": "public",
+  "POST /api/auth/logout": "public",
+  "GET /api/auth/{provider}/status": "public",
+  "GET /api/auth/{provider}": "public",
+  "GET /api/auth/{provider}/callback": "public",
+  "GET /api/v1/user": "user",
+  "POST /api/v1/user/password": "session",
+  "GET /api/v1/api-keys": "user",
+  "POST /api/v1/api-keys": "session",
+  "POST /api/v1/api-keys/{id}/revoke": "user",
+  "DELETE /api/v1/api-keys/{id}": "user",
+  "GET /api/admin/users": "admin",
+  "GET /api/admin/users/audit": "admin",
+  "GET /api/admin/users/{id}": "admin",
+  "PATCH /api/admin/users/{id}": "admin",
+  "POST /api/admin/users/{id}/deactivate": "admin",
+  "POST /api/admin/users/{id}/activation-link": "admin",
+  "POST /api/admin/users/{id}/reactivate": "admin",
+};
+
+const openapi = await (await app.request("/openapi.json")).json();
+
+/** Every handler the app registers under /api (middleware, method ALL, left out). */
+function registeredRoutes(): string[] {
+  const seen = new Set<string>();
+  for (const r of app.routes) {
+    if (r.method === "ALL" || !r.path.startsWith("/api/")) continue;
+    seen.add(`${r.method} ${r.path.replace(/:(\w+)/g, "{$1}")}`);
+  }
+  return [...seen].sort();
+}
+
+/** The documented routes and the identity routes, with what each needs. */
+function allRoutes(): Route[] {
+  const routes: Route[] = documentedRoutes().map((r) => ({
+    method: r.method.toUpperCase(),
+    path: r.path,
+    auth: r.auth,
+    documented: true,
+  }));
+  for (const [key, auth] of Object.entries(IDENTITY_ROUTES)) {
+    const [method, path] = key.split(" ");
+    routes.push({ method, path, auth, documented: false });
+  }
+  return routes;
+}
+
+const fill = (path: string, id = "1") =>
+  path.replace("{id}", id).replace("{jobId}", id).replace("{name}", "call.wav").replace(
+    "{provider}",
+    "google",
+  );
+const hasBody = (method: string) => ["POST", "PUT", "PATCH"].includes(method);
+
+/** A request's status and JSON body (other bodies, event streams included, are cancelled). */
+async function send(method: string, path: string, headers: Record<string, string>, body?: unknown) {
+  const res = await app.request(path, {
+    method,
+    headers: body === undefined ? headers : { ...headers, "content-type": "application/json" },
+    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+  });
+  const json = (res.headers.get("content-type") ?? "").includes("application/json");
+  const data = json ? await res.json() : (await res.body?.cancel(), null);
+  return { status: res.status, data };
+}
+
+/** The Vox error envelope: { error: { code, message, details? } }. */
+function assertEnvelope(data: unknown, what: string) {
+  const e = (data as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+  assert.ok(e, `${what}: no error envelope in ${JSON.stringify(data)}`);
+  assert.equal(typeof e.code, "string", what);
+  assert.equal(typeof e.message, "string", what);
+  assert.ok((e.message as string).length > 0, what);
+}
+
+interface Caller {
+  id: number;
+  key: Record<string, string>;
+  browser: Record<string, string>;
+}
+async function caller(o: { isAdmin?: boolean } = {}): Promise<Caller> {
+  const u = await createUser(sql, { isAdmin: o.isAdmin });
+  const { cookie } = await sessionFor(sql, u.id);
+  return {
+    id: u.id,
+    key: { authorization: `Bearer ${await apiKeyFor(sql, u.id)}` },
+    browser: { cookie, origin: "http://localhost", "sec-fetch-site": "same-origin" },
+  };
+}
+const basic = await caller();
+const admin = await caller({ isAdmin: true });
+
+Deno.test("every /api route the app registers is documented or a listed identity route, and vice versa", () => {
+  const registered = registeredRoutes();
+  const known = allRoutes().map((r) => `${r.method} ${r.path}`);
+  const unaccounted = registered.filter((r) => !known.includes(r));
+  assert.deepEqual(unaccounted, [], "routes with no entry in /openapi.json or IDENTITY_ROUTES");
+  const stale = known.filter((r) => !registered.includes(r));
+  assert.deepEqual(stale, [], "documented or listed routes the app does not register");
+  // /openapi.json is the registry, served: every documented route is in it, public ones without security.
+  for (const r of documentedRoutes()) {
+    const op = openapi.paths[r.path]?.[r.method];
+    assert.ok(op, `${r.method} ${r.path} missing from /openapi.json`);
+    assert.equal(op.security.length === 0, r.auth === "public", `${r.method} ${r.path} security`);
+    // What it says about credentials is what the server does: API keys only on /api/v1.
+    if (r.auth === "user" || r.auth === "admin") {
+      const schemes = op.security.map((s: Record<string, unknown>) => Object.keys(s)[0]).sort();
+      const expected = r.path.startsWith("/api/v1/") ? ["apiKey", "session"] : ["session"];
+      assert.deepEqual(schemes, expected, `${r.method} ${r.path} security`);
+    }
+    if (r.auth !== "public") assert.ok(op.responses["401"], `${r.method} ${r.path} documents 401`);
+  }
+  assert.ok(registered.length >= 67, `only ${registered.length} routes`);
+});
+
+Deno.test(
+  "without credentials every non-public route answers 401 with the error envelope",
+  opts,
+  async () => {
+    const checked: string[] = [];
+    for (const r of allRoutes()) {
+      if (r.auth === "public") continue;
+      let res;
+      if (r.method === "GET" && r.path === "/api/agent/ws") {
+        // An agent may send its token in the hello frame instead; a bad header token is refused
+        // before any socket opens (a missing one is closed with a reason: orch_agents_test).
+        res = await send("GET", r.path, {
+          upgrade: "websocket",
+          connection: "Upgrade",
+          "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+          "sec-websocket-version": "13",
+          authorization: "Bearer vox_agent_nonsense",
+        });
+      } else {
+        res = await send(r.method, fill(r.path), {}, hasBody(r.method) ? "{}" : undefined);
+      }
+      assert.equal(res.status, 401, `${r.method} ${r.path}: ${JSON.stringify(res.data)}`);
+      assertEnvelope(res.data, `${r.method} ${r.path}`);
+      assert.equal(res.data.error.code, "unauthorized", `${r.method} ${r.path}`);
+      checked.push(`${r.method} ${r.path}`);
+    }
+    assert.ok(checked.length >= 52, `only ${checked.length} routes`);
+    // The public ones answer without credentials (whatever else they say, it is not 401).
+    for (const r of allRoutes().filter((r) => r.auth === "public")) {
+      const res = await send(r.method, fill(r.path), {}, hasBody(r.method) ? "{}" : undefined);
+      assert.notEqual(res.status, 401, `${r.method} ${r.path} is public`);
+    }
+  },
+);
+
+Deno.test(
+  "a malformed, unknown or revoked API key is a 401 naming the problem on every /api/v1 route",
+  opts,
+  async () => {
+    const u = await createUser(sql);
+    const revoked = await apiKeyFor(sql, u.id, "revoked");
+    await revokeApiKey(sql, u.id, revoked.split("_")[2]);
+    const unknown = (await apiKeyFor(sql, u.id)).replace(/_([0-9a-z]{12})_/, "_zzzzzzzzzzzz_");
+    const cases: [string, string][] = [
+      ["Bearer vox_live_nope", "invalid_api_key"],
+      [`Bearer ${unknown}`, "invalid_api_key"],
+      [`Bearer ${revoked}`, "api_key_revoked"],
+      [`Basic ${btoa("user:pass")}`, "invalid_authorization"],
+    ];
+    let checked = 0;
+    for (const r of allRoutes()) {
+      if (!r.path.startsWith("/api/v1/") || r.auth === "public") continue;
+      for (const [authorization, code] of cases) {
+        const res = await send(
+          r.method,
+          fill(r.path),
+          { authorization },
+          hasBody(r.method) ? "{}" : undefined,
+        );
+        assert.equal(res.status, 401, `${r.method} ${r.path} with ${code}`);
+        assertEnvelope(res.data, `${r.method} ${r.path}`);
+        assert.equal(res.data.error.code, code, `${r.method} ${r.path}`);
+      }
+      checked++;
+    }
+    assert.ok(checked >= 40, `only ${checked} routes`);
+  },
+);
+
+Deno.test(
+  "403: the administrator's routes refuse other users; session-only routes refuse API keys",
+  opts,
+  async () => {
+    let adminRoutes = 0;
+    for (const r of allRoutes().filter((r) => r.auth === "admin")) {
+      const body = hasBody(r.method) ? "{}" : undefined;
+      const other = await send(r.method, fill(r.path), basic.browser, body);
+      assert.equal(other.status, 403, `${r.method} ${r.path} as a basic user`);
+      assertEnvelope(other.data, r.path);
+      assert.equal(other.data.error.code, "forbidden");
+      // API keys count only on /api/v1: not even the administrator's key is someone here.
+      const byKey = await send(r.method, fill(r.path), admin.key, body);
+      assert.equal(byKey.status, 401, `${r.method} ${r.path} with the admin's API key`);
+      assert.equal(byKey.data.error.code, "unauthorized");
+      adminRoutes++;
+    }
+    assert.ok(adminRoutes >= 10, `only ${adminRoutes} admin routes`);
+    for (const r of allRoutes().filter((r) => r.auth === "session")) {
+      const res = await send(r.method, fill(r.path), basic.key, "{}");
+      assert.equal(res.status, 403, `${r.method} ${r.path} with an API key`);
+      assert.equal(res.data.error.code, "session_required");
+    }
+  },
+);
+
+Deno.test(
+  "every route with an id: 400 naming the field for a malformed id, 404 for a missing one",
+  opts,
+  async () => {
+    const checked: string[] = [];
+    for (const r of allRoutes()) {
+      if (r.auth === "public" || r.auth === "agent" || !r.path.includes("{id}")) continue;
+      // The administrator's routes take the admin's browser session; the rest the basic user's key.
+      const headers = r.auth === "admin" ? admin.browser : r.auth === "session" ? basic.browser : basic.key;
+      const body = !hasBody(r.method)
+        ? undefined
+        : r.path.endsWith("/run")
+        ? { evalSetId: 1, region: "eu" }
+        : r.path.startsWith("/api/admin/users/") && r.method === "PATCH"
+        ? { role: "basic" }
+        : {};
+      const bad = await send(r.method, fill(r.path, "not-a-number"), headers, body);
+      assert.equal(bad.status, 400, `${r.method} ${r.path} malformed id: ${JSON.stringify(bad.data)}`);
+      assertEnvelope(bad.data, r.path);
+      assert.equal(bad.data.error.code, "invalid_input");
+      assert.match(bad.data.error.message, /^id: /);
+      // API key ids are 12 lower-case letters and digits; the others positive integers.
+      const missingId = r.path.startsWith("/api/v1/api-keys/") ? "zzzzzzzzzzzz" : "987654321";
+      const missing = await send(r.method, fill(r.path, missingId), headers, body);
+      assert.equal(missing.status, 404, `${r.method} ${r.path} missing id: ${JSON.stringify(missing.data)}`);
+      assertEnvelope(missing.data, r.path);
+      if (r.documented) assert.equal(missing.data.error.code, "not_found");
+      else assert.match(missing.data.error.code, /_not_found$/);
+      checked.push(`${r.method} ${r.path}`);
+    }
+    assert.ok(checked.length >= 32, `only ${checked.length}`);
+    assert.ok(
+      checked.includes("DELETE /api/v1/api-keys/{id}") && checked.includes("GET /api/admin/users/{id}"),
+    );
+
+    // The agent's upload route, with a valid agent token: the job id and the name are checked.
+    const token = { authorization: `Bearer ${await agentToken(sql, "ids")}` };
+    const badJob = await app.request("/api/agent/jobs/abc/artifacts/call.wav", {
+      method: "PUT",
+      headers: token,
+    });
+    assert.equal(badJob.status, 400);
+    assert.match((await badJob.json()).error.message, /^jobId: /);
+    const badName = await app.request("/api/agent/jobs/1/artifacts/bad%20name!", {
+      method: "PUT",
+      headers: token,
+    });
+    assert.equal(badName.status, 400);
+    assert.match((await badName.json()).error.message, /^name: /);
+  },
+);
+
+Deno.test("every documented query parameter: a bad value is a 400 naming it", opts, async () => {
+  const bad = (schema: { type?: string; enum?: unknown[]; pattern?: string; format?: string }) =>
+    schema.type === "integer" || schema.type === "number"
+      ? "not-a-number"
+      : schema.enum
+      ? "no-such-value"
+      : schema.pattern
+      ? "Not Valid!"
+      : schema.format
+      ? "not-a-date"
+      : null;
+  let checked = 0;
+  for (const [path, ops] of Object.entries(openapi.paths as Record<string, Record<string, unknown>>)) {
+    for (const [method, op] of Object.entries(ops)) {
+      const params = ((op as { parameters?: unknown[] }).parameters ?? []) as {
+        name: string;
+        in: string;
+        schema: Record<string, unknown> & { anyOf?: Record<string, unknown>[] };
+      }[];
+      for (const p of params.filter((p) => p.in === "query")) {
+        const value = bad(p.schema.anyOf?.[0] ?? p.schema);
+        if (value === null) continue;
+        const route = documentedRoutes().find((r) => r.path === path && r.method === method)!;
+        const headers = route.auth === "admin" ? admin.browser : route.auth === "user" ? basic.key : {};
+        const res = await send(
+          method.toUpperCase(),
+          `${fill(path)}?${p.name}=${encodeURIComponent(value)}`,
+          headers,
+        );
+        assert.equal(res.status, 400, `${method} ${path}?${p.name}=${value}: ${JSON.stringify(res.data)}`);
+        assertEnvelope(res.data, path);
+        assert.match(res.data.error.message, new RegExp(`^${p.name}: `), `${method} ${path} ${p.name}`);
+        checked++;
+      }
+    }
+  }
+  assert.ok(checked >= 32, `only ${checked} query parameters`);
+});
+
+Deno.test("every route that takes a JSON body: invalid input is a 400 naming the field", opts, async () => {
+  const checked: string[] = [];
+  // Documented bodies: a value of the wrong type in the first plain field is named.
+  for (const [path, ops] of Object.entries(openapi.paths as Record<string, Record<string, unknown>>)) {
+    for (const [method, op] of Object.entries(ops)) {
+      const schema =
+        (op as { requestBody?: { content: Record<string, { schema: Record<string, unknown> }> } })
+          .requestBody?.content["application/json"].schema;
+      if (!schema?.properties) continue;
+      const props = schema.properties as Record<string, { type?: string }>;
+      const field = Object.keys(props).find((k) =>
+        ["string", "integer", "number", "boolean"].includes(props[k].type!)
+      );
+      assert.ok(field, `${method} ${path} has no plain field`);
+      const route = documentedRoutes().find((r) => r.path === path && r.method === method)!;
+      const headers = route.auth === "admin" ? admin.browser : basic.key;
+      const res = await send(method.toUpperCase(), fill(path), headers, { [field]: { not: "valid" } });
+      assert.equal(res.status, 400, `${method} ${path}: ${JSON.stringify(res.data)}`);
+      assertEnvelope(res.data, path);
+      assert.equal(res.data.error.code, "invalid_input");
+      const fields = res.data.error.details.issues.map((i: { field: string }) => i.field);
+      assert.ok(fields.includes(field), `${method} ${path} names ${field}: ${JSON.stringify(fields)}`);
+      assert.match(res.data.error.message, /^[A-Za-z][\w.]*: /);
+      checked.push(`${method.toUpperCase()} ${path}`);
+    }
+  }
+  // The identity routes (not in /openapi.json): one bad field each, and the field it must name.
+  const more: [string, string, Record<string, string>, unknown, string][] = [
+    ["POST", "/api/setup", {}, { initCode: 5 }, "initCode"],
+    ["POST", "/api/auth/signup", {}, { email: "not an email", password: "x".repeat(20) }, "email"],
+    ["POST", "/api/auth/activate", {}, { token: 5 }, "token"],
+    ["POST", "/api/auth/login", {}, { email: "a@example.test", password: 5 }, "password"],
+    ["POST", "/api/v1/user/password", basic.browser, { newPassword: 5 }, "newPassword"],
+    ["POST", "/api/v1/api-keys", basic.browser, { name: "" }, "name"],
+    ["PATCH", `/api/admin/users/${basic.id}`, admin.browser, { role: "king" }, "role"],
+  ];
+  for (const [method, path, headers, body, field] of more) {
+    const res = await send(method, path, headers, body);
+    assert.equal(res.status, 400, `${method} ${path}: ${JSON.stringify(res.data)}`);
+    assertEnvelope(res.data, path);
+    assert.equal(res.data.error.code, "invalid_input");
+    assert.ok(
+      res.data.error.message.startsWith(`${field}: `),
+      `${method} ${path}: ${res.data.error.message}`,
+    );
+    checked.push(`${method} ${path}`);
+  }
+  // Not JSON at all is a 400 too, never a 500.
+  const garbled = await send("POST", "/api/v1/projects", basic.key, "{not json");
+  assert.equal(garbled.status, 400);
+  assertEnvelope(garbled.data, "garbled body");
+  assert.ok(checked.length >= 19, `only ${checked.length}`);
+});
+
+Deno.test("teardown", opts, async () => {
+  await server.stop();
+  await db.close();
+});
