@@ -204,6 +204,32 @@ Deno.test("tests/_auth.ts withApiKey() gives a caller other test files can use",
   assert.equal(body.user.role, "premium");
 });
 
+Deno.test(
+  "an API key request is not refused as cross-site; a cookie request with the same headers is",
+  opts,
+  async () => {
+    const a = await app();
+    const keyCaller = await withApiKey(db.sql, { role: "basic" });
+    const crossSite = { origin: "https://evil.example", "sec-fetch-site": "cross-site" };
+    const byKey = await a.request(
+      "/api/v1/projects",
+      jsonInit("POST", { name: "Made by key" }, { headers: { ...keyCaller.headers, ...crossSite } }),
+    );
+    assert.equal(byKey.status, 201, await byKey.clone().text());
+    await byKey.body?.cancel();
+
+    const cookieCaller = await signedIn(db.sql, { role: "basic" });
+    const byCookie = await a.request(
+      "/api/v1/projects",
+      jsonInit("POST", { name: "Made by cookie" }, { headers: { ...cookieCaller.headers, ...crossSite } }),
+    );
+    assert.equal(byCookie.status, 403);
+    assert.equal((await byCookie.json()).error.code, "csrf_rejected");
+    const [{ n }] = await db.sql`SELECT count(*)::int AS n FROM projects WHERE name = 'Made by cookie'`;
+    assert.equal(n, 0);
+  },
+);
+
 Deno.test("teardown", opts, async () => {
   await db.close();
 });
