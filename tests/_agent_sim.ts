@@ -169,16 +169,26 @@ export class SimAgent {
     else queueMicrotask(finish);
   }
 
+  // One reconnect loop at a time: a failed attempt also fires onclose, which must not start a
+  // second loop (that doubled the attempts every 100 ms and flooded a restarting server).
+  #reconnecting = false;
+
   #reconnectLater(): void {
-    const attempt = async (n: number) => {
-      if (this.#killed) return;
-      try {
-        await this.open();
-      } catch {
-        if (n < 200) setTimeout(() => attempt(n + 1), 100);
+    if (this.#reconnecting) return;
+    this.#reconnecting = true;
+    const loop = async () => {
+      // Bounded (60 s) so a forgotten agent cannot keep a test process busy forever.
+      for (let n = 0; n < 600 && !this.#killed; n++) {
+        try {
+          await this.open();
+          break;
+        } catch {
+          await new Promise((r) => setTimeout(r, 100));
+        }
       }
+      this.#reconnecting = false;
     };
-    setTimeout(() => attempt(0), 50);
+    setTimeout(loop, 50);
   }
 
   send(message: AgentMessageInput | Record<string, unknown>): void {
