@@ -47,3 +47,29 @@ export async function waitReady(url: string, timeoutMs = 60_000): Promise<void> 
 export function report(label: string, value: string): void {
   console.log(`  ${label.padEnd(44)} ${value}`);
 }
+
+/** CPU seconds (user + system) a process has used so far (Linux /proc, 100 ticks/s). */
+export async function cpuSeconds(pid: number): Promise<number> {
+  try {
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds used so far by every process whose command name is `comm` (e.g. the Postgres backends). */
+export async function cpuSecondsOf(comm: string): Promise<number> {
+  let total = 0;
+  for await (const e of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      if ((await Deno.readTextFile(`/proc/${e.name}/comm`)).trim() !== comm) continue;
+    } catch {
+      continue;
+    }
+    total += await cpuSeconds(Number(e.name));
+  }
+  return total;
+}

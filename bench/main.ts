@@ -13,7 +13,7 @@ import { leaderboard, realtime, rollUpResults } from "../lib/metrics.ts";
 import { migrate } from "../lib/migrate.ts";
 import { seed, SEEDED_PROVIDERS } from "../lib/seed.ts";
 import { type Offer, sampleReport, SimAgent } from "../tests/_agent_sim.ts";
-import { envInt, percentile, r2, report, rssKb, sleep, waitReady } from "./lib.ts";
+import { cpuSeconds, cpuSecondsOf, envInt, percentile, r2, report, rssKb, sleep, waitReady } from "./lib.ts";
 
 const quick = Deno.env.get("BENCH_QUICK") === "1";
 const scale = {
@@ -28,9 +28,13 @@ const scale = {
   pushSamples: envInt("BENCH_PUSH_SAMPLES", quick ? 5 : 20),
 };
 const ROOT = new URL("..", import.meta.url).pathname;
-// BENCH_ONLY=raw,dispatch,fleet,reads runs a subset (dispatch includes throughput and push).
+// BENCH_ONLY=raw,dispatch,fleet,reads runs a subset (dispatch includes throughput and push);
+// BENCH_ONLY=throughput runs the claim + complete baseline and the full cycle only.
 const only = Deno.env.get("BENCH_ONLY")?.split(",").map((s) => s.trim());
 const want = (phase: string) => !only || only.includes(phase);
+const wantRaw = want("raw") || want("throughput");
+const wantDispatch = want("dispatch");
+const wantThroughput = want("dispatch") || want("throughput");
 const SETTLE_MS = envInt("BENCH_SETTLE_MS", quick ? 3000 : 8000);
 const baseUrl = Deno.env.get("DATABASE_URL") ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const dbName = "vox_bench";
@@ -62,7 +66,7 @@ const owner = await sql`
 const [project] = await sql`INSERT INTO projects (name, owner_user_id) VALUES ('Bench', ${
   owner[0].id
 }) RETURNING id`;
-const pairs = [];
+const pairs: { workflowId: number; evalSetId: number; providerId: string }[] = [];
 for (const p of SEEDED_PROVIDERS) {
   const [w] = await sql`
     INSERT INTO workflows (project_id, provider_id, name, config, is_mainline)
@@ -75,7 +79,7 @@ for (const p of SEEDED_PROVIDERS) {
 }
 
 // ---------------------------------------------------------------- baselines: raw SQL
-if (want("raw")) {
+if (wantRaw) {
   console.log("\nBaselines (raw SQL on the same database)");
   // Insert + NOTIFY → LISTEN → SKIP LOCKED claim, one job at a time.
   const claimSql = createSql(dbUrl, { max: 1 });
@@ -196,11 +200,18 @@ async function connectAgents(
 }
 
 // ---------------------------------------------------------------- dispatch latency
-if (want("dispatch")) {
-  console.log(`\nDispatch: job created → offer received, ${scale.dispatchAgents} agents connected`);
+if (wantDispatch || wantThroughput) {
   const server = await startServer();
+  if (wantDispatch) await benchDispatch(server.url);
+  if (wantThroughput) await benchThroughput(server.url, server.pid);
+  if (wantDispatch) await benchPush(server.url);
+  await server.stop();
+}
+
+async function benchDispatch(url: string) {
+  console.log(`\nDispatch: job created → offer received, ${scale.dispatchAgents} agents connected`);
   let resolveOffer: ((o: Offer) => void) | null = null;
-  const agents = await connectAgents(server.url, "dispatch", scale.dispatchAgents, {
+  const agents = await connectAgents(url, "dispatch", scale.dispatchAgents, {
     onOffer: (o) => resolveOffer?.(o),
   });
   const lat: number[] = [];
@@ -227,8 +238,10 @@ if (want("dispatch")) {
     `${r2((results.dispatch_p50_ms as number) / (results.raw_notify_claim_p50_ms as number))}×`,
   );
   for (const a of agents) await a.kill();
+}
 
-  // ---------------------------------------------------------------- throughput
+// ---------------------------------------------------------------- throughput
+async function benchThroughput(url: string, serverPid: number) {
   console.log(
     `\nThroughput: ${scale.throughputAgents} agents through offer → accept → result, ${scale.backlog} backlog`,
   );
@@ -237,10 +250,20 @@ if (want("dispatch")) {
     SELECT ${pairs[1].workflowId}, ${pairs[1].evalSetId}, 'tp' FROM generate_series(1, ${scale.backlog})`;
   await sql`VACUUM ANALYZE eval_jobs`;
   let completed = 0;
+  // Where the CPU goes during the run: the server, this process (the simulated agents) and
+  // the Postgres backends (every backend on the machine, so other work shows up here too).
+  const cpu0 = {
+    server: await cpuSeconds(serverPid),
+    agents: await cpuSeconds(Deno.pid),
+    pg: await cpuSecondsOf("postgres"),
+  };
   const t0 = performance.now();
   const marks: { t: number; n: number }[] = [{ t: 0, n: 0 }];
-  const tpAgents = await connectAgents(server.url, "tp", scale.throughputAgents, {
+  const tpAgents = await connectAgents(url, "tp", scale.throughputAgents, {
     auto: false,
+    // TCP_NODELAY, as production clients set it: with Deno's client each job waited ~40 ms
+    // for a delayed ACK (1 agent: 22.8 jobs/s, vs 604 without the job.accepted frame).
+    client: Deno.env.get("BENCH_CLIENT") === "deno" ? "deno" : "ws",
     onOffer: (o, a) => {
       a.send({ type: "job.accepted", jobId: o.jobId });
       a.result(o.jobId, sampleReport(500 + (o.jobId % 400)));
@@ -257,6 +280,11 @@ if (want("dispatch")) {
   }
   clearInterval(counter);
   const secs = (performance.now() - t0) / 1000;
+  const cpu = {
+    server: await cpuSeconds(serverPid) - cpu0.server,
+    agents: await cpuSeconds(Deno.pid) - cpu0.agents,
+    pg: await cpuSecondsOf("postgres") - cpu0.pg,
+  };
   marks.push({ t: performance.now() - t0, n: completed });
   results.throughput_jobs_per_s = r2(completed / secs);
   results.throughput_ratio = r2(
@@ -284,20 +312,35 @@ if (want("dispatch")) {
   }
   report("full cycle", `${results.throughput_jobs_per_s} jobs/s over ${r2(secs)} s`);
   report("  ratio to raw claim + complete", `${results.throughput_ratio} (target ≥ 0.5)`);
+  const perJob = (s: number) => r2((s * 1e6) / completed);
+  results.throughput_cpu_us_per_job = {
+    server: perJob(cpu.server),
+    agents: perJob(cpu.agents),
+    postgres: perJob(cpu.pg),
+  };
+  results.throughput_cpu_busy = r2((cpu.server + cpu.agents + cpu.pg) / secs);
+  report(
+    "  CPU µs per job: server / sim agents / Postgres",
+    `${perJob(cpu.server)} / ${perJob(cpu.agents)} / ${
+      perJob(cpu.pg)
+    } (${results.throughput_cpu_busy} of ${navigator.hardwareConcurrency} cores busy)`,
+  );
   report(
     `  first vs last ${r2(win / 1000)} s window`,
     `${r2(firstRate)} → ${r2(lastRate)} jobs/s (${results.throughput_sustain_ratio}, target ≥ 0.8)`,
   );
   for (const a of tpAgents) await a.kill();
+}
 
-  // ---------------------------------------------------------------- push
+// ---------------------------------------------------------------- push
+async function benchPush(url: string) {
   console.log(`\nPush: a new result → ${scale.streams} subscribed dashboard streams`);
   const streams: { reader: ReadableStreamDefaultReader<string>; ac: AbortController }[] = [];
   const pushLat: number[] = [];
   const waiting = new Map<number, { t0: number; left: number; done: () => void }>();
   for (let i = 0; i < scale.streams; i++) {
     const ac = new AbortController();
-    const res = await fetch(`${server.url}/api/v1/metrics/stream`, { signal: ac.signal });
+    const res = await fetch(`${url}/api/v1/metrics/stream`, { signal: ac.signal });
     const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
     streams.push({ reader, ac });
     (async () => {
@@ -349,7 +392,6 @@ if (want("dispatch")) {
     `${results.push_p50_ms} / ${results.push_p99_ms} ms (target p99 ≤ 250)`,
   );
   for (const s of streams) s.ac.abort();
-  await server.stop();
 }
 
 // ---------------------------------------------------------------- fleet memory

@@ -8,6 +8,11 @@ import {
   type RunReport,
   type ServerMessage,
 } from "../agent/protocol.ts";
+// ws (already in deno.lock through puppeteer-core) sets TCP_NODELAY on its sockets; Deno's
+// WebSocket client does not, so two frames sent back to back (job.accepted, then an
+// instant job.result) wait for the server's delayed ACK: ~40 ms per job in the bench.
+// deno-lint-ignore no-import-prefix
+import NodeWebSocket from "npm:ws@8.23.0";
 
 export type Offer = Extract<ServerMessage, { type: "job.offer" }>;
 export type Registered = Extract<ServerMessage, { type: "registered" }>;
@@ -32,6 +37,12 @@ export interface SimOptions {
   heartbeat?: boolean;
   /** Reconnect after the server closes with 1012/1006 (default false). */
   reconnect?: boolean;
+  /**
+   * The WebSocket client: Deno's (default) or `ws`, which sets TCP_NODELAY. The bench's
+   * agents answer an offer with two frames at once, which Deno's client holds back for the
+   * peer's delayed ACK (Nagle): ~40 ms a job, a limit of the simulation, not of the server.
+   */
+  client?: "deno" | "ws";
 }
 
 /** A result report in the run-mode format with one response turn of `latency` ms. */
@@ -92,7 +103,9 @@ export class SimAgent {
     const via = o.via ?? "header";
     // Deno's WebSocket accepts headers (not part of the browser API).
     const init = via === "header" ? { headers: { authorization: `Bearer ${o.token}` } } : undefined;
-    const ws = new WebSocket(url, init as unknown as string[]);
+    const ws = o.client === "ws"
+      ? new NodeWebSocket(url, init) as unknown as WebSocket
+      : new WebSocket(url, init as unknown as string[]);
     this.socket = ws;
     let settle!: { resolve: () => void; reject: (e: Error) => void };
     const ready = new Promise<void>((resolve, reject) => settle = { resolve, reject });

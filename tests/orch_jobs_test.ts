@@ -1,5 +1,14 @@
 import assert from "node:assert/strict";
-import { cancelJob, claimJobs, completeJob, createJob, getJob, reapStaleJobs } from "../lib/jobs.ts";
+import {
+  cancelJob,
+  claimJobs,
+  completeJob,
+  completeJobs,
+  createJob,
+  getJob,
+  type Notification,
+  reapStaleJobs,
+} from "../lib/jobs.ts";
 import { eventually, sampleReport, SimAgent } from "./_agent_sim.ts";
 import { createTestDatabase } from "./_db.ts";
 import { createTestApp } from "./_app.ts";
@@ -139,6 +148,100 @@ Deno.test(
     assert.equal(r.responseLatencyMedian, 640);
     assert.equal(r.responseLatencyN, 3);
     assert.deepEqual(r.methods, { response_latency: "sim/1" });
+  },
+);
+
+Deno.test(
+  "completeJobs() stores a batch once: duplicates and jobs not held store nothing, next jobs stay in region",
+  opts,
+  async () => {
+    const pair = await insertEvalPair(sql, { mainline: true });
+    const agents = await sql`
+      INSERT INTO eval_agents (token_id, name, region)
+      SELECT (SELECT id FROM eval_agent_tokens LIMIT 1), 'batch-' || g, 'batch' FROM generate_series(1, 3) g
+      RETURNING id`;
+    const [other] = await sql`
+      INSERT INTO eval_agents (token_id, name, region)
+      VALUES ((SELECT id FROM eval_agent_tokens LIMIT 1), 'batch-x', 'batch-x') RETURNING id`;
+    const [a1, a2, a3] = agents.map((a) => a.id as number);
+    const jobs = [];
+    for (let i = 0; i < 3; i++) jobs.push(await createJob(sql, { ...pair, region: "batch" }));
+    const foreign = await createJob(sql, { ...pair, region: "batch-x" });
+    const offers = await claimJobs(sql, "batch", [{ agentId: a1 }, { agentId: a2 }, { agentId: a3 }]);
+    assert.equal(offers.length, 3);
+    const held = new Map(offers.map((o) => [o.agentId, o.message.jobId]));
+    // One more pending job in the region: only one of the two agents asking gets a next job.
+    const spare = await createJob(sql, { ...pair, region: "batch" });
+    const events: Notification[] = [];
+    const items = [
+      { jobId: held.get(a1)!, agentId: a1, report: sampleReport(610), next: true },
+      { jobId: held.get(a2)!, agentId: a2, report: sampleReport(620), next: true },
+      // a3 sends a result for a job it does not hold (a1's): refused, nothing stored.
+      { jobId: held.get(a1)!, agentId: a3, report: sampleReport(999), next: true },
+    ];
+    const out = await completeJobs(sql, "batch", items, (e) => events.push(...e));
+    assert.ok(out[0].stored && out[1].stored);
+    assert.equal(out[2].stored, false);
+    const nexts = out.flatMap((o) => o.stored && o.offer ? [o.offer] : []);
+    assert.equal(nexts.length, 1, "one spare job, one offer");
+    assert.equal(nexts[0].message.jobId, spare.id);
+    assert.equal(nexts[0].message.region, "batch");
+    assert.equal((await getJob(sql, foreign.id))!.status, "pending", "another region's job is never claimed");
+    assert.equal(events.filter((e) => e.channel === "vox_job_events").length, 2);
+    assert.equal(events.filter((e) => e.channel === "vox_results").length, 2);
+    // The same batch again (a resend after a lost ack): nothing new is stored or claimed.
+    const again = await completeJobs(sql, "batch", items.slice(0, 2), () => {});
+    assert.deepEqual(again, [{ stored: false }, { stored: false }]);
+    const dup = await completeJob(sql, items[0].jobId, a1, sampleReport(610));
+    assert.ok(dup.ok && dup.duplicate);
+    const [{ results }] = await sql`
+      SELECT count(*)::int AS results FROM eval_results WHERE job_id = ANY(${
+      jobs.map((j) => j.id)
+    }::bigint[])`;
+    assert.equal(results, 2);
+    const states = await sql`
+      SELECT id, state, last_job_id FROM eval_agents WHERE id = ANY(${[
+      a1,
+      a2,
+      a3,
+      other.id,
+    ]}::bigint[]) ORDER BY id`;
+    const byId = new Map(states.map((r) => [r.id as number, r]));
+    const nextAgent = nexts[0].agentId;
+    const idleAgent = nextAgent === a1 ? a2 : a1;
+    assert.equal(byId.get(nextAgent)!.state, "OCCUPIED");
+    assert.equal(byId.get(nextAgent)!.lastJobId, spare.id);
+    assert.equal(byId.get(idleAgent)!.state, "IDLE");
+    assert.equal(byId.get(a3)!.state, "OCCUPIED", "a3 still runs its own job");
+  },
+);
+
+Deno.test(
+  "a crash before a batch commits stores nothing: the jobs stay running and their resend is stored once",
+  opts,
+  async () => {
+    const pair = await insertEvalPair(sql);
+    const [agent] = await sql`
+      INSERT INTO eval_agents (token_id, name, region)
+      VALUES ((SELECT id FROM eval_agent_tokens LIMIT 1), 'crash', 'crash') RETURNING id`;
+    const job = await createJob(sql, { ...pair, region: "crash" });
+    await claimJobs(sql, "crash", [{ agentId: agent.id }]);
+    const item = { jobId: job.id, agentId: agent.id as number, report: sampleReport(650), next: false };
+    // The statement runs inside a transaction that never commits, as when the process dies.
+    await sql.begin(async (tx) => {
+      const out = await completeJobs(tx, "crash", [item], () => {});
+      assert.ok(out[0].stored);
+      await tx`SELECT 1/0`;
+    }).catch(() => {});
+    assert.equal((await getJob(sql, job.id))!.status, "running");
+    const [{ n }] = await sql`SELECT count(*)::int AS n FROM eval_results WHERE job_id = ${job.id}`;
+    assert.equal(n, 0);
+    const [first, second] = await Promise.all([
+      completeJobs(sql, "crash", [item], () => {}),
+      completeJobs(sql, "crash", [item], () => {}),
+    ]);
+    assert.equal([first[0].stored, second[0].stored].filter(Boolean).length, 1, "stored exactly once");
+    assert.equal((await getJob(sql, job.id))!.status, "completed");
   },
 );
 
