@@ -11,8 +11,7 @@ import {
 // ws (already in deno.lock through puppeteer-core) sets TCP_NODELAY on its sockets; Deno's
 // WebSocket client does not, so two frames sent back to back (job.accepted, then an
 // instant job.result) wait for the server's delayed ACK: ~40 ms per job in the bench.
-// deno-lint-ignore no-import-prefix
-import NodeWebSocket from "npm:ws@8.23.0";
+import NodeWebSocket from "ws";
 
 export type Offer = Extract<ServerMessage, { type: "job.offer" }>;
 export type Registered = Extract<ServerMessage, { type: "registered" }>;
