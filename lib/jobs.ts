@@ -132,6 +132,33 @@ export interface JobOffer {
   message: z.infer<typeof jobOfferSchema>;
 }
 
+/**
+ * The `next` and `claimed` CTEs shared by claimJobs() and completeJobs(): up to `limit`
+ * pending jobs of `region` (priority, then oldest) taken FOR UPDATE SKIP LOCKED and given
+ * to the statement's `slots` CTE (agent_id, ord) in order; `limit` is a number or an SQL
+ * fragment. One text for both statements, so a job is claimed the same way however it
+ * comes to an agent.
+ */
+function claimCtes(sql: Db, region: string, limit: unknown) {
+  return sql`next AS (
+      SELECT id, row_number() OVER (ORDER BY priority DESC, id) AS ord
+      FROM (
+        SELECT id, priority FROM eval_jobs
+        WHERE status = 'pending' AND region = ${region} AND run_after <= now()
+        ORDER BY priority DESC, id
+        LIMIT ${limit}
+        FOR UPDATE SKIP LOCKED
+      ) candidates
+    ), claimed AS (
+      UPDATE eval_jobs x
+      SET status = 'running', agent_id = slots.agent_id, attempts = x.attempts + 1,
+          started_at = now(), heartbeat_at = now(), accepted_at = NULL
+      FROM next JOIN slots USING (ord)
+      WHERE x.id = next.id
+      RETURNING x.id, x.agent_id, x.attempts, x.max_attempts, x.region, x.repeat, x.workflow_id, x.eval_set_id
+    )`;
+}
+
 /** One free slot of a connected agent, for claimJobs(). */
 export interface AgentSlot {
   agentId: number;
@@ -150,23 +177,7 @@ export async function claimJobs(sql: Db, region: string, slots: AgentSlot[]): Pr
   const rows = await sql`
     WITH slots AS (
       SELECT * FROM jsonb_to_recordset(${sql.json(agents)}) AS s(agent_id bigint, ord int)
-    ), next AS (
-      SELECT id, row_number() OVER (ORDER BY priority DESC, id) AS ord
-      FROM (
-        SELECT id, priority FROM eval_jobs
-        WHERE status = 'pending' AND region = ${region} AND run_after <= now()
-        ORDER BY priority DESC, id
-        LIMIT ${slots.length}
-        FOR UPDATE SKIP LOCKED
-      ) candidates
-    ), claimed AS (
-      UPDATE eval_jobs j
-      SET status = 'running', agent_id = slots.agent_id, attempts = j.attempts + 1,
-          started_at = now(), heartbeat_at = now(), accepted_at = NULL
-      FROM next JOIN slots USING (ord)
-      WHERE j.id = next.id
-      RETURNING j.id, j.agent_id, j.attempts, j.max_attempts, j.region, j.repeat, j.workflow_id, j.eval_set_id
-    ), agents AS (
+    ), ${claimCtes(sql, region, slots.length)}, agents AS (
       -- Agent rows locked in id order, as every multi-row writer of eval_agents does (no deadlocks).
       UPDATE eval_agents a SET state = 'OCCUPIED', last_job_id = c.id, last_job_at = now()
       FROM claimed c WHERE a.id = c.agent_id
@@ -464,23 +475,7 @@ export async function completeJobs(
       SELECT i.agent_id, row_number() OVER (ORDER BY i.ord) AS ord
       FROM input i JOIN r ON r.job_id = i.job_id AND r.agent_id = i.agent_id
       WHERE i.next
-    ), next AS (
-      SELECT id, row_number() OVER (ORDER BY priority DESC, id) AS ord
-      FROM (
-        SELECT id, priority FROM eval_jobs
-        WHERE status = 'pending' AND region = ${region} AND run_after <= now()
-        ORDER BY priority DESC, id
-        LIMIT (SELECT count(*) FROM slots)
-        FOR UPDATE SKIP LOCKED
-      ) candidates
-    ), claimed AS (
-      UPDATE eval_jobs x
-      SET status = 'running', agent_id = slots.agent_id, attempts = x.attempts + 1,
-          started_at = now(), heartbeat_at = now(), accepted_at = NULL
-      FROM next JOIN slots USING (ord)
-      WHERE x.id = next.id
-      RETURNING x.id, x.agent_id, x.attempts, x.max_attempts, x.region, x.repeat, x.workflow_id, x.eval_set_id
-    ), done AS (
+    ), ${claimCtes(sql, region, sql`(SELECT count(*) FROM slots)`)}, done AS (
       SELECT j.agent_id, max(j.id) AS job_id, (SELECT max(c.id) FROM claimed c WHERE c.agent_id = j.agent_id) AS next_id
       FROM j GROUP BY j.agent_id
     ), a AS (
