@@ -2,7 +2,7 @@
 import { join } from "node:path";
 import { AGENT_WS_PATH } from "./agent/protocol.ts";
 import { acceptAgentSocket } from "./lib/agent_gateway.ts";
-import { createApp } from "./lib/app.ts";
+import { createApp } from "./routes/app.ts";
 import { type DemoAgent, disableDemo, startDemo } from "./lib/demo.ts";
 import { pruneIdentity } from "./lib/auth/maintenance.ts";
 import { buildIslands } from "./lib/bundle.ts";

@@ -1,6 +1,6 @@
 // Builds an in-process app on a test database, with logs captured for assertions.
 import { join } from "node:path";
-import { createApp } from "../lib/app.ts";
+import { createApp } from "../routes/app.ts";
 import { buildIslands, type IslandAssets } from "../lib/bundle.ts";
 import { type Config, loadConfig } from "../lib/config.ts";
 import type { AppDeps } from "../lib/context.ts";
