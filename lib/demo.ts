@@ -8,7 +8,13 @@ import type { Sql } from "./db.ts";
 import { createJob } from "./jobs.ts";
 import type { Logger } from "./log.ts";
 import { createSchedule, updateSchedule } from "./schedules.ts";
-import { DEMO_AGENT_PATH, DEMO_DIR } from "../routes/demo.ts";
+
+/** Folder of the demo page (agent/, served by routes/demo.ts) and the caller's utterances (caller/). */
+export const DEMO_DIR = new URL("../static/demo/", import.meta.url).pathname;
+/** How the demo agent behaves: Web Audio output, a 900 ms reply delay, stops 250 ms into a barge-in. */
+export const DEMO_AGENT_QUERY = "out=webaudio&delay=900&stop=250";
+/** Path of the demo agent page, with its behaviour. */
+export const DEMO_AGENT_PATH = `/demo/agent/index.html?${DEMO_AGENT_QUERY}`;
 
 /** Names of what the demo seeds; seeding finds its rows again by these. */
 export const DEMO = {

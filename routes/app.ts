@@ -1,7 +1,6 @@
 // The whole HTTP application: request-scoped middleware in order, then every route module.
 import { Hono } from "hono";
 import { secureHeaders } from "hono/secure-headers";
-import { join, normalize } from "node:path";
 import { agentGateway } from "../lib/agent_gateway.ts";
 import { createAuthenticator } from "../lib/auth/authenticate.ts";
 import { csrfProtection } from "../lib/auth/csrf.ts";
@@ -10,6 +9,7 @@ import { generalRateLimit } from "../lib/auth/rate_limit.ts";
 import type { AppDeps, AppEnv, ResolvedDeps } from "../lib/context.ts";
 import { errorBody, handleError } from "../lib/errors.ts";
 import { createMailer } from "../lib/mailer.ts";
+import { serveFile } from "../lib/static_files.ts";
 import { adminUsersApi } from "./api/admin_users.ts";
 import { agentTokensApi } from "./api/agent_tokens.ts";
 import { agentsApi } from "./api/agents.ts";
@@ -34,15 +34,6 @@ import { pageRoutes } from "./pages.tsx";
 import { runYourOwnRoutes } from "./run_your_own.tsx";
 
 const STATIC_DIR = new URL("../static/", import.meta.url).pathname;
-const CONTENT_TYPES: Record<string, string> = {
-  js: "text/javascript; charset=utf-8",
-  css: "text/css; charset=utf-8",
-  svg: "image/svg+xml",
-  png: "image/png",
-  map: "application/json",
-  wav: "audio/wav",
-  html: "text/html; charset=utf-8",
-};
 
 /** Builds the whole HTTP application without listening; main.ts and tests serve it. */
 export function createApp(given: AppDeps): Hono<AppEnv> {
@@ -127,15 +118,14 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
   app.get("/_islands/:buildId/*", async (c) => {
     if (c.req.param("buildId") !== deps.assets.buildId) return c.notFound();
     const rel = c.req.path.slice(`/_islands/${deps.assets.buildId}/`.length);
-    return await serveFile(c.req.raw, deps.assets.dir, rel, "public, max-age=31536000, immutable");
+    return await serveFile(c.req.raw, deps.assets.dir, rel, {
+      cacheControl: "public, max-age=31536000, immutable",
+    });
   });
   app.get("/static/*", async (c) => {
-    return await serveFile(
-      c.req.raw,
-      STATIC_DIR,
-      c.req.path.slice("/static/".length),
-      "public, max-age=3600",
-    );
+    return await serveFile(c.req.raw, STATIC_DIR, c.req.path.slice("/static/".length), {
+      cacheControl: "public, max-age=3600",
+    });
   });
 
   app.route("/", pageRoutes(deps));
@@ -169,29 +159,4 @@ function resolveDeps(given: AppDeps): ResolvedDeps {
   } as ResolvedDeps;
   deps.authenticate = given.authenticate ?? createAuthenticator(deps);
   return deps;
-}
-
-async function serveFile(req: Request, root: string, rel: string, cacheControl: string): Promise<Response> {
-  const clean = normalize(rel);
-  if (clean.startsWith("..") || clean.startsWith("/") || clean.includes("\0")) {
-    return Response.json(errorBody("not_found", "No such file"), { status: 404 });
-  }
-  try {
-    const path = join(root, clean);
-    const stat = await Deno.stat(path);
-    if (!stat.isFile) throw new Deno.errors.NotFound();
-    const etag = `"${stat.size.toString(36)}-${(stat.mtime?.getTime() ?? 0).toString(36)}"`;
-    const headers = {
-      "content-type": CONTENT_TYPES[clean.split(".").pop() ?? ""] ?? "application/octet-stream",
-      "cache-control": cacheControl,
-      etag,
-    };
-    if (req.headers.get("if-none-match") === etag) return new Response(null, { status: 304, headers });
-    return new Response(await Deno.readFile(path), { headers });
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) {
-      return Response.json(errorBody("not_found", "No such file"), { status: 404 });
-    }
-    throw err;
-  }
 }

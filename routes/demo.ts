@@ -3,22 +3,9 @@
 // rather than the app's: a page under test decides its own policy, and the measuring agent
 // injects its audio hooks as blob: worklets, which the app's strict script-src would refuse.
 import { Hono } from "hono";
-import { extname, join, normalize } from "node:path";
 import type { AppEnv } from "../lib/context.ts";
-import { errorBody } from "../lib/errors.ts";
-
-/** Folder of the demo page (agent/) and the caller's utterances (caller/). */
-export const DEMO_DIR = new URL("../static/demo/", import.meta.url).pathname;
-/** How the demo agent behaves: Web Audio output, a 900 ms reply delay, stops 250 ms into a barge-in. */
-export const DEMO_AGENT_QUERY = "out=webaudio&delay=900&stop=250";
-/** Path of the demo agent page, with its behaviour. */
-export const DEMO_AGENT_PATH = `/demo/agent/index.html?${DEMO_AGENT_QUERY}`;
-
-const TYPES: Record<string, string> = {
-  ".html": "text/html; charset=utf-8",
-  ".js": "text/javascript; charset=utf-8",
-  ".wav": "audio/wav",
-};
+import { DEMO_AGENT_PATH, DEMO_DIR } from "../lib/demo.ts";
+import { serveFile } from "../lib/static_files.ts";
 
 const POLICY = [
   "default-src 'self'",
@@ -36,27 +23,12 @@ export function demoRoutes() {
   const app = new Hono<AppEnv>();
   app.get("/", (c) => c.redirect(DEMO_AGENT_PATH));
   app.get("/*", async (c) => {
-    const rel = normalize(decodeURIComponent(c.req.path.slice("/demo/".length)));
-    const type = TYPES[extname(rel)];
-    if (rel.startsWith("..") || rel.startsWith("/") || rel.includes("\0") || !type) {
-      return c.json(errorBody("not_found", "No such demo file"), 404);
-    }
-    try {
-      const body = await Deno.readFile(join(DEMO_DIR, rel));
-      return new Response(body, {
-        headers: {
-          "content-type": type,
-          "cache-control": "public, max-age=3600",
-          "content-security-policy": POLICY,
-          "x-content-type-options": "nosniff",
-        },
-      });
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.IsADirectory) {
-        return c.json(errorBody("not_found", "No such demo file"), 404);
-      }
-      throw err;
-    }
+    return await serveFile(c.req.raw, DEMO_DIR, decodeURIComponent(c.req.path.slice("/demo/".length)), {
+      cacheControl: "public, max-age=3600",
+      headers: { "content-security-policy": POLICY, "x-content-type-options": "nosniff" },
+      only: [".html", ".js", ".wav"],
+      missing: "No such demo file",
+    });
   });
   return app;
 }

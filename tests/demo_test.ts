@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { verifyAgentToken } from "../lib/agent_tokens.ts";
 import {
   DEMO,
+  DEMO_AGENT_PATH,
   DEMO_EVAL_SET,
   DemoAgent,
   disableDemo,
@@ -14,7 +15,6 @@ import {
 } from "../lib/demo.ts";
 import { freePort } from "../lib/embedded_pg.ts";
 import { SEEDED_PROVIDERS } from "../lib/seed.ts";
-import { DEMO_AGENT_PATH } from "../routes/demo.ts";
 import { createTestApp, testConfig } from "./_app.ts";
 import { createTestDatabase } from "./_db.ts";
 import { postgresPids } from "./_procs.ts";
