@@ -1,7 +1,7 @@
 // Wiring only: configuration → database → migrations/seed → islands → app → serve.
 import { join } from "node:path";
 import { AGENT_WS_PATH } from "./agent/protocol.ts";
-import { acceptAgentSocket } from "./lib/agent_gateway.ts";
+import { acceptAgentSocket } from "./routes/api/agent_gateway.ts";
 import { createApp } from "./routes/app.ts";
 import { type DemoAgent, disableDemo, startDemo } from "./lib/demo.ts";
 import { pruneIdentity } from "./lib/auth/maintenance.ts";

@@ -1,7 +1,6 @@
 // The whole HTTP application: request-scoped middleware in order, then every route module.
 import { Hono } from "hono";
 import { secureHeaders } from "hono/secure-headers";
-import { agentGateway } from "../lib/agent_gateway.ts";
 import { createAuthenticator } from "../lib/auth/authenticate.ts";
 import { csrfProtection } from "../lib/auth/csrf.ts";
 import { oauthProviders } from "../lib/auth/oauth.ts";
@@ -11,6 +10,7 @@ import { errorBody, handleError } from "../lib/errors.ts";
 import { createMailer } from "../lib/mailer.ts";
 import { serveFile } from "../lib/static_files.ts";
 import { adminUsersApi } from "./api/admin_users.ts";
+import { agentGateway } from "./api/agent_gateway.ts";
 import { agentTokensApi } from "./api/agent_tokens.ts";
 import { agentsApi } from "./api/agents.ts";
 import { apiKeysApi } from "./api/api_keys.ts";

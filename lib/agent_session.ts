@@ -1,144 +1,29 @@
-// The eval agent endpoint: one WebSocket per agent (agent/protocol.ts) and the artifact
-// upload. Authentication comes before anything else; a bad frame closes only its own socket.
-import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
+// One eval agent's socket from hello to close: registration, then the job messages of
+// agent/protocol.ts, handled in order. The HTTP side (upgrade, token check) is
+// routes/api/agent_gateway.ts.
 import {
   type AgentMessage,
   CloseCode,
   HELLO_TIMEOUT_MS,
-  MAX_ARTIFACT_BYTES,
   parseAgentMessage,
   PROTOCOL_VERSION,
 } from "../agent/protocol.ts";
 import { type AgentTokenAuth, type TokenCheck, verifyAgentToken } from "./agent_tokens.ts";
 import { markAgentDisconnected, registerAgent } from "./agents.ts";
-import type { AppEnv } from "./context.ts";
 import type { AgentConn, Orchestrator } from "./dispatch.ts";
-import { errorBody, HttpError } from "./errors.ts";
-import { failJob, recordProgress, releaseJob, retrying, storeArtifact } from "./jobs.ts";
-import { doc } from "./openapi.ts";
+import { failJob, recordProgress, releaseJob, retrying } from "./jobs.ts";
 
-doc({
-  method: "get",
-  path: "/api/agent/ws",
-  summary:
-    "The eval agent WebSocket (messages in agent/protocol.ts); 401 for a bad token, 426 without Upgrade",
-  tag: "agents",
-  auth: "agent",
-  status: 101,
-  errors: [426],
-});
-doc({
-  method: "put",
-  path: "/api/agent/jobs/{jobId}/artifacts/{name}",
-  summary: "Upload an artifact (the recording) of a job the agent holds; 201 stored, 200 already stored",
-  tag: "agents",
-  auth: "agent",
-  status: 201,
-  errors: [409, 413],
-  produces: "application/json",
-});
-
-const REFUSAL: Record<Exclude<TokenCheck, { ok: true }>["reason"], { code: number; message: string }> = {
-  malformed: { code: CloseCode.unauthorized, message: "agent token is missing or malformed" },
-  unknown: { code: CloseCode.unauthorized, message: "agent token is not known" },
-  revoked: { code: CloseCode.tokenInvalid, message: "agent token was revoked" },
-  expired: { code: CloseCode.tokenInvalid, message: "agent token has expired" },
-};
-
-/** Routes under /api/agent: the WebSocket and artifact uploads. */
-export function agentGateway(orch: Orchestrator) {
-  const app = new Hono<AppEnv>();
-
-  app.get("/ws", (c) => acceptAgentSocket(orch, c.req.raw));
-
-  app.put(
-    "/jobs/:jobId/artifacts/:name",
-    bodyLimit({
-      maxSize: MAX_ARTIFACT_BYTES,
-      onError: () => {
-        throw new HttpError(413, "payload_too_large", `Artifacts are limited to ${MAX_ARTIFACT_BYTES} bytes`);
-      },
-    }),
-    async (c) => {
-      const check = await verifyAgentToken(orch.sql, bearer(c.req.header("authorization") ?? ""));
-      if (!check.ok) {
-        throw new HttpError(401, "unauthorized", `Cannot upload: ${REFUSAL[check.reason].message}`);
-      }
-      const jobId = Number(c.req.param("jobId"));
-      const name = c.req.param("name");
-      if (!Number.isSafeInteger(jobId) || jobId <= 0) {
-        throw new HttpError(400, "bad_request", "jobId: not a job id");
-      }
-      if (!/^[A-Za-z0-9._-]{1,200}$/.test(name)) {
-        throw new HttpError(400, "bad_request", "name: 1-200 letters, digits, dot, dash or underscore");
-      }
-      const kind = c.req.header("x-vox-artifact-kind") ?? "recording";
-      if (!["recording", "screenshot", "log", "report"].includes(kind)) {
-        throw new HttpError(
-          400,
-          "bad_request",
-          "X-Vox-Artifact-Kind: one of recording, screenshot, log, report",
-        );
-      }
-      const contentType = c.req.header("content-type") ?? "application/octet-stream";
-      const data = new Uint8Array(await c.req.arrayBuffer());
-      const stored = await storeArtifact(orch.sql, {
-        jobId,
-        tokenId: check.token.id,
-        name,
-        kind,
-        contentType: contentType.slice(0, 100),
-        data,
-      });
-      if (stored === "not_held") {
-        throw new HttpError(409, "job_not_held", `Job ${jobId} is not running on an agent of this token`);
-      }
-      return c.json(
-        { jobId, name, sizeBytes: data.length, stored: stored === "created" },
-        stored === "created" ? 201 : 200,
-      );
-    },
-  );
-
-  return app;
-}
-
-/**
- * Upgrades an agent's request to the protocol socket, refusing a bad Authorization header
- * with 401 before any socket exists. Plain Request → Response so main.ts can route agent
- * sockets ahead of the app's middleware (each idle agent then carries nothing of it).
- */
-export async function acceptAgentSocket(orch: Orchestrator, req: Request): Promise<Response> {
-  if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-    return Response.json(
-      errorBody("upgrade_required", "This endpoint speaks WebSocket only (agent/protocol.ts)"),
-      { status: 426 },
-    );
-  }
-  let token: AgentTokenAuth | null = null;
-  const auth = req.headers.get("authorization");
-  if (auth !== null) {
-    const check = await verifyAgentToken(orch.sql, bearer(auth));
-    if (!check.ok) {
-      return Response.json(
-        errorBody("unauthorized", `Cannot connect: ${REFUSAL[check.reason].message}`),
-        { status: 401 },
-      );
-    }
-    token = check.token;
-  }
-  const { socket, response } = Deno.upgradeWebSocket(req);
-  new AgentSession(orch, socket, token);
-  return response;
-}
-
-function bearer(header: string): string | null {
-  return /^Bearer\s+(\S+)$/i.exec(header)?.[1] ?? null;
-}
+/** Why an agent token is refused: the close code for the socket and the message for people. */
+export const REFUSAL: Record<Exclude<TokenCheck, { ok: true }>["reason"], { code: number; message: string }> =
+  {
+    malformed: { code: CloseCode.unauthorized, message: "agent token is missing or malformed" },
+    unknown: { code: CloseCode.unauthorized, message: "agent token is not known" },
+    revoked: { code: CloseCode.tokenInvalid, message: "agent token was revoked" },
+    expired: { code: CloseCode.tokenInvalid, message: "agent token has expired" },
+  };
 
 /** One agent socket from open to close: hello, then jobs. Frames are handled in order. */
-class AgentSession {
+export class AgentSession {
   #conn: AgentConn | null = null;
   #queue: Promise<void> = Promise.resolve();
   #helloTimer: ReturnType<typeof setTimeout> | undefined;

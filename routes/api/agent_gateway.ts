@@ -1,0 +1,125 @@
+// The eval agent endpoint: one WebSocket per agent (agent/protocol.ts) and the artifact
+// upload. Authentication comes before anything else; what happens on an open socket is
+// lib/agent_session.ts, where a bad frame closes only its own socket.
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { MAX_ARTIFACT_BYTES } from "../../agent/protocol.ts";
+import { type AgentTokenAuth, verifyAgentToken } from "../../lib/agent_tokens.ts";
+import { AgentSession, REFUSAL } from "../../lib/agent_session.ts";
+import type { AppEnv } from "../../lib/context.ts";
+import type { Orchestrator } from "../../lib/dispatch.ts";
+import { errorBody, HttpError } from "../../lib/errors.ts";
+import { storeArtifact } from "../../lib/jobs.ts";
+import { doc } from "../../lib/openapi.ts";
+
+doc({
+  method: "get",
+  path: "/api/agent/ws",
+  summary:
+    "The eval agent WebSocket (messages in agent/protocol.ts); 401 for a bad token, 426 without Upgrade",
+  tag: "agents",
+  auth: "agent",
+  status: 101,
+  errors: [426],
+});
+doc({
+  method: "put",
+  path: "/api/agent/jobs/{jobId}/artifacts/{name}",
+  summary: "Upload an artifact (the recording) of a job the agent holds; 201 stored, 200 already stored",
+  tag: "agents",
+  auth: "agent",
+  status: 201,
+  errors: [409, 413],
+  produces: "application/json",
+});
+
+/** Routes under /api/agent: the WebSocket and artifact uploads. */
+export function agentGateway(orch: Orchestrator) {
+  const app = new Hono<AppEnv>();
+
+  app.get("/ws", (c) => acceptAgentSocket(orch, c.req.raw));
+
+  app.put(
+    "/jobs/:jobId/artifacts/:name",
+    bodyLimit({
+      maxSize: MAX_ARTIFACT_BYTES,
+      onError: () => {
+        throw new HttpError(413, "payload_too_large", `Artifacts are limited to ${MAX_ARTIFACT_BYTES} bytes`);
+      },
+    }),
+    async (c) => {
+      const check = await verifyAgentToken(orch.sql, bearer(c.req.header("authorization") ?? ""));
+      if (!check.ok) {
+        throw new HttpError(401, "unauthorized", `Cannot upload: ${REFUSAL[check.reason].message}`);
+      }
+      const jobId = Number(c.req.param("jobId"));
+      const name = c.req.param("name");
+      if (!Number.isSafeInteger(jobId) || jobId <= 0) {
+        throw new HttpError(400, "bad_request", "jobId: not a job id");
+      }
+      if (!/^[A-Za-z0-9._-]{1,200}$/.test(name)) {
+        throw new HttpError(400, "bad_request", "name: 1-200 letters, digits, dot, dash or underscore");
+      }
+      const kind = c.req.header("x-vox-artifact-kind") ?? "recording";
+      if (!["recording", "screenshot", "log", "report"].includes(kind)) {
+        throw new HttpError(
+          400,
+          "bad_request",
+          "X-Vox-Artifact-Kind: one of recording, screenshot, log, report",
+        );
+      }
+      const contentType = c.req.header("content-type") ?? "application/octet-stream";
+      const data = new Uint8Array(await c.req.arrayBuffer());
+      const stored = await storeArtifact(orch.sql, {
+        jobId,
+        tokenId: check.token.id,
+        name,
+        kind,
+        contentType: contentType.slice(0, 100),
+        data,
+      });
+      if (stored === "not_held") {
+        throw new HttpError(409, "job_not_held", `Job ${jobId} is not running on an agent of this token`);
+      }
+      return c.json(
+        { jobId, name, sizeBytes: data.length, stored: stored === "created" },
+        stored === "created" ? 201 : 200,
+      );
+    },
+  );
+
+  return app;
+}
+
+/**
+ * Upgrades an agent's request to the protocol socket, refusing a bad Authorization header
+ * with 401 before any socket exists. Plain Request → Response so main.ts can route agent
+ * sockets ahead of the app's middleware (each idle agent then carries nothing of it).
+ */
+export async function acceptAgentSocket(orch: Orchestrator, req: Request): Promise<Response> {
+  if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+    return Response.json(
+      errorBody("upgrade_required", "This endpoint speaks WebSocket only (agent/protocol.ts)"),
+      { status: 426 },
+    );
+  }
+  let token: AgentTokenAuth | null = null;
+  const auth = req.headers.get("authorization");
+  if (auth !== null) {
+    const check = await verifyAgentToken(orch.sql, bearer(auth));
+    if (!check.ok) {
+      return Response.json(
+        errorBody("unauthorized", `Cannot connect: ${REFUSAL[check.reason].message}`),
+        { status: 401 },
+      );
+    }
+    token = check.token;
+  }
+  const { socket, response } = Deno.upgradeWebSocket(req);
+  new AgentSession(orch, socket, token);
+  return response;
+}
+
+function bearer(header: string): string | null {
+  return /^Bearer\s+(\S+)$/i.exec(header)?.[1] ?? null;
+}
