@@ -5,7 +5,7 @@ import { acceptAgentSocket } from "./routes/api/agent_gateway.ts";
 import { createApp } from "./routes/app.ts";
 import { type DemoAgent, disableDemo, startDemo } from "./lib/demo.ts";
 import { pruneIdentity } from "./lib/auth/maintenance.ts";
-import { buildIslands } from "./lib/bundle.ts";
+import { buildIslands } from "./lib/islands/bundle.ts";
 import { ConfigError, loadConfig, publicUrl } from "./lib/config.ts";
 import { openDatabase } from "./lib/db.ts";
 import { leaveShutdownSignalsToCaller } from "./lib/embedded_pg.ts";

@@ -5,7 +5,7 @@ import { checkAuthRateLimit } from "../lib/auth/rate_limit.ts";
 import { invalidInput, safeNext } from "../lib/auth/validate.ts";
 import type { AppEnv, ResolvedDeps } from "../lib/context.ts";
 import { HttpError } from "../lib/errors.ts";
-import { renderPage } from "../lib/render.tsx";
+import { renderPage } from "./_render.tsx";
 import {
   actionContext,
   activate,

@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import type { AppDeps, AppEnv } from "../lib/context.ts";
-import { renderPage } from "../lib/render.tsx";
+import { renderPage } from "./_render.tsx";
 
 interface ProviderRow {
   id: string;

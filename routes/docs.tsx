@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { publicUrl } from "../lib/config.ts";
 import type { AppDeps, AppEnv } from "../lib/context.ts";
 import { documentedRoutes, openApiDocument } from "../lib/openapi.ts";
-import { renderPage } from "../lib/render.tsx";
+import { renderPage } from "./_render.tsx";
 
 const AUTH_TEXT = {
   public: "public",

@@ -23,9 +23,9 @@ import LeaderboardTable, {
 import LineChart from "../islands/line_chart.tsx";
 import RealtimeCharts from "../islands/realtime_charts.tsx";
 import type { AppDeps, AppEnv } from "../lib/context.ts";
-import { Island } from "../lib/islands.tsx";
+import { Island } from "../lib/islands/marker.tsx";
 import { leaderboard, realtime } from "../lib/metrics.ts";
-import { renderPage } from "../lib/render.tsx";
+import { renderPage } from "./_render.tsx";
 
 // How far back the filters look for regions and providers to offer.
 const KNOWN_DAYS = 365;

@@ -2,8 +2,8 @@ import { Hono } from "hono";
 import AgentsTable from "../islands/agents_table.tsx";
 import { listPublicAgents } from "../lib/agents.ts";
 import type { AppDeps, AppEnv } from "../lib/context.ts";
-import { Island } from "../lib/islands.tsx";
-import { renderPage } from "../lib/render.tsx";
+import { Island } from "../lib/islands/marker.tsx";
+import { renderPage } from "./_render.tsx";
 
 /** Public pages rendered on the server. */
 export function pageRoutes(deps: AppDeps) {

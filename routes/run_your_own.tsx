@@ -4,9 +4,9 @@ import { Hono } from "hono";
 import RunYourOwn, { type RunYourOwnProps } from "../islands/run_your_own.tsx";
 import { listPublicAgents } from "../lib/agents.ts";
 import type { AppDeps, AppEnv } from "../lib/context.ts";
-import { Island } from "../lib/islands.tsx";
+import { Island } from "../lib/islands/marker.tsx";
 import { listProjects } from "../lib/projects.ts";
-import { renderPage } from "../lib/render.tsx";
+import { renderPage } from "./_render.tsx";
 
 /** The /run-your-own page: open to everyone, saving and running need an account. */
 export function runYourOwnRoutes(deps: AppDeps) {

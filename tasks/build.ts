@@ -1,6 +1,6 @@
 // `deno task build`: bundles the islands ahead of time (the Dockerfile runs it).
 import { join } from "node:path";
-import { buildIslands } from "../lib/bundle.ts";
+import { buildIslands } from "../lib/islands/bundle.ts";
 import { loadConfig } from "../lib/config.ts";
 import { log } from "../lib/log.ts";
 

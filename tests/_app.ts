@@ -1,7 +1,7 @@
 // Builds an in-process app on a test database, with logs captured for assertions.
 import { join } from "node:path";
 import { createApp } from "../routes/app.ts";
-import { buildIslands, type IslandAssets } from "../lib/bundle.ts";
+import { buildIslands, type IslandAssets } from "../lib/islands/bundle.ts";
 import { type Config, loadConfig } from "../lib/config.ts";
 import type { AppDeps } from "../lib/context.ts";
 import type { Sql } from "../lib/db.ts";

@@ -122,7 +122,7 @@ Deno.test("island bundles are served immutable under their build id; other ids a
   assert.match(res.headers.get("content-type") ?? "", /javascript/);
   assert.match(res.headers.get("cache-control") ?? "", /immutable/);
   await res.body?.cancel();
-  const stale = await app.request("/_islands/0000000000000000/lib/islands_client.js");
+  const stale = await app.request("/_islands/0000000000000000/lib/islands/reviver.js");
   assert.equal(stale.status, 404);
   await stale.body?.cancel();
   const escape = await app.request(`/_islands/${deps.assets.buildId}/..%2F..%2Fdeno.json`);

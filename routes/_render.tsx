@@ -1,8 +1,10 @@
+// Server rendering of a whole page for the page routes: the shared layout around the body,
+// with the island runtime script of this build.
 import type { Context } from "hono";
 import type { ComponentChildren } from "preact";
 import { renderToString } from "preact-render-to-string";
 import { Layout, type NavUser } from "../components/layout.tsx";
-import type { AppDeps } from "./context.ts";
+import type { AppDeps } from "../lib/context.ts";
 
 /** Renders a full HTML page in the shared layout. */
 export function renderPage(

@@ -1,8 +1,10 @@
 import { dirname, join, relative, resolve } from "node:path";
-import type { Logger } from "./log.ts";
+import type { Logger } from "../log.ts";
 
-const ROOT = resolve(dirname(new URL(import.meta.url).pathname), "..");
-const CLIENT_ENTRY = "lib/islands_client.ts";
+const ROOT = resolve(dirname(new URL(import.meta.url).pathname), "../..");
+const CLIENT_ENTRY = "lib/islands/reviver.ts";
+/** Where the bundled reviver lands under a build's folder. */
+const CLIENT_OUT = "lib/islands/reviver.js";
 
 /** Where the built island bundles are and the URL they are served under. */
 export interface IslandAssets {
@@ -27,10 +29,10 @@ export async function buildIslands(opts: { outRoot: string; log: Logger }): Prom
   const assets = {
     buildId,
     dir,
-    runtimeUrl: `/_islands/${buildId}/lib/islands_client.js`,
+    runtimeUrl: `/_islands/${buildId}/${CLIENT_OUT}`,
     islands,
   };
-  if (await exists(join(dir, "lib/islands_client.js"))) return assets;
+  if (await exists(join(dir, CLIENT_OUT))) return assets;
 
   const started = performance.now();
   await Deno.mkdir(outRoot, { recursive: true });
@@ -61,7 +63,7 @@ export async function buildIslands(opts: { outRoot: string; log: Logger }): Prom
     await Deno.rename(tmp, dir);
   } catch (err) {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    if (!(await exists(join(dir, "lib/islands_client.js")))) throw err;
+    if (!(await exists(join(dir, CLIENT_OUT)))) throw err;
   }
   opts.log.info("islands built", {
     buildId,

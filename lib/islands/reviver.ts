@@ -8,7 +8,7 @@ for (const el of markers) {
   const name = el.dataset.island ?? "";
   if (!/^[a-z0-9_]+$/.test(name)) continue;
   const props = JSON.parse(el.dataset.props ?? "{}");
-  const url = new URL(`../islands/${name}.js`, import.meta.url).href;
+  const url = new URL(`../../islands/${name}.js`, import.meta.url).href;
   import(url)
     .then((mod) => {
       hydrate(h(mod.default, props), el);
