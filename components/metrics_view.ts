@@ -3,6 +3,16 @@
 // only, so the server and the browser produce the same text from the same data.
 import type { LeaderboardEntry, MetricSummary, RealtimeSeries } from "../lib/metrics.ts";
 
+/** One line: points as [time in ms, value]; null values leave a gap. */
+export interface LineDataset {
+  label: string;
+  color: string;
+  dashed?: boolean;
+  /** Drawn, but left out of the legend (e.g. a p90 line under its median). */
+  quiet?: boolean;
+  data: [number, number | null][];
+}
+
 /** Time ranges offered on /realtime. */
 export const RANGES = {
   "1h": { label: "1 h", long: "hour", ms: 3_600_000 },
@@ -388,4 +398,40 @@ function cmp(a: string, b: string): number {
 /** "ConvoAI engine" or "RTC engine" for a provider's sku. */
 export function skuLabel(sku: number): string {
   return sku === 0 ? "ConvoAI engine" : "RTC engine";
+}
+
+/** Which rows the leaderboard ranks: providers, or provider × region. */
+export type LeaderboardView = "providers" | "regions";
+
+/** The query string of a leaderboard state, so every state has a URL that renders it. */
+export function leaderboardQuery(
+  s: { days: number; region: string | null; sort: SortKey; dir: SortDir; view: LeaderboardView },
+): string {
+  const q = new URLSearchParams({ days: String(s.days) });
+  if (s.region) q.set("region", s.region);
+  q.set("sort", s.sort);
+  q.set("dir", s.dir);
+  if (s.view === "regions") q.set("view", "regions");
+  return `?${q}`;
+}
+
+/** Trend of one provider over a ranking period: the realtime API, hourly for a day, else daily. */
+export function trendWindow(
+  days: number,
+  now = Date.now(),
+): { from: number; to: number; bucket: "hour" | "day" } {
+  const today = Math.floor(now / BUCKET_MS.day) * BUCKET_MS.day;
+  return { from: today - (days - 1) * BUCKET_MS.day, to: now, bucket: days === 1 ? "hour" : "day" };
+}
+
+/** Lines of a provider's trend chart: response latency per region. */
+export function trendDatasets(data: RealtimeData | null): LineDataset[] {
+  if (!data) return [];
+  return [...data.series]
+    .sort((a, b) => a.region < b.region ? -1 : a.region > b.region ? 1 : 0)
+    .map((s, i) => ({
+      label: s.region,
+      color: paletteColor(i + 1),
+      data: s.points.map((p) => [Date.parse(p.t), p.responseLatency.mean] as [number, number | null]),
+    }));
 }

@@ -2,10 +2,10 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { Leaderboard } from "../lib/metrics.ts";
 import {
-  BUCKET_MS,
   defaultDir,
+  leaderboardQuery,
+  type LeaderboardView,
   METRICS,
-  paletteColor,
   PERIODS,
   providerColor,
   type ProviderRef,
@@ -13,11 +13,11 @@ import {
   type SortDir,
   sortEntries,
   type SortKey,
+  trendDatasets,
+  trendWindow,
 } from "../components/metrics_view.ts";
 import { ProviderDetail } from "../components/provider_detail.tsx";
-import LineChart, { type LineDataset } from "./line_chart.tsx";
-
-export type LeaderboardView = "providers" | "regions";
+import LineChart from "./line_chart.tsx";
 
 export interface LeaderboardProps {
   [key: string]: unknown;
@@ -29,39 +29,6 @@ export interface LeaderboardProps {
   sort: SortKey;
   dir: SortDir;
   view: LeaderboardView;
-}
-
-/** The query string of a leaderboard state, so every state has a URL that renders it. */
-export function leaderboardQuery(
-  s: { days: number; region: string | null; sort: SortKey; dir: SortDir; view: LeaderboardView },
-): string {
-  const q = new URLSearchParams({ days: String(s.days) });
-  if (s.region) q.set("region", s.region);
-  q.set("sort", s.sort);
-  q.set("dir", s.dir);
-  if (s.view === "regions") q.set("view", "regions");
-  return `?${q}`;
-}
-
-/** Trend of one provider over a ranking period: the realtime API, hourly for a day, else daily. */
-export function trendWindow(
-  days: number,
-  now = Date.now(),
-): { from: number; to: number; bucket: "hour" | "day" } {
-  const today = Math.floor(now / BUCKET_MS.day) * BUCKET_MS.day;
-  return { from: today - (days - 1) * BUCKET_MS.day, to: now, bucket: days === 1 ? "hour" : "day" };
-}
-
-/** Lines of a provider's trend chart: response latency per region. */
-export function trendDatasets(data: RealtimeData | null): LineDataset[] {
-  if (!data) return [];
-  return [...data.series]
-    .sort((a, b) => a.region < b.region ? -1 : a.region > b.region ? 1 : 0)
-    .map((s, i) => ({
-      label: s.region,
-      color: paletteColor(i + 1),
-      data: s.points.map((p) => [Date.parse(p.t), p.responseLatency.mean] as [number, number | null]),
-    }));
 }
 
 /** Sortable rankings by provider or provider × region, with a detail panel per provider. */

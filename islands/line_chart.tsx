@@ -1,17 +1,7 @@
 /// <reference lib="dom" />
 import { useEffect, useRef } from "preact/hooks";
 import type { Chart as ChartT } from "chart.js";
-import { type Bucket, BUCKET_MS, fmtBucket, fmtTick } from "../components/metrics_view.ts";
-
-/** One line: points as [time in ms, value]; null values leave a gap. */
-export interface LineDataset {
-  label: string;
-  color: string;
-  dashed?: boolean;
-  /** Drawn, but left out of the legend (e.g. a p90 line under its median). */
-  quiet?: boolean;
-  data: [number, number | null][];
-}
+import { type Bucket, BUCKET_MS, fmtBucket, fmtTick, type LineDataset } from "../components/metrics_view.ts";
 
 export interface LineChartProps {
   [key: string]: unknown;

@@ -6,6 +6,7 @@ import {
   fmtDateTime,
   fmtMs,
   foldResult,
+  type LineDataset,
   providerColor,
   type ProviderLine,
   type ProviderRef,
@@ -14,7 +15,7 @@ import {
   type RealtimeData,
   type ResultEvent,
 } from "../components/metrics_view.ts";
-import LineChart, { type LineDataset } from "./line_chart.tsx";
+import LineChart from "./line_chart.tsx";
 
 export interface RealtimeProps {
   [key: string]: unknown;

@@ -7,19 +7,18 @@ import {
   DEFAULT_SORT,
   defaultDir,
   isSortKey,
+  type LeaderboardView,
   PERIODS,
   providerColor,
   type ProviderRef,
   type RangeKey,
   RANGES,
   type RealtimeData,
-} from "../components/metrics_view.ts";
-import { ProviderDetail } from "../components/provider_detail.tsx";
-import LeaderboardTable, {
-  type LeaderboardView,
   trendDatasets,
   trendWindow,
-} from "../islands/leaderboard_table.tsx";
+} from "../components/metrics_view.ts";
+import { ProviderDetail } from "../components/provider_detail.tsx";
+import LeaderboardTable from "../islands/leaderboard_table.tsx";
 import LineChart from "../islands/line_chart.tsx";
 import RealtimeCharts from "../islands/realtime_charts.tsx";
 import type { AppDeps, AppEnv } from "../lib/context.ts";
