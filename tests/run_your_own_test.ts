@@ -3,7 +3,8 @@
 // VOX_SCREENSHOTS=<dir> also saves screenshots of the page's states there.
 import assert from "node:assert/strict";
 import type { Page } from "puppeteer-core";
-import { DEFAULT_EVAL, DEFAULT_LAUNCH, fieldOf, stepsToYaml, yamlToSteps } from "../islands/run_your_own.tsx";
+import { fieldOf } from "../components/run_your_own/api.ts";
+import { DEFAULT_EVAL, DEFAULT_LAUNCH, stepsToYaml, yamlToSteps } from "../components/run_your_own/steps.ts";
 import { applicationSchema, parseYaml, scenarioSchema } from "../lib/app_config_schema.ts";
 import { SESSION_COOKIE } from "../lib/auth/sessions.ts";
 import { sampleReport, SimAgent } from "./_agent_sim.ts";
