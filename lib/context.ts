@@ -3,7 +3,7 @@ import type { Config } from "./config.ts";
 import type { Orchestrator } from "./dispatch.ts";
 import type { Sql } from "./db.ts";
 import type { IslandAssets } from "./islands/bundle.ts";
-import type { AuthUser } from "./guards.ts";
+import type { AuthUser } from "./roles.ts";
 import type { Logger } from "./log.ts";
 import type { Mailer } from "./mailer.ts";
 import type { OAuthProvider } from "./auth/oauth.ts";

@@ -1,6 +1,6 @@
 // Eval sets share the workflow code (lib/workflows.ts); this names their operations.
 import type { Sql } from "./db.ts";
-import type { AuthUser } from "./guards.ts";
+import type { AuthUser } from "./roles.ts";
 import {
   createItem,
   deleteItem,

@@ -1,23 +1,8 @@
+// Route middleware that admits or refuses the caller; what each role may do is in lib/roles.ts.
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "./context.ts";
 import { HttpError } from "./errors.ts";
-
-export const ROLES = ["basic", "premium", "principal", "fellow"] as const;
-export type Role = typeof ROLES[number];
-
-/** The caller of a request, resolved from a session cookie or an API key. */
-export interface AuthUser {
-  id: number;
-  name: string;
-  username: string;
-  email: string;
-  role: Role;
-  isAdmin: boolean;
-  organizationId: number | null;
-  orgRole: "member" | "admin" | null;
-  /** How the caller authenticated; cookie requests get CSRF checks. */
-  via: "session" | "api_key";
-}
+import { hasRole, MAINLINE_ROLES, PRIVATE_ROLES, type Role } from "./roles.ts";
 
 /** 401 unless someone is signed in (session or API key). */
 export const requireUser = createMiddleware<AppEnv>(async (c, next) => {
@@ -49,7 +34,7 @@ export function requireRole(...roles: Role[]) {
   return createMiddleware<AppEnv>(async (c, next) => {
     const user = c.var.user;
     if (!user) throw new HttpError(401, "unauthorized", "Sign in or send an API key to use this endpoint");
-    if (!user.isAdmin && !roles.includes(user.role)) {
+    if (!hasRole(user, roles)) {
       throw new HttpError(403, "forbidden", `This needs one of the roles: ${roles.join(", ")}`);
     }
     await next();
@@ -65,17 +50,7 @@ export const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
 });
 
 /** 403 unless the caller may make workflows and eval sets private (premium, principal, fellow). */
-export const requirePremium = requireRole("premium", "principal", "fellow");
+export const requirePremium = requireRole(...PRIVATE_ROLES);
 
 /** 403 unless the caller may mark workflows and eval sets mainline (principal, fellow). */
-export const requireMainlineEditor = requireRole("principal", "fellow");
-
-/** Roles that may make workflows and eval sets private (SPEC §2). */
-export function canMakePrivate(user: AuthUser): boolean {
-  return user.isAdmin || user.role !== "basic";
-}
-
-/** Roles that may mark workflows and eval sets mainline (SPEC §2). */
-export function canMarkMainline(user: AuthUser): boolean {
-  return user.isAdmin || user.role === "principal" || user.role === "fellow";
-}
+export const requireMainlineEditor = requireRole(...MAINLINE_ROLES);

@@ -2,7 +2,7 @@
 // from plan_limits. Workflows and eval sets live in projects, so their access rules are here.
 import type { Sql } from "./db.ts";
 import { HttpError } from "./errors.ts";
-import type { AuthUser } from "./guards.ts";
+import type { AuthUser } from "./roles.ts";
 
 // deno-lint-ignore no-explicit-any
 type Db = Sql | any;

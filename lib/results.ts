@@ -2,7 +2,7 @@
 // they started), plus public mainline results.
 import type { Sql } from "./db.ts";
 import { HttpError } from "./errors.ts";
-import type { AuthUser } from "./guards.ts";
+import type { AuthUser } from "./roles.ts";
 import { type Job, toJob } from "./jobs.ts";
 import { accessibleProject } from "./projects.ts";
 

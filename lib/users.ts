@@ -5,7 +5,7 @@ import type { AppEnv, ResolvedDeps } from "./context.ts";
 import { type Config, publicUrl } from "./config.ts";
 import type { Sql } from "./db.ts";
 import { HttpError } from "./errors.ts";
-import { type AuthUser, type Role, ROLES } from "./guards.ts";
+import { type AuthUser, type Role, ROLES } from "./roles.ts";
 import type { Logger } from "./log.ts";
 import { type Mailer, MailError } from "./mailer.ts";
 import { createDefaultProject } from "./projects_default.ts";

@@ -2,7 +2,7 @@
 // visibility, mainline, ownership and the per-project workflow limit.
 import type { Sql } from "./db.ts";
 import { HttpError } from "./errors.ts";
-import { type AuthUser, canMakePrivate, canMarkMainline } from "./guards.ts";
+import { type AuthUser, canMakePrivate, canMarkMainline } from "./roles.ts";
 import { accessibleProject, assertProjectAccess, assertWorkflowRoom } from "./projects.ts";
 
 // deno-lint-ignore no-explicit-any

@@ -3,7 +3,7 @@ import { createApiKey } from "../lib/auth/api_keys.ts";
 import { hashPassword } from "../lib/auth/passwords.ts";
 import { createSession, SESSION_COOKIE, toAuthUser, type UserRow } from "../lib/auth/sessions.ts";
 import type { Sql } from "../lib/db.ts";
-import type { AuthUser, Role } from "../lib/guards.ts";
+import type { AuthUser, Role } from "../lib/roles.ts";
 import { memoryMailer } from "../lib/mailer.ts";
 import { createDefaultProject } from "../lib/projects_default.ts";
 

@@ -2,17 +2,14 @@ import assert from "node:assert/strict";
 import { Hono } from "hono";
 import type { AppEnv } from "../lib/context.ts";
 import {
-  canMakePrivate,
-  canMarkMainline,
   requireAdmin,
   requireMainlineEditor,
   requirePremium,
   requireRole,
   requireSession,
   requireUser,
-  type Role,
-  ROLES,
 } from "../lib/guards.ts";
+import { canMakePrivate, canMarkMainline, type Role, ROLES } from "../lib/roles.ts";
 import { createTestApp } from "./_app.ts";
 import { apiKeyFor, jsonInit, memoryMailer, relaxRateLimits, sessionCookieOf, signedIn } from "./_auth.ts";
 import { createTestDatabase } from "./_db.ts";

@@ -2,7 +2,7 @@ import { sha256 } from "@oslojs/crypto/sha2";
 import { encodeBase32LowerCaseNoPadding } from "@oslojs/encoding";
 import type { Sql } from "../db.ts";
 import { HttpError } from "../errors.ts";
-import type { AuthUser } from "../guards.ts";
+import type { AuthUser } from "../roles.ts";
 import { toAuthUser, type UserRow } from "./sessions.ts";
 import { constantTimeEqualText, randomToken, sha256Hex } from "./tokens.ts";
 

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import type { AppDeps, AppEnv } from "../context.ts";
 import { HttpError } from "../errors.ts";
-import type { AuthUser } from "../guards.ts";
+import type { AuthUser } from "../roles.ts";
 import { authenticateApiKey } from "./api_keys.ts";
 import { clearSessionCookie, readSessionCookie, validateSession } from "./sessions.ts";
 

@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import type { Config } from "../config.ts";
 import type { Sql } from "../db.ts";
-import { type AuthUser, type Role, ROLES } from "../guards.ts";
+import { type AuthUser, isRole, type Role } from "../roles.ts";
 import { isHttps } from "./client.ts";
 import { readSetting } from "./settings.ts";
 import { randomToken, sha256Hex } from "./tokens.ts";
@@ -35,7 +35,7 @@ export function toAuthUser(row: UserRow, via: AuthUser["via"]): AuthUser {
     name: row.name,
     username: row.username,
     email: row.email,
-    role: ROLES.includes(row.role) ? row.role : "basic",
+    role: isRole(row.role) ? row.role : "basic",
     isAdmin: row.isAdmin,
     organizationId: row.organizationId,
     orgRole: row.orgRole,

@@ -4,7 +4,8 @@ import { listAudit } from "../../lib/audit.ts";
 import { invalidInput, jsonBody } from "../../lib/auth/validate.ts";
 import type { AppEnv, ResolvedDeps } from "../../lib/context.ts";
 import { HttpError } from "../../lib/errors.ts";
-import { requireAdmin, ROLES } from "../../lib/guards.ts";
+import { requireAdmin } from "../../lib/guards.ts";
+import { ROLES } from "../../lib/roles.ts";
 import {
   actionContext,
   changeRole,

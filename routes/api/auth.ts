@@ -16,7 +16,7 @@ import { constantTimeEqualText, randomToken } from "../../lib/auth/tokens.ts";
 import { jsonBody, safeNext } from "../../lib/auth/validate.ts";
 import type { AppEnv, ResolvedDeps } from "../../lib/context.ts";
 import { HttpError } from "../../lib/errors.ts";
-import type { AuthUser } from "../../lib/guards.ts";
+import type { AuthUser } from "../../lib/roles.ts";
 import { actionContext, activate, oauthSignIn, passwordLogin, setupNeeded, signup } from "../../lib/users.ts";
 import { PASSWORD_MAX } from "../../lib/auth/passwords.ts";
 

@@ -3,9 +3,10 @@ import { z } from "zod";
 import type { AppDeps, AppEnv } from "../../lib/context.ts";
 import type { Sql } from "../../lib/db.ts";
 import { HttpError } from "../../lib/errors.ts";
-import { type AuthUser, requireUser } from "../../lib/guards.ts";
+import { requireUser } from "../../lib/guards.ts";
 import { doc, valid } from "../../lib/openapi.ts";
 import { accessibleProject } from "../../lib/projects.ts";
+import type { AuthUser } from "../../lib/roles.ts";
 import {
   createSchedule,
   cronProblem,

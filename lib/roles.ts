@@ -1,0 +1,46 @@
+// Roles (SPEC §2) and the caller they are checked on. The guards in lib/guards.ts turn these
+// checks into route middleware; domain modules call them directly.
+
+/** Every role a user can have, lowest first. The administrator is a separate flag (`isAdmin`). */
+export const ROLES = ["basic", "premium", "principal", "fellow"] as const;
+export type Role = typeof ROLES[number];
+
+/** Roles that may make workflows and eval sets private. */
+export const PRIVATE_ROLES: readonly Role[] = ["premium", "principal", "fellow"];
+
+/** Roles that may mark workflows and eval sets mainline. */
+export const MAINLINE_ROLES: readonly Role[] = ["principal", "fellow"];
+
+/** The caller of a request, resolved from a session cookie or an API key. */
+export interface AuthUser {
+  id: number;
+  name: string;
+  username: string;
+  email: string;
+  role: Role;
+  isAdmin: boolean;
+  organizationId: number | null;
+  orgRole: "member" | "admin" | null;
+  /** How the caller authenticated; cookie requests get CSRF checks. */
+  via: "session" | "api_key";
+}
+
+/** True when `value` names a role. */
+export function isRole(value: unknown): value is Role {
+  return (ROLES as readonly unknown[]).includes(value);
+}
+
+/** True when the user has one of `roles`; the administrator always has. */
+export function hasRole(user: AuthUser, roles: readonly Role[]): boolean {
+  return user.isAdmin || roles.includes(user.role);
+}
+
+/** Whether the user may make workflows and eval sets private (SPEC §2). */
+export function canMakePrivate(user: AuthUser): boolean {
+  return hasRole(user, PRIVATE_ROLES);
+}
+
+/** Whether the user may mark workflows and eval sets mainline (SPEC §2). */
+export function canMarkMainline(user: AuthUser): boolean {
+  return hasRole(user, MAINLINE_ROLES);
+}
