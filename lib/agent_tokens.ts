@@ -1,4 +1,5 @@
 import { AGENT_TOKEN_PATTERN } from "../agent/protocol.ts";
+import { hashToken } from "./auth/tokens.ts";
 import type { Sql } from "./db.ts";
 
 /** An eval agent token as the admin sees it; never the secret or its hash. */
@@ -22,12 +23,6 @@ export interface AgentTokenAuth {
 }
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-
-/** hex(sha256(raw)): the only form of a token the database sees. */
-export async function hashToken(raw: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(raw));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 /** `vox_agent_` + 40 characters from 62 (≈ 238 bits), drawn without modulo bias. */
 export function generateAgentToken(): string {

@@ -13,7 +13,7 @@ import { clearLoginFailures, lockedFor, recordLoginFailure } from "./auth/lockou
 import { hashPassword, passwordProblem, verifyPassword } from "./auth/passwords.ts";
 import { readSetting } from "./auth/settings.ts";
 import { invalidateUserSessions, toAuthUser, type UserRow } from "./auth/sessions.ts";
-import { constantTimeEqualText, randomToken, sha256Hex } from "./auth/tokens.ts";
+import { constantTimeEqualText, randomToken, hashToken } from "./auth/tokens.ts";
 
 const USER_COLUMNS =
   "id, name, username, email, role, is_admin, organization_id, org_role, activated_at, deactivated_at";
@@ -104,7 +104,7 @@ async function issueActivationToken(sql: Sql, userId: number): Promise<string> {
     WHERE user_id = ${userId} AND purpose = 'activation' AND used_at IS NULL`;
   await sql`
     INSERT INTO activation_tokens (token_hash, user_id, purpose, expires_at)
-    VALUES (${sha256Hex(token)}, ${userId}, 'activation', now() + make_interval(secs => ${ttl}))`;
+    VALUES (${hashToken(token)}, ${userId}, 'activation', now() + make_interval(secs => ${ttl}))`;
   return token;
 }
 
@@ -201,7 +201,7 @@ export async function inspectActivationToken(
   const [row] = await sql<{ usedAt: Date | null; expired: boolean; hasPassword: boolean; email: string }[]>`
     SELECT t.used_at, t.expires_at <= now() AS expired, u.password_hash IS NOT NULL AS has_password, u.email
     FROM activation_tokens t JOIN users u ON u.id = t.user_id
-    WHERE t.token_hash = ${sha256Hex(token)} AND t.purpose = 'activation'`;
+    WHERE t.token_hash = ${hashToken(token)} AND t.purpose = 'activation'`;
   if (!row) return { state: "unknown", needsPassword: false };
   if (row.usedAt) return { state: "used", needsPassword: false };
   if (row.expired) return { state: "expired", needsPassword: false };
@@ -231,7 +231,7 @@ export async function activate(ctx: ActionContext, token: string, password?: str
       SELECT t.user_id, t.used_at, t.expires_at <= now() AS expired,
              u.password_hash IS NOT NULL AS has_password, u.email, u.username
       FROM activation_tokens t JOIN users u ON u.id = t.user_id
-      WHERE t.token_hash = ${sha256Hex(token)} AND t.purpose = 'activation'
+      WHERE t.token_hash = ${hashToken(token)} AND t.purpose = 'activation'
       FOR UPDATE OF t`;
     if (!row) throw invalid;
     if (row.usedAt) throw new HttpError(400, "token_used", "This activation link was already used");
@@ -251,7 +251,7 @@ export async function activate(ctx: ActionContext, token: string, password?: str
       const problem = passwordProblem(password, { email: row.email, username: row.username });
       if (problem) throw new HttpError(400, "weak_password", problem, { details: { field: "password" } });
     }
-    await sql`UPDATE activation_tokens SET used_at = now() WHERE token_hash = ${sha256Hex(token)}`;
+    await sql`UPDATE activation_tokens SET used_at = now() WHERE token_hash = ${hashToken(token)}`;
     const [u] = await sql<UserRow[]>`
       UPDATE users
       SET activated_at = coalesce(activated_at, now()),
@@ -407,7 +407,7 @@ export async function runSetup(
   if (!(await setupNeeded(ctx.sql))) {
     throw new HttpError(409, "setup_done", "Setup has already been completed");
   }
-  const codeOk = constantTimeEqualText(sha256Hex(input.initCode), sha256Hex(ctx.config.INIT_CODE));
+  const codeOk = constantTimeEqualText(hashToken(input.initCode), hashToken(ctx.config.INIT_CODE));
   if (!codeOk) throw new HttpError(403, "wrong_init_code", "The setup code is wrong");
   const adminProblem = passwordProblem(input.admin.password, input.admin);
   if (adminProblem) {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { sha256Hex } from "../lib/auth/tokens.ts";
+import { hashToken } from "../lib/auth/tokens.ts";
 import { createTestApp, testConfig } from "./_app.ts";
 import {
   activationTokenIn,
@@ -386,19 +386,19 @@ Deno.test("pruneIdentity() drops expired sessions and old tokens, keeps live one
   const live = await sessionFor(db.sql, u.id);
   const dead = await sessionFor(db.sql, u.id);
   await db.sql`UPDATE sessions SET idle_expires_at = now() - interval '1 minute' WHERE id = ${
-    sha256Hex(dead.token)
+    hashToken(dead.token)
   }`;
   await db.sql`
     INSERT INTO activation_tokens (token_hash, user_id, expires_at, used_at)
-    VALUES (${sha256Hex("old")}, ${u.id}, now() - interval '30 days', now() - interval '20 days'),
-           (${sha256Hex("fresh")}, ${u.id}, now() + interval '1 day', NULL)`;
+    VALUES (${hashToken("old")}, ${u.id}, now() - interval '30 days', now() - interval '20 days'),
+           (${hashToken("fresh")}, ${u.id}, now() + interval '1 day', NULL)`;
   const pruned = await pruneIdentity(db.sql);
   assert.ok(pruned.sessions >= 1);
   assert.ok(pruned.tokens >= 1);
   const sessions = await db.sql`SELECT id FROM sessions WHERE user_id = ${u.id}`;
-  assert.deepEqual(sessions.map((s) => s.id), [sha256Hex(live.token)]);
+  assert.deepEqual(sessions.map((s) => s.id), [hashToken(live.token)]);
   const tokens = await db.sql`SELECT token_hash FROM activation_tokens WHERE user_id = ${u.id}`;
-  assert.deepEqual(tokens.map((t) => t.tokenHash), [sha256Hex("fresh")]);
+  assert.deepEqual(tokens.map((t) => t.tokenHash), [hashToken("fresh")]);
 });
 
 Deno.test("teardown", opts, async () => {

@@ -6,7 +6,7 @@ import {
   passwordProblem,
   verifyPassword,
 } from "../lib/auth/passwords.ts";
-import { constantTimeEqualText, randomToken, sha256Hex } from "../lib/auth/tokens.ts";
+import { constantTimeEqualText, hashToken, randomToken } from "../lib/auth/tokens.ts";
 
 Deno.test("hashPassword() makes Argon2id hashes with OWASP parameters and a fresh salt", async () => {
   const a = await hashPassword("the same passphrase");
@@ -47,7 +47,7 @@ Deno.test("tokens: 160 random bits, stored as a 64-hex SHA-256, compared in cons
     seen.add(t);
   }
   assert.equal(seen.size, 1000);
-  assert.equal(sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  assert.equal(hashToken("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   assert.equal(constantTimeEqualText("same", "same"), true);
   assert.equal(constantTimeEqualText("same", "sama"), false);
   assert.equal(constantTimeEqualText("same", "same!"), false);

@@ -4,7 +4,7 @@ import type { Sql } from "../db.ts";
 import { HttpError } from "../errors.ts";
 import type { AuthUser } from "../roles.ts";
 import { toAuthUser, type UserRow } from "./sessions.ts";
-import { constantTimeEqualText, randomToken, sha256Hex } from "./tokens.ts";
+import { constantTimeEqualText, hashToken, randomToken } from "./tokens.ts";
 
 /**
  * API keys look like `vox_live_<id>_<secret><check>`:
@@ -73,7 +73,7 @@ export async function createApiKey(
   const { raw, id, secret } = generateApiKey();
   const [row] = await sql<KeyRow[]>`
     INSERT INTO api_keys (id, user_id, name, secret_hash, display_prefix, expires_at)
-    VALUES (${id}, ${userId}, ${input.name}, ${sha256Hex(secret)}, ${PREFIX + id}, ${input.expiresAt ?? null})
+    VALUES (${id}, ${userId}, ${input.name}, ${hashToken(secret)}, ${PREFIX + id}, ${input.expiresAt ?? null})
     RETURNING ${sql.unsafe(KEY_COLUMNS)}`;
   return { key: raw, apiKey: toInfo(row) };
 }
@@ -93,7 +93,7 @@ export async function authenticateApiKey(sql: Sql, raw: string): Promise<AuthUse
     FROM api_keys k JOIN users u ON u.id = k.user_id
     WHERE k.id = ${parsed.id}`;
   // Unknown id and wrong secret get the same answer.
-  if (!row || !constantTimeEqualText(row.secretHash, sha256Hex(parsed.secret))) {
+  if (!row || !constantTimeEqualText(row.secretHash, hashToken(parsed.secret))) {
     throw new HttpError(401, "invalid_api_key", "API key is not valid");
   }
   if (row.revoked) throw new HttpError(401, "api_key_revoked", "API key has been revoked");

@@ -1,6 +1,6 @@
 import type { Sql } from "../db.ts";
 import { readSetting } from "./settings.ts";
-import { sha256Hex } from "./tokens.ts";
+import { hashToken } from "./tokens.ts";
 
 /**
  * Per-account throttling of failed sign-ins (system_config `auth.lockout`): after `failures`
@@ -9,7 +9,7 @@ import { sha256Hex } from "./tokens.ts";
  * so a lock reveals nothing about which accounts exist.
  */
 function bucketFor(login: string): string {
-  return `login_fail:${sha256Hex(login.trim().toLowerCase()).slice(0, 40)}`;
+  return `login_fail:${hashToken(login.trim().toLowerCase()).slice(0, 40)}`;
 }
 
 /** Seconds the login is still locked for, or 0. */

@@ -5,7 +5,7 @@ import type { Sql } from "../db.ts";
 import { type AuthUser, isRole, type Role } from "../roles.ts";
 import { isHttps } from "./client.ts";
 import { readSetting } from "./settings.ts";
-import { randomToken, sha256Hex } from "./tokens.ts";
+import { hashToken, randomToken } from "./tokens.ts";
 
 /** Cookie name over plain http (local installs). */
 export const SESSION_COOKIE = "vox_session";
@@ -65,7 +65,7 @@ export async function createSession(
   const [row] = await sql<{ absoluteExpiresAt: Date }[]>`
     INSERT INTO sessions (id, user_id, idle_expires_at, absolute_expires_at, ip, user_agent)
     VALUES (
-      ${sha256Hex(token)}, ${userId},
+      ${hashToken(token)}, ${userId},
       now() + make_interval(secs => ${Math.min(idle, absolute)}),
       now() + make_interval(secs => ${absolute}),
       ${meta.ip ?? null}, ${meta.userAgent?.slice(0, 300) ?? null}
@@ -84,7 +84,7 @@ export async function validateSession(
   token: string,
 ): Promise<{ user: AuthUser; sessionId: string } | null> {
   if (!/^[a-z2-7]{32}$/.test(token)) return null;
-  const id = sha256Hex(token);
+  const id = hashToken(token);
   const [row] = await sql<(UserRow & { live: boolean; stale: boolean; idleSeconds: unknown })[]>`
     SELECT u.id, u.name, u.username, u.email, u.role, u.is_admin, u.organization_id, u.org_role,
            u.activated_at, u.deactivated_at,
@@ -111,7 +111,7 @@ export async function validateSession(
 
 /** Ends one session by its raw token. */
 export async function invalidateSession(sql: Sql, token: string): Promise<void> {
-  await sql`DELETE FROM sessions WHERE id = ${sha256Hex(token)}`;
+  await sql`DELETE FROM sessions WHERE id = ${hashToken(token)}`;
 }
 
 /** Ends every session of a user (password change, deactivation); returns how many. */

@@ -7,8 +7,11 @@ export function randomToken(bytes = 20): string {
   return encodeBase32LowerCaseNoPadding(crypto.getRandomValues(new Uint8Array(bytes)));
 }
 
-/** hex(sha256(text)): what the database keeps instead of a raw token (SPEC §5). */
-export function sha256Hex(text: string): string {
+/**
+ * hex(sha256(text)): what the database keeps instead of a raw token (SPEC §5). Sessions, API
+ * keys, activation tokens and eval agent tokens are all stored in this form.
+ */
+export function hashToken(text: string): string {
   return encodeHexLowerCase(sha256(new TextEncoder().encode(text)));
 }
 
