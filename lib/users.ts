@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { recordAudit } from "./audit.ts";
 import { clientIp } from "./auth/client.ts";
+import type { ExternalIdentity } from "./auth/oauth.ts";
 import type { AppEnv, ResolvedDeps } from "./context.ts";
 import { type Config, publicUrl } from "./config.ts";
 import type { Sql } from "./db.ts";
@@ -13,7 +14,7 @@ import { clearLoginFailures, lockedFor, recordLoginFailure } from "./auth/lockou
 import { hashPassword, passwordProblem, verifyPassword } from "./auth/passwords.ts";
 import { readSetting } from "./auth/settings.ts";
 import { invalidateUserSessions, toAuthUser, type UserRow } from "./auth/sessions.ts";
-import { constantTimeEqualText, randomToken, hashToken } from "./auth/tokens.ts";
+import { constantTimeEqualText, hashToken, randomToken } from "./auth/tokens.ts";
 
 const USER_COLUMNS =
   "id, name, username, email, role, is_admin, organization_id, org_role, activated_at, deactivated_at";
@@ -558,15 +559,6 @@ export async function reissueActivation(
     ip: ctx.ip,
   });
   return activationUrl(ctx.config, token);
-}
-
-/** An identity an OAuth provider vouched for. */
-export interface ExternalIdentity {
-  provider: string;
-  providerUserId: string;
-  email: string | null;
-  emailVerified: boolean;
-  name: string | null;
 }
 
 /**

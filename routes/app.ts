@@ -3,7 +3,7 @@ import { Hono } from "hono";
 import { secureHeaders } from "hono/secure-headers";
 import { createAuthenticator } from "../lib/auth/authenticate.ts";
 import { csrfProtection } from "../lib/auth/csrf.ts";
-import { oauthProviders } from "../lib/auth/oauth.ts";
+import { oauthProviders } from "../lib/auth/oauth_providers.ts";
 import { generalRateLimit } from "../lib/auth/rate_limit.ts";
 import type { AppDeps, AppEnv, ResolvedDeps } from "../lib/context.ts";
 import { errorBody, handleError } from "../lib/errors.ts";

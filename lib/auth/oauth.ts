@@ -1,6 +1,15 @@
-import type { Config } from "../config.ts";
-import type { ExternalIdentity } from "../users.ts";
-import { googleProvider } from "./oauth_google.ts";
+// What every external sign-in provider implements. The providers themselves live in their
+// own modules (oauth_google.ts) and are listed in oauth_providers.ts, so this module depends on
+// none of them.
+
+/** An identity an OAuth provider vouched for. */
+export interface ExternalIdentity {
+  provider: string;
+  providerUserId: string;
+  email: string | null;
+  emailVerified: boolean;
+  name: string | null;
+}
 
 /** What a sign-in start stores in a short-lived HttpOnly cookie until the provider calls back. */
 export interface OAuthPending {
@@ -11,7 +20,7 @@ export interface OAuthPending {
 
 /**
  * An external sign-in provider (authorization code flow with state and PKCE). Google is the
- * only one today; another provider implements this and is added to oauthProviders().
+ * only one today; another provider implements this and is added to oauthProviders() (oauth_providers.ts).
  */
 export interface OAuthProvider {
   /** Path segment and oauth_accounts.provider value, e.g. "google". */
@@ -32,12 +41,4 @@ export class OAuthError extends Error {
   constructor(readonly code: string, message: string, options?: { cause?: unknown }) {
     super(message, options);
   }
-}
-
-/** The providers the configuration enables, by id. */
-export function oauthProviders(config: Config): Map<string, OAuthProvider> {
-  const providers = new Map<string, OAuthProvider>();
-  const google = googleProvider(config);
-  if (google) providers.set(google.id, google);
-  return providers;
 }

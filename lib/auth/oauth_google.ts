@@ -7,8 +7,7 @@ import {
 } from "arctic";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import { type Config, publicUrl } from "../config.ts";
-import type { ExternalIdentity } from "../users.ts";
-import { OAuthError, type OAuthPending, type OAuthProvider } from "./oauth.ts";
+import { type ExternalIdentity, OAuthError, type OAuthPending, type OAuthProvider } from "./oauth.ts";
 
 /**
  * Google sign-in (OpenID Connect) with arctic's generic OAuth2 client, so the endpoints come
