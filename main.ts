@@ -15,7 +15,7 @@ import { migrate } from "./lib/migrate.ts";
 import { tickSchedules } from "./lib/schedules.ts";
 import { loadSecretKey } from "./lib/secrets.ts";
 import { seed } from "./lib/seed.ts";
-import { setupNeeded } from "./lib/users.ts";
+import { setupNeeded } from "./lib/setup.ts";
 
 let config;
 try {

@@ -5,17 +5,12 @@ import { checkAuthRateLimit } from "../lib/auth/rate_limit.ts";
 import { invalidInput, safeNext } from "../lib/auth/validate.ts";
 import type { AppEnv, ResolvedDeps } from "../lib/context.ts";
 import { HttpError } from "../lib/errors.ts";
+import { activate, inspectActivationToken, passwordLogin, signup } from "../lib/accounts.ts";
+import { actionContext } from "../lib/auth/action_context.ts";
+import { endSession, startSession } from "../lib/auth/sessions.ts";
+import { runSetup, setupNeeded } from "../lib/setup.ts";
 import { renderPage } from "./_render.tsx";
-import {
-  actionContext,
-  activate,
-  inspectActivationToken,
-  passwordLogin,
-  runSetup,
-  setupNeeded,
-  signup,
-} from "../lib/users.ts";
-import { endSession, loginSchema, signupSchema, startSession } from "./api/auth.ts";
+import { loginSchema, signupSchema } from "./api/auth.ts";
 import { setupSchema } from "./api/setup.ts";
 
 // Messages for the error codes the OAuth callback redirects to /login with.

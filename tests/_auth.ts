@@ -1,11 +1,12 @@
 // Identity helpers for tests of any area: users, sessions, API keys and requests made as them.
 import { createApiKey } from "../lib/auth/api_keys.ts";
 import { hashPassword } from "../lib/auth/passwords.ts";
-import { createSession, SESSION_COOKIE, toAuthUser, type UserRow } from "../lib/auth/sessions.ts";
+import { createSession, SESSION_COOKIE } from "../lib/auth/sessions.ts";
 import type { Sql } from "../lib/db.ts";
 import type { AuthUser, Role } from "../lib/roles.ts";
 import { memoryMailer } from "../lib/mailer.ts";
 import { createDefaultProject } from "../lib/projects_default.ts";
+import { toAuthUser, type UserRow } from "../lib/users.ts";
 
 export { memoryMailer };
 

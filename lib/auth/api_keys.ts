@@ -3,7 +3,7 @@ import { encodeBase32LowerCaseNoPadding } from "@oslojs/encoding";
 import type { Sql } from "../db.ts";
 import { HttpError } from "../errors.ts";
 import type { AuthUser } from "../roles.ts";
-import { toAuthUser, type UserRow } from "./sessions.ts";
+import { toAuthUser, type UserRow } from "../users.ts";
 import { constantTimeEqualText, hashToken, randomToken } from "./tokens.ts";
 
 /**

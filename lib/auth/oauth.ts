@@ -1,6 +1,6 @@
 // What every external sign-in provider implements. The providers themselves live in their
 // own modules (oauth_google.ts) and are listed in oauth_providers.ts, so this module depends on
-// none of them.
+// none of them; linking a provider's identity to a Vox account is in oauth_accounts.ts.
 
 /** An identity an OAuth provider vouched for. */
 export interface ExternalIdentity {

@@ -1,9 +1,12 @@
 import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { recordAudit } from "../audit.ts";
 import type { Config } from "../config.ts";
+import type { AppEnv, ResolvedDeps } from "../context.ts";
 import type { Sql } from "../db.ts";
-import { type AuthUser, isRole, type Role } from "../roles.ts";
-import { isHttps } from "./client.ts";
+import type { AuthUser } from "../roles.ts";
+import { toAuthUser, type UserRow } from "../users.ts";
+import { clientIp, isHttps } from "./client.ts";
 import { readSetting } from "./settings.ts";
 import { hashToken, randomToken } from "./tokens.ts";
 
@@ -14,34 +17,6 @@ export const SECURE_SESSION_COOKIE = "__Host-vox_session";
 
 // Sliding expiry writes at most once a minute per session, not on every request.
 const TOUCH_AFTER_SECONDS = 60;
-
-export interface UserRow {
-  id: number;
-  name: string;
-  username: string;
-  email: string;
-  role: Role;
-  isAdmin: boolean;
-  organizationId: number | null;
-  orgRole: "member" | "admin" | null;
-  activatedAt: Date | null;
-  deactivatedAt: Date | null;
-}
-
-/** The AuthUser for a users row. */
-export function toAuthUser(row: UserRow, via: AuthUser["via"]): AuthUser {
-  return {
-    id: row.id,
-    name: row.name,
-    username: row.username,
-    email: row.email,
-    role: isRole(row.role) ? row.role : "basic",
-    isAdmin: row.isAdmin,
-    organizationId: row.organizationId,
-    orgRole: row.orgRole,
-    via,
-  };
-}
 
 export interface NewSession {
   /** The raw token: goes into the cookie and nowhere else. */
@@ -148,5 +123,36 @@ export function clearSessionCookie(c: Context, config: Config): void {
   if (getCookie(c, SESSION_COOKIE) !== undefined) deleteCookie(c, SESSION_COOKIE, { path: "/" });
   if (getCookie(c, SECURE_SESSION_COOKIE) !== undefined || isHttps(c, config)) {
     deleteCookie(c, SECURE_SESSION_COOKIE, { path: "/", secure: true });
+  }
+}
+
+/**
+ * Starts a session for `user` after a successful sign-in (API or page), replacing any session
+ * the browser had, and sets its cookie.
+ */
+export async function startSession(c: Context<AppEnv>, deps: ResolvedDeps, user: AuthUser): Promise<void> {
+  const previous = readSessionCookie(c);
+  if (previous) await invalidateSession(deps.sql, previous);
+  const session = await createSession(deps.sql, user.id, {
+    ip: clientIp(c, deps.config),
+    userAgent: c.req.header("user-agent"),
+  });
+  setSessionCookie(c, deps.config, session);
+}
+
+/** Ends the browser's session, if any, clears its cookie and records the logout. */
+export async function endSession(c: Context<AppEnv>, deps: ResolvedDeps): Promise<void> {
+  const token = readSessionCookie(c);
+  if (token) await invalidateSession(deps.sql, token);
+  clearSessionCookie(c, deps.config);
+  const user = c.var.user;
+  if (user) {
+    await recordAudit(deps.sql, {
+      action: "auth.logout",
+      actorUserId: user.id,
+      targetType: "user",
+      targetId: user.id,
+      ip: clientIp(c, deps.config),
+    });
   }
 }

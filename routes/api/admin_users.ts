@@ -6,15 +6,9 @@ import type { AppEnv, ResolvedDeps } from "../../lib/context.ts";
 import { HttpError } from "../../lib/errors.ts";
 import { requireAdmin } from "../../lib/guards.ts";
 import { ROLES } from "../../lib/roles.ts";
-import {
-  actionContext,
-  changeRole,
-  findUserById,
-  listUsers,
-  reissueActivation,
-  setDeactivated,
-  userView,
-} from "../../lib/users.ts";
+import { changeRole, listUsers, reissueActivation, setDeactivated } from "../../lib/admin_users.ts";
+import { actionContext } from "../../lib/auth/action_context.ts";
+import { findUserById, userView } from "../../lib/users.ts";
 
 /** /api/admin/users: the system admin manages accounts (roles, deactivation) and reads the audit log. */
 export function adminUsersApi(deps: ResolvedDeps) {

@@ -1,23 +1,18 @@
-import { type Context, Hono } from "hono";
+import { Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { z } from "zod";
-import { recordAudit } from "../../lib/audit.ts";
 import { isHttps } from "../../lib/auth/client.ts";
 import { OAuthError, type OAuthPending } from "../../lib/auth/oauth.ts";
 import { checkAuthRateLimit } from "../../lib/auth/rate_limit.ts";
-import {
-  clearSessionCookie,
-  createSession,
-  invalidateSession,
-  readSessionCookie,
-  setSessionCookie,
-} from "../../lib/auth/sessions.ts";
+import { endSession, startSession } from "../../lib/auth/sessions.ts";
 import { constantTimeEqualText, randomToken } from "../../lib/auth/tokens.ts";
 import { jsonBody, safeNext } from "../../lib/auth/validate.ts";
 import type { AppEnv, ResolvedDeps } from "../../lib/context.ts";
 import { HttpError } from "../../lib/errors.ts";
-import type { AuthUser } from "../../lib/roles.ts";
-import { actionContext, activate, oauthSignIn, passwordLogin, setupNeeded, signup } from "../../lib/users.ts";
+import { activate, passwordLogin, signup } from "../../lib/accounts.ts";
+import { actionContext } from "../../lib/auth/action_context.ts";
+import { oauthSignIn } from "../../lib/auth/oauth_accounts.ts";
+import { setupNeeded } from "../../lib/setup.ts";
 import { PASSWORD_MAX } from "../../lib/auth/passwords.ts";
 
 const email = z.email("must be an email address").max(254);
@@ -48,34 +43,6 @@ const loginBody = z.preprocess(
 );
 
 const OAUTH_COOKIE = (id: string) => `vox_oauth_${id}`;
-
-/** Starts a session for `user` after a successful sign-in, replacing any session the browser had. */
-export async function startSession(c: Context<AppEnv>, deps: ResolvedDeps, user: AuthUser): Promise<void> {
-  const previous = readSessionCookie(c);
-  if (previous) await invalidateSession(deps.sql, previous);
-  const session = await createSession(deps.sql, user.id, {
-    ip: actionContext(c, deps).ip,
-    userAgent: c.req.header("user-agent"),
-  });
-  setSessionCookie(c, deps.config, session);
-}
-
-/** Ends the browser's session, if any. */
-export async function endSession(c: Context<AppEnv>, deps: ResolvedDeps): Promise<void> {
-  const token = readSessionCookie(c);
-  if (token) await invalidateSession(deps.sql, token);
-  clearSessionCookie(c, deps.config);
-  const user = c.var.user;
-  if (user) {
-    await recordAudit(deps.sql, {
-      action: "auth.logout",
-      actorUserId: user.id,
-      targetType: "user",
-      targetId: user.id,
-      ip: actionContext(c, deps).ip,
-    });
-  }
-}
 
 /** /api/auth: sign-up, activation, login, logout, status and OAuth sign-in. */
 export function authApi(deps: ResolvedDeps) {

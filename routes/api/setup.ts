@@ -4,7 +4,8 @@ import { checkAuthRateLimit } from "../../lib/auth/rate_limit.ts";
 import { PASSWORD_MAX } from "../../lib/auth/passwords.ts";
 import { jsonBody } from "../../lib/auth/validate.ts";
 import type { AppEnv, ResolvedDeps } from "../../lib/context.ts";
-import { actionContext, runSetup, setupNeeded } from "../../lib/users.ts";
+import { actionContext } from "../../lib/auth/action_context.ts";
+import { runSetup, setupNeeded } from "../../lib/setup.ts";
 
 const username = z.string().regex(/^[A-Za-z0-9_.-]{2,40}$/, "2–40 letters, digits, _ . -");
 

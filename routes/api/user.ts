@@ -5,7 +5,9 @@ import { createSession, setSessionCookie } from "../../lib/auth/sessions.ts";
 import { jsonBody } from "../../lib/auth/validate.ts";
 import type { AppEnv, ResolvedDeps } from "../../lib/context.ts";
 import { requireSession, requireUser } from "../../lib/guards.ts";
-import { actionContext, changePassword, findUserById, userView } from "../../lib/users.ts";
+import { changePassword } from "../../lib/accounts.ts";
+import { actionContext } from "../../lib/auth/action_context.ts";
+import { findUserById, userView } from "../../lib/users.ts";
 
 /** /api/v1/user: the caller (session or API key) and their password. */
 export function userApi(deps: ResolvedDeps) {
