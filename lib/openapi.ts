@@ -1,14 +1,24 @@
 // Request validation at the edge and the OpenAPI document, both from the same zod schemas.
+// This is Vox's one request validator and its one 400: every route (API and page forms) reports
+// invalid input through invalidInput().
 import { zValidator } from "@hono/zod-validator";
 import { z } from "zod";
 import { HttpError } from "./errors.ts";
 
-type Target = "json" | "query" | "param";
+type Target = "json" | "form" | "query" | "param";
 
-/** The 400 for invalid input: the message names the first bad field, details list them all. */
+/**
+ * The 400 for invalid input: `invalid_input`, the message "field: problem" for the first bad
+ * field, and `details.issues` listing every `{ field, message }`. A problem with the whole body
+ * (not an object, say) is reported on the field "(body)"; with the whole query, "(query)".
+ */
 export function invalidInput(error: { issues: z.core.$ZodIssue[] }, target: Target): HttpError {
   const issues = error.issues.map((i) => ({
-    field: i.path.length ? i.path.join(".") : target === "json" ? "(body)" : `(${target})`,
+    field: i.path.length
+      ? i.path.join(".")
+      : target === "json" || target === "form"
+      ? "(body)"
+      : `(${target})`,
     message: i.message,
   }));
   const first = issues[0];
@@ -29,8 +39,11 @@ export interface RouteDoc {
   path: string;
   summary: string;
   tag: string;
-  /** "public" needs nothing; "user" a session or API key; "admin" the administrator; "agent" an agent token. */
-  auth: "public" | "user" | "admin" | "agent";
+  /**
+   * "public" needs nothing; "user" a session or API key; "session" a signed-in browser session
+   * (API keys refused); "admin" the administrator; "agent" an agent token.
+   */
+  auth: "public" | "user" | "session" | "admin" | "agent";
   params?: z.ZodObject;
   query?: z.ZodObject;
   body?: z.ZodType;
@@ -103,7 +116,7 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
     };
     const errs = new Set<number>([400, 404, ...(r.errors ?? [])]);
     if (r.auth !== "public") errs.add(401);
-    if (r.auth === "user" || r.auth === "admin") errs.add(403);
+    if (r.auth === "user" || r.auth === "session" || r.auth === "admin") errs.add(403);
     for (const s of [...errs].sort()) {
       responses[String(s)] = {
         description: ERROR_TEXT[s] ?? "Error",
@@ -128,7 +141,7 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
         ? []
         : r.auth === "agent"
         ? [{ agentToken: [] }]
-        : r.path.startsWith("/api/v1/")
+        : r.auth !== "session" && r.path.startsWith("/api/v1/")
         ? [{ apiKey: [] }, { session: [] }]
         : [{ session: [] }],
     };
@@ -157,9 +170,11 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
 const ERROR_TEXT: Record<number, string> = {
   400: "Invalid input (the message names the field)",
   401: "Not signed in",
-  403: "Not allowed (a plan limit or a role)",
+  403: "Not allowed (a plan limit, a role, or an API key where a browser session is needed)",
   404: "No such item, or not visible to the caller",
   409: "Conflicts with the item's state",
   413: "Body too large",
+  429: "Too many requests (Retry-After says when to try again)",
+  502: "An upstream service failed (the mail server)",
   503: "Not available on this server process",
 };

@@ -2,9 +2,10 @@ import { type Context, Hono } from "hono";
 import type { ComponentChildren } from "preact";
 import { PASSWORD_MIN } from "../lib/auth/passwords.ts";
 import { checkAuthRateLimit } from "../lib/auth/rate_limit.ts";
-import { invalidInput, safeNext } from "../lib/auth/validate.ts";
+import { safeNext } from "../lib/auth/redirects.ts";
 import type { AppEnv, ResolvedDeps } from "../lib/context.ts";
 import { HttpError } from "../lib/errors.ts";
+import { invalidInput } from "../lib/openapi.ts";
 import { activate, inspectActivationToken, passwordLogin, signup } from "../lib/accounts.ts";
 import { actionContext } from "../lib/auth/action_context.ts";
 import { endSession, startSession } from "../lib/auth/sessions.ts";
@@ -52,7 +53,7 @@ export function authPageRoutes(deps: ResolvedDeps) {
           username: form.scoutUsername || undefined,
         },
       });
-      if (!parsed.success) throw invalidInput(parsed.error);
+      if (!parsed.success) throw invalidInput(parsed.error, "form");
       const result = await runSetup(actionContext(c, deps), parsed.data);
       return renderPage(c, deps, {
         title: "Setup complete",
@@ -91,7 +92,7 @@ export function authPageRoutes(deps: ResolvedDeps) {
         password: form.password,
         name: form.name || undefined,
       });
-      if (!parsed.success) throw invalidInput(parsed.error);
+      if (!parsed.success) throw invalidInput(parsed.error, "form");
       await signup(actionContext(c, deps), parsed.data);
       return renderPage(c, deps, {
         title: "Check your email",
@@ -126,7 +127,7 @@ export function authPageRoutes(deps: ResolvedDeps) {
       try {
         await checkAuthRateLimit(c, deps);
         const parsed = loginSchema.safeParse({ login: form.login, password: form.password });
-        if (!parsed.success) throw invalidInput(parsed.error);
+        if (!parsed.success) throw invalidInput(parsed.error, "form");
         const user = await passwordLogin(actionContext(c, deps), { ...parsed.data, adminOnly: admin });
         await startSession(c, deps, user);
         return c.redirect(safeNext(form.next, "/"), 303);

@@ -7,6 +7,7 @@ import { renderPage } from "./_render.tsx";
 const AUTH_TEXT = {
   public: "public",
   user: "session or API key",
+  session: "signed-in browser session",
   admin: "administrator",
   agent: "eval agent token",
 } as const;

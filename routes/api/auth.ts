@@ -6,14 +6,16 @@ import { OAuthError, type OAuthPending } from "../../lib/auth/oauth.ts";
 import { checkAuthRateLimit } from "../../lib/auth/rate_limit.ts";
 import { endSession, startSession } from "../../lib/auth/sessions.ts";
 import { constantTimeEqualText, randomToken } from "../../lib/auth/tokens.ts";
-import { jsonBody, safeNext } from "../../lib/auth/validate.ts";
+import { safeNext } from "../../lib/auth/redirects.ts";
 import type { AppEnv, ResolvedDeps } from "../../lib/context.ts";
 import { HttpError } from "../../lib/errors.ts";
+import { doc, valid } from "../../lib/openapi.ts";
 import { activate, passwordLogin, signup } from "../../lib/accounts.ts";
 import { actionContext } from "../../lib/auth/action_context.ts";
 import { oauthSignIn } from "../../lib/auth/oauth_accounts.ts";
 import { setupNeeded } from "../../lib/setup.ts";
 import { PASSWORD_MAX } from "../../lib/auth/passwords.ts";
+import { callerSchema, userSchema } from "./user.ts";
 
 const email = z.email("must be an email address").max(254);
 
@@ -42,7 +44,107 @@ const loginBody = z.preprocess(
   loginSchema,
 );
 
+const activateSchema = z.object({
+  token: z.string().max(100),
+  password: z.string().max(PASSWORD_MAX).optional(),
+});
+
 const OAUTH_COOKIE = (id: string) => `vox_oauth_${id}`;
+
+const tag = "auth";
+const providerParam = z.object({ provider: z.string().describe("A sign-in provider id, e.g. google") });
+
+doc({
+  method: "get",
+  path: "/api/auth/status",
+  summary: "Whether the request is signed in and as whom, whether setup is pending, the enabled providers",
+  tag,
+  auth: "public",
+  response: z.object({
+    authenticated: z.boolean(),
+    user: callerSchema.nullable(),
+    setupRequired: z.boolean(),
+    providers: z.record(z.string(), z.boolean()),
+  }),
+});
+doc({
+  method: "post",
+  path: "/api/auth/signup",
+  summary: "Sign up with email and password; an activation link is mailed (the answer is the same " +
+    "whether or not the address has an account)",
+  tag,
+  auth: "public",
+  body: signupSchema,
+  status: 202,
+  response: z.object({ status: z.literal("pending_activation"), message: z.string() }),
+  errors: [409, 429, 502],
+});
+doc({
+  method: "post",
+  path: "/api/auth/activate",
+  summary:
+    "Activate an account with the token from its activation link (and choose a password if it has none)",
+  tag,
+  auth: "public",
+  body: activateSchema,
+  response: z.object({ user: userSchema }),
+  errors: [429],
+});
+doc({
+  method: "post",
+  path: "/api/auth/login",
+  summary: "Sign in with { login, password } (login: an email or a username; `email` or `username` " +
+    "may stand for `login`) and start a browser session",
+  tag,
+  auth: "public",
+  body: loginBody,
+  response: z.object({ user: callerSchema }),
+  errors: [401, 403, 429],
+});
+doc({
+  method: "post",
+  path: "/api/auth/logout",
+  summary: "End the browser's session",
+  tag,
+  auth: "public",
+  response: z.object({ signedOut: z.literal(true) }),
+});
+doc({
+  method: "get",
+  path: "/api/auth/{provider}/status",
+  summary: "Whether sign-in with this provider is enabled",
+  tag,
+  auth: "public",
+  params: providerParam,
+  response: z.object({ provider: z.string(), enabled: z.boolean() }),
+});
+doc({
+  method: "get",
+  path: "/api/auth/{provider}",
+  summary: "Start signing in with the provider: redirects to it (state, PKCE and nonce kept in a cookie)",
+  tag,
+  auth: "public",
+  params: providerParam,
+  query: z.object({ next: z.string().optional().describe("Same-site path to go to after signing in") }),
+  status: 302,
+  errors: [429],
+});
+doc({
+  method: "get",
+  path: "/api/auth/{provider}/callback",
+  summary: "Where the provider returns: signs in (linking or creating the account) and starts a session; " +
+    "browsers are redirected to `next`, or to /login?error=<code>",
+  tag,
+  auth: "public",
+  params: providerParam,
+  query: z.object({
+    state: z.string().optional(),
+    code: z.string().optional(),
+    error: z.string().optional().describe("Set by the provider when the user refused"),
+  }),
+  response: z.object({ user: callerSchema }),
+  errors: [403, 429],
+});
 
 /** /api/auth: sign-up, activation, login, logout, status and OAuth sign-in. */
 export function authApi(deps: ResolvedDeps) {
@@ -64,7 +166,7 @@ export function authApi(deps: ResolvedDeps) {
       await checkAuthRateLimit(c, deps);
       await next();
     },
-    jsonBody(signupSchema),
+    valid("json", signupSchema),
     async (c) => {
       await signup(actionContext(c, deps), c.req.valid("json"));
       return c.json({
@@ -80,7 +182,7 @@ export function authApi(deps: ResolvedDeps) {
       await checkAuthRateLimit(c, deps);
       await next();
     },
-    jsonBody(z.object({ token: z.string().max(100), password: z.string().max(PASSWORD_MAX).optional() })),
+    valid("json", activateSchema),
     async (c) => {
       const { token, password } = c.req.valid("json");
       const user = await activate(actionContext(c, deps), token, password);
@@ -94,7 +196,7 @@ export function authApi(deps: ResolvedDeps) {
       await checkAuthRateLimit(c, deps);
       await next();
     },
-    jsonBody(loginBody),
+    valid("json", loginBody),
     async (c) => {
       const { login, password } = c.req.valid("json");
       const user = await passwordLogin(actionContext(c, deps), { login, password });
