@@ -1,11 +1,22 @@
 /**
- * Application and scenario configs in voice-agent-tester's YAML format, plus Vox's additions.
- * Loading validates every step up front so a bad file fails before a browser starts, with an
+ * The agent's loader for application and scenario files. The formats themselves are defined
+ * once in `format.ts` (shared with the server); loading validates a file against them up front
+ * and resolves the audio files it names, so a bad file fails before a browser starts, with an
  * error naming the file and the step.
  */
-import { parse as parseYaml, YAMLParseError } from "yaml";
-import { z } from "zod";
 import { basename, dirname, extname, join, resolve } from "node:path";
+import type { z } from "zod";
+import {
+  type Application,
+  applicationSchema,
+  type NetworkProfile,
+  type NoiseSpec,
+  parseYaml,
+  type Scenario,
+  scenarioSchema,
+  type Step,
+  YamlError,
+} from "./format.ts";
 
 /** A run error that names the config file and, when known, the step (1-based) and action. */
 export class ConfigError extends Error {
@@ -19,96 +30,6 @@ export class ConfigError extends Error {
     this.name = "ConfigError";
   }
 }
-
-const noiseSpec = z.object({
-  file: z.string().optional(),
-  type: z.enum(["white", "pink", "brown"]).optional(),
-  snr_db: z.number().optional(),
-  level_db: z.number().optional(),
-  seed: z.number().int().optional(),
-}).strict();
-export type NoiseSpec = z.infer<typeof noiseSpec>;
-
-const selector = z.string().min(1, "needs a selector");
-const speakFields = {
-  file: z.string().optional(),
-  text: z.string().optional(),
-  voice: z.string().optional(),
-  gain_db: z.number().optional(),
-  noise: noiseSpec.optional(),
-};
-const common = { action: z.string(), metrics: z.union([z.string(), z.array(z.string())]).optional() };
-const timeout = z.number().positive().optional();
-
-const stepSchemas: Record<string, z.ZodType> = {
-  click: z.object({ ...common, selector, timeout }).passthrough(),
-  click_with_retry: z.object({
-    ...common,
-    selector,
-    retries: z.number().int().positive().optional(),
-    delay: z.number().nonnegative().optional(),
-    timeout,
-  }).passthrough(),
-  wait: z.object({ ...common, selector, timeout }).passthrough(),
-  wait_for_element: z.object({ ...common, selector, timeout }).passthrough(),
-  type: z.object({ ...common, selector, text: z.string() }).passthrough(),
-  fill: z.object({ ...common, selector, text: z.union([z.string(), z.number()]) }).passthrough(),
-  select: z.object({
-    ...common,
-    selector,
-    value: z.string().optional(),
-    values: z.array(z.string()).optional(),
-    text: z.string().optional(),
-    checked: z.boolean().optional(),
-  }).passthrough(),
-  sleep: z.object({ ...common, time: z.number().nonnegative() }).passthrough(),
-  screenshot: z.object({ ...common, filename: z.string().optional(), outputDir: z.string().optional() })
-    .passthrough(),
-  speak: z.object({ ...common, ...speakFields }).passthrough(),
-  wait_for_voice: z.object({ ...common, timeout }).passthrough(),
-  wait_for_silence: z.object({ ...common, timeout, silence_ms: z.number().positive().optional() })
-    .passthrough(),
-  listen: z.object({ ...common, evaluation: z.string().optional(), timeout }).passthrough(),
-  // Vox additions.
-  barge_in: z.object({
-    ...common,
-    ...speakFields,
-    after_ms: z.number().nonnegative().optional(),
-    stop_timeout_ms: z.number().positive().optional(),
-    timeout,
-  }).passthrough(),
-  noise: z.object({
-    ...common,
-    file: z.string().optional(),
-    type: z.enum(["white", "pink", "brown"]).optional(),
-    duration_ms: z.number().positive(),
-    level_db: z.number().optional(),
-    grace_ms: z.number().nonnegative().optional(),
-  }).passthrough(),
-};
-
-export type Step = { action: string; [k: string]: unknown };
-
-const networkProfile = z.object({
-  name: z.string(),
-  delay_ms: z.number().nonnegative().optional(),
-  jitter_ms: z.number().nonnegative().optional(),
-  loss_pct: z.number().min(0).max(100).optional(),
-  rate_kbit: z.number().positive().optional(),
-}).strict();
-export type NetworkProfile = z.infer<typeof networkProfile>;
-
-const fileSchema = z.object({
-  url: z.string().optional(),
-  html: z.string().optional(),
-  steps: z.array(z.record(z.string(), z.unknown())).optional(),
-  tags: z.array(z.string()).optional(),
-  background: z.union([z.string(), noiseSpec]).optional(),
-  background_level_db: z.number().optional(),
-  background_snr_db: z.number().optional(),
-  network: z.array(networkProfile).optional(),
-  silence_ms: z.number().positive().optional(),
-}).passthrough();
 
 /** A loaded application (url/html + setup steps) or scenario (steps) file. */
 export interface LoadedConfig {
@@ -134,7 +55,7 @@ export async function resolveAudio(config: Pick<LoadedConfig, "dir">, name: stri
   return null;
 }
 
-/** Parses one YAML config; `kind` decides whether `url`/`html` is required. */
+/** Reads and validates one YAML config; `kind` picks the format (application or scenario). */
 export async function loadConfig(path: string, kind: "application" | "scenario"): Promise<LoadedConfig> {
   const abs = resolve(path);
   let text: string;
@@ -145,10 +66,13 @@ export async function loadConfig(path: string, kind: "application" | "scenario")
   }
   let raw: unknown;
   try {
-    raw = parseYaml(text, { prettyErrors: true }) ?? {};
+    raw = parseYaml(text);
   } catch (err) {
-    const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}` : "";
-    throw new ConfigError(path, `malformed YAML${where}: ${(err as Error).message.split("\n")[0]}`);
+    if (!(err instanceof YamlError)) throw err;
+    throw new ConfigError(
+      path,
+      err.line ? `malformed YAML at line ${err.line}: ${err.message}` : err.message,
+    );
   }
   return await parseConfig(raw, { path: abs, name: basename(abs, extname(abs)), dir: dirname(abs) }, kind);
 }
@@ -163,37 +87,42 @@ export async function parseConfig(
   kind: "application" | "scenario",
 ): Promise<LoadedConfig> {
   const path = meta.path;
-  const parsed = fileSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ConfigError(
-      path,
-      `invalid ${kind} config at ${issue.path.join(".") || "top level"}: ${issue.message}`,
-    );
-  }
-  const c = parsed.data;
-  if (kind === "application" && !c.url && !c.html) {
-    throw new ConfigError(path, `application config must contain "url" or "html"`);
-  }
+  const parsed = (kind === "application" ? applicationSchema : scenarioSchema).safeParse(raw);
+  if (!parsed.success) throw configErrorOf(path, kind, raw, parsed.error.issues[0]);
   const config: LoadedConfig = {
     name: meta.name,
     path,
     dir: meta.dir,
-    url: c.url,
-    html: c.html,
-    steps: [],
-    tags: c.tags ?? [],
-    network: c.network,
-    silenceMs: c.silence_ms,
+    steps: parsed.data.steps as Step[],
+    tags: parsed.data.tags ?? [],
   };
-  if (c.background) {
-    config.background = typeof c.background === "string"
-      ? { file: c.background, level_db: c.background_level_db, snr_db: c.background_snr_db }
-      : c.background;
+  if (kind === "application") {
+    const app = parsed.data as Application;
+    config.url = app.url;
+    config.html = app.html;
+  } else {
+    const scenario = parsed.data as Scenario;
+    config.network = scenario.network;
+    config.silenceMs = scenario.silence_ms;
+    if (typeof scenario.background === "string") {
+      config.background = {
+        file: scenario.background,
+        level_db: scenario.background_level_db,
+        snr_db: scenario.background_snr_db,
+      };
+    } else config.background = scenario.background;
   }
-  const steps = c.steps ?? [];
-  for (let i = 0; i < steps.length; i++) {
-    config.steps.push(await validateStep(config, steps[i], i + 1));
+  for (const [i, step] of config.steps.entries()) {
+    for (const f of audioFilesOf(step)) {
+      if (!(await resolveAudio(config, f))) {
+        throw new ConfigError(
+          path,
+          `audio file not found: ${f} (looked in ${config.dir} and ${join(config.dir, "assets")})`,
+          i + 1,
+          step.action,
+        );
+      }
+    }
   }
   if (config.background?.file && !(await resolveAudio(config, config.background.file))) {
     throw new ConfigError(path, `background noise file not found: ${config.background.file}`);
@@ -201,40 +130,24 @@ export async function parseConfig(
   return config;
 }
 
-async function validateStep(config: LoadedConfig, raw: Record<string, unknown>, n: number): Promise<Step> {
-  const action = typeof raw.action === "string" ? raw.action : undefined;
-  if (!action) throw new ConfigError(config.path, `step has no "action"`, n);
-  const schema = stepSchemas[action];
-  if (!schema) {
-    throw new ConfigError(
-      config.path,
-      `unknown action "${action}" (known: ${Object.keys(stepSchemas).join(", ")})`,
-      n,
-      action,
+/** The first schema issue as a ConfigError: a step's issue names the step and its action. */
+function configErrorOf(path: string, kind: string, raw: unknown, issue: z.core.$ZodIssue): ConfigError {
+  const [top, index, ...rest] = issue.path;
+  if (top === "steps" && typeof index === "number") {
+    const action = (raw as { steps: { action?: unknown }[] }).steps[index]?.action;
+    // An issue with the action itself is already named by the action in the message.
+    const field = rest.length && rest[0] !== "action" ? `${rest.join(".")}: ` : "";
+    return new ConfigError(
+      path,
+      field + issue.message,
+      index + 1,
+      typeof action === "string" ? action : undefined,
     );
   }
-  const r = schema.safeParse(raw);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new ConfigError(config.path, `${issue.path.join(".") || "step"}: ${issue.message}`, n, action);
-  }
-  const step = r.data as Step;
-  if (action === "speak" || action === "barge_in") {
-    if (!step.file === !step.text) {
-      throw new ConfigError(config.path, `needs exactly one of "file" or "text"`, n, action);
-    }
-  }
-  for (const f of audioFilesOf(step)) {
-    if (!(await resolveAudio(config, f))) {
-      throw new ConfigError(
-        config.path,
-        `audio file not found: ${f} (looked in ${config.dir} and ${join(config.dir, "assets")})`,
-        n,
-        action,
-      );
-    }
-  }
-  return step;
+  return new ConfigError(
+    path,
+    `invalid ${kind} config at ${issue.path.join(".") || "top level"}: ${issue.message}`,
+  );
 }
 
 /** Audio files a step names (speech and noise). */

@@ -3,7 +3,7 @@
  * with `tc netem` on the link. Before any impaired run the agent probes whether this host
  * allows it; when it does not, network resilience is reported as null with the reason.
  */
-import type { NetworkProfile } from "./config.ts";
+import type { NetworkProfile } from "./format.ts";
 
 /** Named profiles a scenario may refer to with `network: [{ name: "3g" }]`. */
 export const NETWORK_PRESETS: Record<string, Omit<NetworkProfile, "name">> = {

@@ -4,7 +4,8 @@
  */
 import type { Browser, BrowserContext, Page } from "puppeteer-core";
 import { join, resolve } from "node:path";
-import { ConfigError, type LoadedConfig, type NetworkProfile, type Step } from "./config.ts";
+import { ConfigError, type LoadedConfig } from "./config.ts";
+import type { NetworkProfile, Step } from "./format.ts";
 import { launchChromium } from "./browser.ts";
 import { summarize } from "./stats.ts";
 import { naturalness } from "./naturalness.ts";

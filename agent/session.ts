@@ -4,7 +4,8 @@
  */
 import type { Frame, Page } from "puppeteer-core";
 import { join, resolve } from "node:path";
-import { type LoadedConfig, type NoiseSpec, resolveAudio, type Step } from "./config.ts";
+import { type LoadedConfig, resolveAudio } from "./config.ts";
+import type { NoiseSpec, Step } from "./format.ts";
 import { encodeWav, fromBase64, synthesize, toBase64 } from "./audio.ts";
 import type { NoiseCheck, StepRecord, Turn } from "./report.ts";
 import type { RunOptions } from "./runner.ts";

@@ -245,7 +245,7 @@ Deno.test(
     assert.equal(recordings.length, 1);
     await assert.rejects(
       () => parseConfig({ steps: [{ action: "speak" }] }, meta("bad"), "scenario"),
-      /job:bad step 1 \(speak\): needs exactly one of "file" or "text"/,
+      /job:bad step 1 \(speak\): needs exactly one of file or text/,
     );
   },
 );

@@ -32,7 +32,7 @@ Deno.test("folders expand to their YAML files, sorted", async () => {
 Deno.test("an application without url or html is refused", async () => {
   await assert.rejects(
     () => loadConfig("tests/fixtures/vat/response.yaml", "application"),
-    /must contain "url" or "html"/,
+    /response\.yaml: invalid application config at url: needs exactly one of url or html/,
   );
 });
 

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import type { Page } from "puppeteer-core";
 import { fieldOf } from "../components/run_your_own/api.ts";
 import { DEFAULT_EVAL, DEFAULT_LAUNCH, stepsToYaml, yamlToSteps } from "../components/run_your_own/steps.ts";
-import { applicationSchema, parseYaml, scenarioSchema } from "../lib/app_config_schema.ts";
+import { applicationSchema, parseYaml, scenarioSchema } from "../agent/format.ts";
 import { SESSION_COOKIE } from "../lib/auth/sessions.ts";
 import { sampleReport, SimAgent } from "./_agent_sim.ts";
 import { createTestApp } from "./_app.ts";

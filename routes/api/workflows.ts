@@ -2,13 +2,7 @@
 // (voice-agent-tester application vs scenario), importable and exportable as YAML.
 import { Hono } from "hono";
 import { z } from "zod";
-import {
-  applicationSchema,
-  parseYaml,
-  scenarioSchema,
-  toYaml,
-  YamlError,
-} from "../../lib/app_config_schema.ts";
+import { applicationSchema, parseYaml, scenarioSchema, toYaml, YamlError } from "../../agent/format.ts";
 import type { AppDeps, AppEnv } from "../../lib/context.ts";
 import { HttpError } from "../../lib/errors.ts";
 import { requireUser } from "../../lib/guards.ts";

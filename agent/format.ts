@@ -1,0 +1,189 @@
+/**
+ * The voice-agent-tester YAML formats (SPEC §7) with Vox's additions, defined once: an
+ * application file (a workflow's config: how to open and start the voice agent) and a
+ * scenario file (an eval set's config: what to say and measure). The server validates API
+ * input and builds the OpenAPI document from these schemas; the agent's loader
+ * (`agent/config.ts`) validates the same files with them before a browser starts, so a config
+ * the server stores is one the agent runs.
+ *
+ * Files written for voice-agent-tester validate unchanged. Unknown fields are kept (the tester
+ * reads some Vox does not); only what would make a file unrunnable is refused, with limits on
+ * sizes and durations so a stored config cannot ask for unbounded work. Pure: zod and yaml
+ * only, no file access (audio files named here are resolved by the agent's loader).
+ */
+import { parse, stringify, YAMLParseError } from "yaml";
+import { z } from "zod";
+
+/** The longest wait or pause a step may ask for, in ms (one hour). */
+export const MAX_STEP_MS = 3_600_000;
+
+const selector = z.string({ error: "needs a selector" }).min(1, "needs a selector").max(2000);
+const waitMs = z.number().positive().max(MAX_STEP_MS);
+const pauseMs = z.number().nonnegative().max(MAX_STEP_MS);
+/** An audio file name, resolved by whoever runs the file. */
+const audio = z.string().min(1).max(500);
+const noiseType = z.enum(["white", "pink", "brown"]);
+/** `metrics: elapsed_time` or a list of metric names, reported per step. */
+const metrics = z.union([z.string(), z.array(z.string())]).optional();
+
+/** Vox: noise mixed into the microphone, from a file or generated, at an SNR or a level. */
+const noiseSpec = z.strictObject({
+  file: audio.optional(),
+  type: noiseType.optional(),
+  snr_db: z.number().optional(),
+  level_db: z.number().optional(),
+  seed: z.number().int().optional(),
+});
+/** Noise mixed into the microphone (a speak step's `noise`, a scenario's `background`). */
+export type NoiseSpec = z.infer<typeof noiseSpec>;
+
+const step = <T extends z.ZodRawShape>(action: string, shape: T) =>
+  z.looseObject({ action: z.literal(action), metrics, ...shape });
+
+const speakShape = {
+  file: audio.optional(),
+  text: z.string().min(1).max(5000).optional(),
+  /** Vox: the espeak-ng voice for `text`. */
+  voice: z.string().max(100).optional(),
+  /** Vox: gain applied to the speech. */
+  gain_db: z.number().optional(),
+  /** Vox: noise mixed under the speech. */
+  noise: noiseSpec.optional(),
+};
+const needsFileOrText = (s: { file?: string; text?: string }) => Boolean(s.file) !== Boolean(s.text);
+const fileOrText = "needs exactly one of file or text";
+
+const steps = [
+  step("click", { selector, timeout: waitMs.optional() }),
+  step("click_with_retry", {
+    selector,
+    retries: z.number().int().positive().max(100).optional(),
+    delay: pauseMs.optional(),
+    timeout: waitMs.optional(),
+  }),
+  step("wait", { selector, timeout: waitMs.optional() }),
+  step("wait_for_element", { selector, timeout: waitMs.optional() }),
+  step("type", { selector, text: z.string().max(10_000) }),
+  step("fill", { selector, text: z.union([z.string().max(10_000), z.number()]) }),
+  step("select", {
+    selector,
+    value: z.string().max(1000).optional(),
+    values: z.array(z.string().max(1000)).max(100).optional(),
+    text: z.string().max(1000).optional(),
+    checked: z.boolean().optional(),
+  }),
+  step("sleep", { time: pauseMs }),
+  step("screenshot", { filename: z.string().max(200).optional(), outputDir: z.string().max(500).optional() }),
+  step("speak", speakShape).refine(needsFileOrText, fileOrText),
+  step("wait_for_voice", { timeout: waitMs.optional() }),
+  step("wait_for_silence", {
+    timeout: waitMs.optional(),
+    /** Vox: how long the agent must stay quiet for its turn to end (default 400 ms). */
+    silence_ms: waitMs.optional(),
+  }),
+  step("listen", { evaluation: z.string().max(5000).optional(), timeout: waitMs.optional() }),
+  // Vox: speech injected while the agent talks, timed for interrupt latency.
+  step("barge_in", {
+    ...speakShape,
+    after_ms: pauseMs.optional(),
+    stop_timeout_ms: waitMs.optional(),
+    timeout: waitMs.optional(),
+  }).refine(needsFileOrText, fileOrText),
+  // Vox: noise alone, to see whether it triggers a reply or stops the agent.
+  step("noise", {
+    file: audio.optional(),
+    type: noiseType.optional(),
+    duration_ms: waitMs,
+    level_db: z.number().optional(),
+    grace_ms: pauseMs.optional(),
+  }),
+] as const;
+
+/** Every step action: voice-agent-tester's, then Vox's additions (barge_in, noise). */
+export const STEP_ACTIONS: readonly string[] = steps.map((s) => s.shape.action.value);
+
+/** One step: an `action` and its fields. */
+export const stepSchema = z.discriminatedUnion("action", steps, {
+  error: (issue) => {
+    if (issue.code !== "invalid_union") return undefined;
+    const action = (issue.input as { action?: unknown } | undefined)?.action;
+    return typeof action === "string"
+      ? `unknown action "${action}" (known: ${STEP_ACTIONS.join(", ")})`
+      : `step has no "action"`;
+  },
+});
+
+/** A step as the agent runs it: fields are read by action, unknown ones kept. */
+export type Step = { action: string; [k: string]: unknown };
+
+const tags = z.array(z.string().max(100)).max(50).optional();
+
+/** Vox: an impaired-network profile, a preset by name or explicit netem values. */
+const networkProfile = z.strictObject({
+  name: z.string().min(1).max(100),
+  delay_ms: z.number().nonnegative().max(60_000).optional(),
+  jitter_ms: z.number().nonnegative().max(60_000).optional(),
+  loss_pct: z.number().min(0).max(100).optional(),
+  rate_kbit: z.number().positive().optional(),
+});
+/** A network profile a scenario runs under (network resilience). */
+export type NetworkProfile = z.infer<typeof networkProfile>;
+
+/** An application file: how to open and start the voice agent. */
+export const applicationSchema = z.looseObject({
+  url: z.url({ protocol: /^https?$/ }).max(2000).optional(),
+  /** A page served from the file's folder instead of a URL. */
+  html: z.string().min(1).max(200_000).optional(),
+  tags,
+  steps: z.array(stepSchema).max(200).default([]),
+}).refine((a) => Boolean(a.url) !== Boolean(a.html), {
+  message: "needs exactly one of url or html",
+  path: ["url"],
+});
+
+/** A scenario file: what to say and measure. */
+export const scenarioSchema = z.looseObject({
+  tags,
+  /** Background noise for the whole scenario: a file (voice-agent-tester) or a Vox noise spec. */
+  background: z.union([audio, noiseSpec]).optional(),
+  /** Vox: the level of a background file, in dBFS (default -35). */
+  background_level_db: z.number().optional(),
+  /** Vox: the background's level relative to each utterance, in dB. */
+  background_snr_db: z.number().optional(),
+  /** Vox: impaired-network profiles the scenario runs again under. */
+  network: z.array(networkProfile).max(20).optional(),
+  /** Vox: the silence that ends an agent's turn throughout the scenario, in ms. */
+  silence_ms: waitMs.optional(),
+  steps: z.array(stepSchema).min(1).max(500),
+});
+
+export type Application = z.infer<typeof applicationSchema>;
+export type Scenario = z.infer<typeof scenarioSchema>;
+
+/** A YAML text that is not a mapping, or does not parse; `line` is where parsing failed. */
+export class YamlError extends Error {
+  override name = "YamlError";
+  constructor(message: string, readonly line?: number) {
+    super(message);
+  }
+}
+
+/** Parses YAML into a plain object, refusing alias bombs and documents that are not mappings. */
+export function parseYaml(text: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = parse(text, { maxAliasCount: 50, prettyErrors: true });
+  } catch (err) {
+    const line = err instanceof YAMLParseError ? err.linePos?.[0].line : undefined;
+    throw new YamlError(err instanceof Error ? err.message.split("\n")[0] : String(err), line);
+  }
+  if (!value || typeof value !== "object" || Array.isArray(value)) {
+    throw new YamlError("the document must be a mapping (url/html, steps, tags …)");
+  }
+  return value as Record<string, unknown>;
+}
+
+/** A config as YAML, as voice-agent-tester reads it. */
+export function toYaml(config: unknown): string {
+  return stringify(config, { lineWidth: 0 });
+}
