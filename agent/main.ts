@@ -2,11 +2,14 @@
  * vox_eval_agentd entry point.
  *
  *   deno task agent run --app A.yaml --suite S.yaml [--repeat N] [--report out.json]
+ *   deno task agent validate [--app A.yaml] [--suite S.yaml]   (load and check, no browser)
  *   deno task agent [daemon] [--server URL --token TOKEN --region REGION …]   (agent/daemon.ts)
  *
  * `--app`/`-a` and `--suite`/`-s` take comma-separated files or folders and may repeat (every
  * application × scenario pair runs, like voice-agent-tester's matrix). Exit code 0 when every
  * run completed, 1 when a run failed (the partial report is still written), 2 on bad usage.
+ * `validate` checks every file as `run` would before starting a browser (the formats of
+ * `format.ts`, audio files present) and exits 0 when all are valid, 1 when one is not.
  */
 import { parseArgs } from "node:util";
 import { dirname, join, resolve } from "node:path";
@@ -17,7 +20,8 @@ import { buildReport, type Report, runMatrix } from "./runner.ts";
 const USAGE = `usage: deno task agent run --app <application.yaml> --suite <scenario.yaml>
          [--repeat N] [--report <file.json>] [--concurrency N] [--headless true|false]
          [--verbose] [--recordings <dir>] [--step-timeout <ms>]
-       --app/-a and --suite/-s accept comma-separated files or folders (a matrix)`;
+       --app/-a and --suite/-s accept comma-separated files or folders (a matrix)
+       deno task agent validate [--app <application.yaml>] [--suite <scenario.yaml>]`;
 
 function fmt(v: number | null, unit = " ms"): string {
   return v == null ? "—" : `${v}${unit}`;
@@ -170,6 +174,62 @@ async function run(args: string[]): Promise<number> {
   return report.ok ? 0 : 1;
 }
 
+/** `validate`: loads every file as `run` would, prints a verdict per file, never starts a browser. */
+async function validate(args: string[]): Promise<number> {
+  let v;
+  try {
+    v = parseArgs({
+      args,
+      options: {
+        app: { type: "string", short: "a", multiple: true },
+        applications: { type: "string", multiple: true },
+        suite: { type: "string", short: "s", multiple: true },
+        scenarios: { type: "string", multiple: true },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+    }).values;
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (v.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const groups = [
+    ["application", [...(v.app ?? []), ...(v.applications ?? [])]],
+    ["scenario", [...(v.suite ?? []), ...(v.scenarios ?? [])]],
+  ] as const;
+  if (groups.every(([, paths]) => paths.length === 0)) {
+    console.error(`validate needs --app or --suite\n${USAGE}`);
+    return 2;
+  }
+  let invalid = 0;
+  for (const [kind, paths] of groups) {
+    if (paths.length === 0) continue;
+    let files: string[];
+    try {
+      files = await expandPaths(paths);
+    } catch (err) {
+      console.error(`✗ ${(err as Error).message}`);
+      invalid++;
+      continue;
+    }
+    for (const file of files) {
+      try {
+        await loadConfig(file, kind);
+        console.log(`ok ${kind} ${file}`);
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        console.error(`✗ ${err.message}`);
+        invalid++;
+      }
+    }
+  }
+  return invalid === 0 ? 0 : 1;
+}
+
 async function daemon(args: string[]): Promise<number> {
   let flags;
   try {
@@ -213,6 +273,7 @@ async function daemon(args: string[]): Promise<number> {
 if (import.meta.main) {
   const [command, ...rest] = Deno.args;
   if (command === "run") Deno.exit(await run(rest));
+  if (command === "validate") Deno.exit(await validate(rest));
   if (command === "help" || command === "--help" || command === "-h") {
     console.log(`${USAGE}\n${DAEMON_USAGE}`);
     Deno.exit(0);
