@@ -160,7 +160,7 @@ export function audioFilesOf(step: Step): string[] {
 }
 
 /** Expands comma-separated paths and folders (their *.yaml / *.yml files, sorted). */
-export async function expandPaths(input: string[]): Promise<string[]> {
+export async function expandPaths(input: readonly string[]): Promise<string[]> {
   const out: string[] = [];
   for (const item of input.flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean)) {
     let stat: Deno.FileInfo;

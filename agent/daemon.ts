@@ -28,7 +28,8 @@ import {
   type RunReport,
   type ServerMessage,
 } from "./protocol.ts";
-import { type Report, runJob } from "./runner.ts";
+import { runJob } from "./job.ts";
+import type { Report } from "./report.ts";
 
 export const DAEMON_VERSION = "vox_eval_agentd/1";
 

@@ -15,7 +15,8 @@ import { parseArgs } from "node:util";
 import { dirname, join, resolve } from "node:path";
 import { ConfigError, expandPaths, loadConfig, type LoadedConfig } from "./config.ts";
 import { DAEMON_USAGE, daemonSettings, DaemonSettingsError, runDaemon } from "./daemon.ts";
-import { buildReport, type Report, runMatrix } from "./runner.ts";
+import { runMatrix } from "./job.ts";
+import { buildReport, type Report } from "./report.ts";
 
 const USAGE = `usage: deno task agent run --app <application.yaml> --suite <scenario.yaml>
          [--repeat N] [--report <file.json>] [--concurrency N] [--headless true|false]

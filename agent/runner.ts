@@ -1,36 +1,22 @@
 /**
- * The runner: one application × scenario in a real browser, measured on the page's audio clock.
- * `runJob()` is what run mode and the daemon both call: configs in, report and recordings out.
+ * The runner: one repetition of an application × scenario in a fresh browser context,
+ * measured on the page's audio clock. It opens the page with the hooks, runs the steps in
+ * order and keeps what they measured, and always returns a record (a failed step ends the
+ * repetition with an error naming the file, step and action). Jobs (`job.ts`) call it for
+ * every pair and repetition.
  */
 import type { Browser, BrowserContext, Page } from "puppeteer-core";
 import { join, resolve } from "node:path";
 import { ConfigError, type LoadedConfig } from "./config.ts";
-import type { NetworkProfile, Step } from "./format.ts";
-import { launchChromium } from "./browser.ts";
-import { summarize } from "./stats.ts";
+import type { Step } from "./format.ts";
+import { background, noisePayload } from "./injection.ts";
 import { naturalness } from "./naturalness.ts";
-import { impairedNetwork, probeNetem } from "./network.ts";
-import {
-  buildReport,
-  type NetworkResult,
-  type Report,
-  type RunRecord,
-  type StepRecord,
-  type Turn,
-} from "./report.ts";
-import { pageHooks, Session, StepFailure } from "./session.ts";
-
-export { buildReport, METHODS, noiseReduction } from "./report.ts";
-export type {
-  NetworkResult,
-  NoiseCheck,
-  Report,
-  RunErrorInfo,
-  RunRecord,
-  StepRecord,
-  Turn,
-} from "./report.ts";
-export { DETECTOR } from "./session.ts";
+import { pageHooks } from "./page_hooks.ts";
+import { saveRecording } from "./recording.ts";
+import type { RunRecord, StepRecord, Turn } from "./report.ts";
+import { Session } from "./session.ts";
+import { executeStep } from "./steps.ts";
+import { setHold } from "./turns.ts";
 
 /** Where a run is: step `step` of `totalSteps` (1-based, application then scenario steps). */
 export interface StepProgress {
@@ -63,12 +49,19 @@ export interface RunOptions {
   onStep?: (info: StepProgress) => void;
 }
 
-/** Result of `runJob()`: the report and the stereo recordings written (caller left, agent right). */
-export interface JobResult {
-  report: Report;
-  recordings: string[];
+/** A step (or opening the page) failed; names the file, step and action. */
+class StepFailure extends Error {
+  constructor(
+    message: string,
+    readonly file: string,
+    readonly step: number | null,
+    readonly action: string | null,
+  ) {
+    super(message);
+  }
 }
 
+/** Serves an `html` application on a loopback port, with files from its folder beside it. */
 function serveHtml(config: LoadedConfig): { url: string; close(): Promise<void> } {
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, async (req) => {
     const path = new URL(req.url).pathname;
@@ -121,7 +114,7 @@ export async function runOnce(
     context = await browser.createBrowserContext();
     const page = await context.newPage();
     const opts = { stepTimeoutMs: 30_000, verbose: false, ...options };
-    session = new Session(page, run, opts, options.outDir, progress);
+    session = new Session(page, run, opts.stepTimeoutMs, options.outDir, progress);
     const s = session;
     s.queue.signal = options.signal;
     s.queue.onPageError = (m) => progress(`    [vox] ${m}`);
@@ -163,11 +156,11 @@ export async function runOnce(
       }
       if (config === suite && !backgroundStarted && suite.background) {
         backgroundStarted = true;
-        const noise = await s.noisePayload(suite, suite.background);
-        await s.background({ ...noise, levelDb: suite.background.level_db ?? -35 });
+        const noise = await noisePayload(suite, suite.background);
+        await background(s, { ...noise, levelDb: suite.background.level_db ?? -35 });
         s.backgroundActive = true;
       }
-      if (config === suite && suite.silenceMs) await s.setHold(suite.silenceMs);
+      if (config === suite && suite.silenceMs) await setHold(s, suite.silenceMs);
       progress(`  ${config.name} step ${n}: ${step.action}`);
       const index = all.findIndex((x) => x[1] === step) + 1;
       options.onStep?.({
@@ -179,7 +172,7 @@ export async function runOnce(
       const turnsBefore = s.turns.length;
       const began = performance.now();
       try {
-        const extra = await s.execute(config, step, n);
+        const extra = await executeStep(s, config, step, n);
         const elapsed = Math.round(performance.now() - began);
         const rec: StepRecord = {
           file: config.path,
@@ -234,7 +227,7 @@ export async function runOnce(
         const base = `${safeName(app.name)}__${safeName(suite.name)}__run${run}-${
           Date.now().toString(36)
         }.wav`;
-        const saved = await session.saveRecording(join(options.outDir, base));
+        const saved = await saveRecording(session, join(options.outDir, base));
         if (saved) {
           record.recording = saved.path;
           record.sample_rate = saved.sampleRate;
@@ -256,176 +249,4 @@ export async function runOnce(
     await html?.close().catch(() => {});
   }
   return record;
-}
-
-/**
- * Runs app × suite `repeat` times (up to `concurrency` at once) and returns the report and the
- * recordings. This is the whole job; run mode and the daemon only wrap it.
- */
-export async function runJob(
-  app: LoadedConfig,
-  suite: LoadedConfig,
-  options: RunOptions = {},
-): Promise<JobResult> {
-  return await runMatrix([app], [suite], options);
-}
-
-/** Like `runJob()` over every application × scenario pair. */
-export async function runMatrix(
-  apps: LoadedConfig[],
-  suites: LoadedConfig[],
-  options: RunOptions = {},
-): Promise<JobResult> {
-  const startedAt = new Date();
-  const outDir = resolve(
-    options.outDir ?? join(".vox", "agent", startedAt.toISOString().replace(/[:.]/g, "-")),
-  );
-  await Deno.mkdir(outDir, { recursive: true });
-  const repeat = Math.max(1, options.repeat ?? 1);
-  const plan: { app: LoadedConfig; suite: LoadedConfig; repetition: number; run: number }[] = [];
-  for (const app of apps) {
-    for (const suite of suites) {
-      for (let r = 0; r < repeat; r++) plan.push({ app, suite, repetition: r + 1, run: plan.length + 1 });
-    }
-  }
-  const launched = options.browser ? null : await launchChromium({ headless: options.headless ?? true });
-  const browser = options.browser ?? launched!.browser;
-  const runs: RunRecord[] = [];
-  try {
-    let next = 0;
-    const workers = Array.from(
-      { length: Math.max(1, Math.min(options.concurrency ?? 1, plan.length)) },
-      async () => {
-        while (next < plan.length && !options.signal?.aborted) {
-          const p = plan[next++];
-          options.onProgress?.(
-            `run ${p.run}/${plan.length}: ${p.app.name} × ${p.suite.name} (repetition ${p.repetition})`,
-          );
-          runs.push(await runOnce(browser, p.app, p.suite, p.run, p.repetition, { ...options, outDir }));
-        }
-      },
-    );
-    await Promise.all(workers);
-  } finally {
-    await launched?.close();
-  }
-  runs.sort((a, b) => a.run - b.run);
-  const report = buildReport(runs, startedAt);
-  if (suites.some((s) => (s.network ?? []).length > 0)) {
-    const net = await runNetworkProfiles(apps, suites, runs, { ...options, outDir });
-    report.metrics.network_resilience = net.score;
-    report.notes.network_resilience = net.note;
-    report.network = net.profiles;
-    runs.push(...net.runs);
-  }
-  return { report, recordings: runs.map((r) => r.recording).filter((p): p is string => p != null) };
-}
-
-/**
- * Network resilience (vox-netem/1): every application × scenario with `network` profiles runs
- * again with Chromium inside a namespace whose link carries the profile's netem. Per profile:
- * 100 × (ok turns impaired ÷ ok turns clean, capped at 1) × min(1, clean median ÷ impaired
- * median response latency); the metric is the mean over profiles.
- */
-async function runNetworkProfiles(
-  apps: LoadedConfig[],
-  suites: LoadedConfig[],
-  clean: RunRecord[],
-  options: RunOptions & { outDir: string },
-): Promise<{ score: number | null; note: string; profiles: NetworkResult[]; runs: RunRecord[] }> {
-  const profiles: NetworkProfile[] = [];
-  for (const s of suites) {
-    for (const p of s.network ?? []) if (!profiles.some((q) => q.name === p.name)) profiles.push(p);
-  }
-  const names = profiles.map((p) => p.name).join(", ");
-  const probe = await probeNetem();
-  if (!probe.ok) {
-    return {
-      score: null,
-      note: `network profiles ${names} were not applied: ${probe.reason}`,
-      profiles: [],
-      runs: [],
-    };
-  }
-  const cleanTurns = clean.flatMap((r) => r.turns);
-  const cleanOk = cleanTurns.filter((t) => t.ok).length;
-  const cleanMedian = summarize(
-    cleanTurns.filter((t) => t.kind === "response" && t.ok).map((t) => t.latency_ms!),
-  ).median;
-  const results: NetworkResult[] = [];
-  const allRuns: RunRecord[] = [];
-  let runNo = clean.length;
-  for (const [i, profile] of profiles.entries()) {
-    const result: NetworkResult = {
-      profile: profile.name,
-      score: null,
-      response_latency: summarize([]),
-      turns_ok: 0,
-      turns: 0,
-    };
-    results.push(result);
-    let net: Awaited<ReturnType<typeof impairedNetwork>> | null = null;
-    let launched: Awaited<ReturnType<typeof launchChromium>> | null = null;
-    try {
-      net = await impairedNetwork(profile, i + 1);
-      const pairs: { app: LoadedConfig; suite: LoadedConfig }[] = [];
-      const origins = new Set<string>();
-      for (const app of apps) {
-        for (const suite of suites.filter((s) => s.network?.some((p) => p.name === profile.name))) {
-          if (!app.url) throw new Error("html applications are not served into the namespace");
-          const url = await net.rewrite(app.url);
-          origins.add(new URL(url).origin);
-          pairs.push({ app: { ...app, url }, suite });
-        }
-      }
-      launched = await launchChromium({
-        headless: options.headless ?? true,
-        executablePath: net.chromiumWrapper,
-        pipe: true,
-        // The rewritten origins are plain-HTTP addresses; getUserMedia needs a secure context.
-        args: [`--unsafely-treat-insecure-origin-as-secure=${[...origins].join(",")}`],
-      });
-      const runs: RunRecord[] = [];
-      for (const { app, suite } of pairs) {
-        for (let r = 0; r < Math.max(1, options.repeat ?? 1); r++) {
-          options.onProgress?.(`network ${profile.name}: ${app.name} × ${suite.name} (repetition ${r + 1})`);
-          runs.push(await runOnce(launched.browser, app, suite, ++runNo, r + 1, options));
-        }
-      }
-      const turns = runs.flatMap((r) => r.turns);
-      result.turns = turns.length;
-      result.turns_ok = turns.filter((t) => t.ok).length;
-      result.response_latency = summarize(
-        turns.filter((t) => t.kind === "response" && t.ok).map((t) => t.latency_ms!),
-      );
-      const success = cleanOk > 0 ? Math.min(1, result.turns_ok / cleanOk) : 0;
-      const slow = cleanMedian != null && result.response_latency.median != null
-        ? Math.min(1, cleanMedian / result.response_latency.median)
-        : result.turns_ok > 0
-        ? 1
-        : 0;
-      result.score = Math.round(100 * success * slow * 10) / 10;
-      for (const r of runs) {
-        r.error = r.error ? { ...r.error, message: `[network ${profile.name}] ${r.error.message}` } : null;
-      }
-      allRuns.push(...runs.map((r) => ({ ...r, turns: [], noise_checks: [] })));
-    } catch (err) {
-      result.error = (err as Error).message;
-    } finally {
-      await launched?.close();
-      await net?.close();
-    }
-  }
-  const scored = results.filter((r) => r.score != null).map((r) => r.score!);
-  const score = scored.length
-    ? Math.round((scored.reduce((a, b) => a + b, 0) / scored.length) * 10) / 10
-    : null;
-  const failed = results.filter((r) => r.error).map((r) => `${r.profile}: ${r.error}`);
-  return {
-    score,
-    note: `profiles ${names} applied with tc netem in a network namespace` +
-      (failed.length ? `; failed: ${failed.join("; ")}` : ""),
-    profiles: results,
-    runs: allRuns,
-  };
 }

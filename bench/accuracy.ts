@@ -6,7 +6,8 @@
 import { parseArgs } from "node:util";
 import { launchChromium } from "../agent/browser.ts";
 import { loadConfig } from "../agent/config.ts";
-import { runMatrix, type Turn } from "../agent/runner.ts";
+import { runMatrix } from "../agent/job.ts";
+import type { Turn } from "../agent/report.ts";
 import { quantile } from "../agent/stats.ts";
 import { appFile, serveFixtures } from "../tests/fixtures/serve.ts";
 import { collectTruth, type TruthRecord } from "../tests/fixtures/truth.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { launchChromium } from "../agent/browser.ts";
 import { loadConfig } from "../agent/config.ts";
-import { runJob } from "../agent/runner.ts";
+import { runJob } from "../agent/job.ts";
 import { appFile, serveFixtures } from "./fixtures/serve.ts";
 import { collectTruth, pairTurns, type TruthRecord } from "./fixtures/truth.ts";
 

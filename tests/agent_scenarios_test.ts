@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { launchChromium } from "../agent/browser.ts";
 import { loadConfig, parseConfig } from "../agent/config.ts";
-import { runJob, type StepProgress } from "../agent/runner.ts";
+import { runJob } from "../agent/job.ts";
+import type { StepProgress } from "../agent/runner.ts";
 import { appFile, serveFixtures } from "./fixtures/serve.ts";
 import { collectTruth, pairTurns, type TruthRecord } from "./fixtures/truth.ts";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { summarize } from "../agent/stats.ts";
 import { expandPaths, loadConfig, resolveAudio } from "../agent/config.ts";
-import { noiseReduction, type Turn } from "../agent/runner.ts";
+import { noiseReduction, type Turn } from "../agent/report.ts";
 import { naturalnessScore } from "../agent/naturalness.ts";
 import { netemArgs } from "../agent/network.ts";
 

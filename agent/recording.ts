@@ -1,0 +1,50 @@
+/**
+ * The recording of a repetition: the primary meter's stereo capture (caller left, agent right)
+ * pulled from the page in chunks and written as a WAV, with the frame it starts at.
+ */
+import { encodeWav, fromBase64 } from "./audio.ts";
+import { voxFrames } from "./page_hooks.ts";
+import type { Session } from "./session.ts";
+
+/** Pulls the primary meter's recording (caller left, agent right) and writes a WAV. */
+export async function saveRecording(
+  s: Session,
+  path: string,
+): Promise<{ path: string; sampleRate: number; firstFrame: number } | null> {
+  const ctx = s.measureCtx ?? s.queue.primary;
+  if (ctx == null) return null;
+  const parts: Uint8Array[] = [];
+  let sampleRate = 0;
+  let firstFrame = -1;
+  let frame = s.frameOf.get(ctx);
+  if (!frame) {
+    for (const f of await voxFrames(s.page)) {
+      // deno-lint-ignore no-explicit-any
+      if (await f.evaluate((c) => (globalThis as any).__vox.recording(c, 0, 0) != null, ctx)) frame = f;
+    }
+  }
+  if (!frame) return null;
+  for (let from = 0;;) {
+    const r = await frame.evaluate(
+      // deno-lint-ignore no-explicit-any
+      (c, f) => (globalThis as any).__vox?.recording(c, f, 50) ?? null,
+      ctx,
+      from,
+    ) as { sampleRate: number; firstFrame: number; chunks: number; total: number; b64: string } | null;
+    if (!r || r.chunks === 0) break;
+    sampleRate = r.sampleRate;
+    if (firstFrame < 0) firstFrame = r.firstFrame;
+    parts.push(fromBase64(r.b64));
+    from += r.chunks;
+    if (from >= r.total) break;
+  }
+  if (parts.length === 0) return null;
+  const pcm = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    pcm.set(p, o);
+    o += p.length;
+  }
+  await Deno.writeFile(path, encodeWav(pcm, sampleRate, 2));
+  return { path, sampleRate, firstFrame };
+}
