@@ -14,110 +14,24 @@
  * On SIGTERM the daemon declines new offers, lets running jobs finish and deliver within the
  * grace period, hands back what is still running (`job.rejected`, which requeues the job
  * without using up an attempt), and exits 0.
+ *
+ * The file stays large because `EvalDaemon` is one state machine: offers, runs, uploads,
+ * deliveries, hand-backs and reconnects all read and change the same map of held jobs.
+ * Its settings (flags and environment) are in `daemon_settings.ts`, the socket and its
+ * backoff in `connection.ts`, the runs themselves in `job.ts`.
  */
 import { join, resolve } from "node:path";
-import { z } from "zod";
 import { launchChromium, type LaunchedBrowser } from "./browser.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { AgentConnection } from "./connection.ts";
-import {
-  AGENT_TOKEN_PATTERN,
-  artifactUploadPath,
-  MAX_FRAME_BYTES,
-  regionSchema,
-  type RunReport,
-  type ServerMessage,
-} from "./protocol.ts";
+import type { DaemonSettings } from "./daemon_settings.ts";
+import { artifactUploadPath, MAX_FRAME_BYTES, type RunReport, type ServerMessage } from "./protocol.ts";
 import { runJob } from "./job.ts";
 import type { Report } from "./report.ts";
 
 export const DAEMON_VERSION = "vox_eval_agentd/1";
 
 type Offer = Extract<ServerMessage, { type: "job.offer" }>;
-
-const flag = z.enum(["1", "0", "true", "false", "yes", "no", "on", "off"])
-  .transform((v) => ["1", "true", "yes", "on"].includes(v));
-
-/** Daemon settings; each field comes from a flag or, failing that, an environment variable. */
-export const daemonSettingsSchema = z.object({
-  serverUrl: z.url({ protocol: /^(https?|wss?)$/, error: "must be an http(s):// or ws(s):// URL" }),
-  token: z.string().regex(AGENT_TOKEN_PATTERN, "must be an eval agent token (vox_agent_…) from the admin"),
-  region: regionSchema,
-  name: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, "1-100 letters, digits, dot, dash or underscore"),
-  concurrency: z.coerce.number().int().min(1).max(64),
-  graceSeconds: z.coerce.number().min(0).max(86_400),
-  headless: flag,
-  stepTimeoutMs: z.coerce.number().int().min(100),
-  /** Audio files named by `speak: { file }` steps of server-side eval sets are looked up here. */
-  assetsDir: z.string().min(1).optional(),
-  /** Where jobs write their configs and recordings while they run. */
-  workDir: z.string().min(1).optional(),
-  verbose: z.boolean(),
-});
-export type DaemonSettings = z.infer<typeof daemonSettingsSchema>;
-
-/** Each setting's flag and environment variable, for parsing and for error messages. */
-const SOURCES: Record<
-  Exclude<keyof DaemonSettings, "verbose">,
-  { flag: string; env: string; fallback?: string }
-> = {
-  serverUrl: { flag: "server", env: "VOX_SERVER_URL" },
-  token: { flag: "token", env: "VOX_AGENT_TOKEN" },
-  region: { flag: "region", env: "VOX_AGENT_REGION" },
-  name: { flag: "name", env: "VOX_AGENT_NAME" },
-  concurrency: { flag: "concurrency", env: "VOX_AGENT_CONCURRENCY", fallback: "1" },
-  graceSeconds: { flag: "grace", env: "VOX_AGENT_GRACE_SECONDS", fallback: "60" },
-  headless: { flag: "headless", env: "VOX_AGENT_HEADLESS", fallback: "true" },
-  stepTimeoutMs: { flag: "step-timeout", env: "VOX_AGENT_STEP_TIMEOUT_MS", fallback: "30000" },
-  assetsDir: { flag: "assets", env: "VOX_AGENT_ASSETS_DIR" },
-  workDir: { flag: "work-dir", env: "VOX_AGENT_WORK_DIR" },
-};
-
-export const DAEMON_USAGE = `usage: deno task agent [daemon] [--server URL] [--token TOKEN] [--region REGION]
-         [--name NAME] [--concurrency N] [--grace SECONDS] [--assets DIR] [--work-dir DIR]
-         [--headless true|false] [--step-timeout MS] [--verbose]
-       each flag falls back to its environment variable: VOX_SERVER_URL, VOX_AGENT_TOKEN,
-       VOX_AGENT_REGION, VOX_AGENT_NAME (default: host name), VOX_AGENT_CONCURRENCY (1),
-       VOX_AGENT_GRACE_SECONDS (60), VOX_AGENT_ASSETS_DIR, VOX_AGENT_WORK_DIR,
-       VOX_AGENT_HEADLESS (true), VOX_AGENT_STEP_TIMEOUT_MS (30000)`;
-
-/** Thrown for unusable settings; the message names each flag and variable at fault. */
-export class DaemonSettingsError extends Error {}
-
-/**
- * Reads the settings from flags (`--server …`, already parsed) and the environment; flags
- * win. Throws DaemonSettingsError naming every bad or missing setting.
- */
-export function daemonSettings(
-  flags: Record<string, string | boolean | undefined>,
-  env: Record<string, string | undefined> = Deno.env.toObject(),
-): DaemonSettings {
-  const raw: Record<string, unknown> = { verbose: flags.verbose === true };
-  for (const [key, src] of Object.entries(SOURCES)) {
-    const fromFlag = flags[src.flag];
-    const value = typeof fromFlag === "string" && fromFlag !== "" ? fromFlag : env[src.env] || src.fallback;
-    if (value !== undefined) raw[key] = value;
-  }
-  raw.name ??= hostName();
-  const parsed = daemonSettingsSchema.safeParse(raw);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => {
-      const src = SOURCES[i.path[0] as keyof typeof SOURCES];
-      const where = src ? `${src.env} (--${src.flag})` : String(i.path[0]);
-      return `  - ${where}: ${raw[i.path[0] as string] === undefined ? "is missing" : i.message}`;
-    });
-    throw new DaemonSettingsError(`Invalid agent settings:\n${problems.join("\n")}`);
-  }
-  return parsed.data;
-}
-
-function hostName(): string {
-  try {
-    return Deno.hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 100) || "vox-agent";
-  } catch {
-    return "vox-agent";
-  }
-}
 
 type Outcome =
   | { kind: "result"; report: RunReport; recordings: string[] }

@@ -157,7 +157,9 @@ export const scenarioSchema = z.looseObject({
   steps: z.array(stepSchema).min(1).max(500),
 });
 
+/** An application file as validated (unknown fields kept). */
 export type Application = z.infer<typeof applicationSchema>;
+/** A scenario file as validated (unknown fields kept). */
 export type Scenario = z.infer<typeof scenarioSchema>;
 
 /** A YAML text that is not a mapping, or does not parse; `line` is where parsing failed. */

@@ -14,7 +14,8 @@
 import { parseArgs } from "node:util";
 import { dirname, join, resolve } from "node:path";
 import { ConfigError, expandPaths, loadConfig, type LoadedConfig } from "./config.ts";
-import { DAEMON_USAGE, daemonSettings, DaemonSettingsError, runDaemon } from "./daemon.ts";
+import { runDaemon } from "./daemon.ts";
+import { DAEMON_USAGE, daemonSettings, DaemonSettingsError } from "./daemon_settings.ts";
 import { runMatrix } from "./job.ts";
 import { buildReport, type Report } from "./report.ts";
 
