@@ -33,7 +33,7 @@ const noiseSpec = z.strictObject({
   snr_db: z.number().optional(),
   level_db: z.number().optional(),
   seed: z.number().int().optional(),
-});
+}).describe("Vox: noise from a file or generated (white, pink, brown), at snr_db or level_db");
 /** Noise mixed into the microphone (a speak step's `noise`, a scenario's `background`). */
 export type NoiseSpec = z.infer<typeof noiseSpec>;
 
@@ -43,11 +43,8 @@ const step = <T extends z.ZodRawShape>(action: string, shape: T) =>
 const speakShape = {
   file: audio.optional(),
   text: z.string().min(1).max(5000).optional(),
-  /** Vox: the espeak-ng voice for `text`. */
-  voice: z.string().max(100).optional(),
-  /** Vox: gain applied to the speech. */
-  gain_db: z.number().optional(),
-  /** Vox: noise mixed under the speech. */
+  voice: z.string().max(100).optional().describe("Vox: the espeak-ng voice for text"),
+  gain_db: z.number().optional().describe("Vox: gain applied to the speech"),
   noise: noiseSpec.optional(),
 };
 const needsFileOrText = (s: { file?: string; text?: string }) => Boolean(s.file) !== Boolean(s.text);
@@ -78,25 +75,24 @@ const steps = [
   step("wait_for_voice", { timeout: waitMs.optional() }),
   step("wait_for_silence", {
     timeout: waitMs.optional(),
-    /** Vox: how long the agent must stay quiet for its turn to end (default 400 ms). */
-    silence_ms: waitMs.optional(),
+    silence_ms: waitMs.optional().describe("Vox: the silence that ends the agent's turn (default 400 ms)"),
   }),
   step("listen", { evaluation: z.string().max(5000).optional(), timeout: waitMs.optional() }),
-  // Vox: speech injected while the agent talks, timed for interrupt latency.
   step("barge_in", {
     ...speakShape,
     after_ms: pauseMs.optional(),
     stop_timeout_ms: waitMs.optional(),
     timeout: waitMs.optional(),
-  }).refine(needsFileOrText, fileOrText),
-  // Vox: noise alone, to see whether it triggers a reply or stops the agent.
+  }).refine(needsFileOrText, fileOrText).describe(
+    "Vox: speech injected after_ms into the agent's reply; the agent must stop within stop_timeout_ms",
+  ),
   step("noise", {
     file: audio.optional(),
     type: noiseType.optional(),
     duration_ms: waitMs,
     level_db: z.number().optional(),
     grace_ms: pauseMs.optional(),
-  }),
+  }).describe("Vox: noise alone; a reply within grace_ms, or the agent stopping, counts against it"),
 ] as const;
 
 /** Every step action: voice-agent-tester's, then Vox's additions (barge_in, noise). */
@@ -146,14 +142,14 @@ export const scenarioSchema = z.looseObject({
   tags,
   /** Background noise for the whole scenario: a file (voice-agent-tester) or a Vox noise spec. */
   background: z.union([audio, noiseSpec]).optional(),
-  /** Vox: the level of a background file, in dBFS (default -35). */
-  background_level_db: z.number().optional(),
-  /** Vox: the background's level relative to each utterance, in dB. */
-  background_snr_db: z.number().optional(),
-  /** Vox: impaired-network profiles the scenario runs again under. */
-  network: z.array(networkProfile).max(20).optional(),
-  /** Vox: the silence that ends an agent's turn throughout the scenario, in ms. */
-  silence_ms: waitMs.optional(),
+  background_level_db: z.number().optional().describe("Vox: the level of a background file in dBFS (-35)"),
+  background_snr_db: z.number().optional().describe(
+    "Vox: the background's level under each utterance, in dB",
+  ),
+  network: z.array(networkProfile).max(20).optional().describe(
+    "Vox: impaired-network profiles (a preset name or netem values) the scenario runs again under",
+  ),
+  silence_ms: waitMs.optional().describe("Vox: the silence that ends the agent's turn, for every step"),
   steps: z.array(stepSchema).min(1).max(500),
 });
 
