@@ -288,6 +288,15 @@ async function agentVerdicts(dir: string, files: { file: string; kind: Kind }[])
 }
 
 Deno.test("the API and `deno task agent validate` accept and refuse the same configs", async () => {
+  try {
+    await checkAgreement();
+  } finally {
+    // The file's only test, so its database goes with it.
+    await db.close();
+  }
+});
+
+async function checkAgreement() {
   const dir = await Deno.makeTempDir({ prefix: "vox-format-" });
   await Deno.mkdir(join(dir, "assets"));
   await Deno.copyFile("tests/fixtures/vat/assets/hello.wav", join(dir, "assets", "hello.wav"));
@@ -334,4 +343,4 @@ Deno.test("the API and `deno task agent validate` accept and refuse the same con
   assert.deepEqual(disagreements, []);
   assert.ok(CASES.some((c) => c.valid) && CASES.some((c) => !c.valid));
   await Deno.remove(dir, { recursive: true });
-});
+}
