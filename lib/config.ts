@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { cronProblem } from "./schedules.ts";
+import { cronProblem } from "./cron.ts";
 
 const optionalString = z.string().trim().min(1).optional();
 const flag = (fallback: boolean) =>

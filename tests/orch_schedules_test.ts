@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import { createSql } from "../lib/db.ts";
+import { cronProblem, nextFiring } from "../lib/cron.ts";
 import {
   createSchedule,
-  cronProblem,
   getSchedule,
-  nextFiring,
   runScheduleNow,
   tickSchedules,
   updateSchedule,

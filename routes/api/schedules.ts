@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import type { AppDeps, AppEnv } from "../../lib/context.ts";
+import { cronProblem, isTimeZone } from "../../lib/cron.ts";
 import type { Sql } from "../../lib/db.ts";
 import { HttpError } from "../../lib/errors.ts";
 import { requireUser } from "../../lib/guards.ts";
@@ -9,9 +10,7 @@ import { accessibleProject } from "../../lib/projects.ts";
 import type { AuthUser } from "../../lib/roles.ts";
 import {
   createSchedule,
-  cronProblem,
   deleteSchedule,
-  isTimeZone,
   runScheduleNow,
   toSchedule,
   updateSchedule,
