@@ -4,7 +4,17 @@ import type { Config } from "./config.ts";
 import { type EmbeddedDatabase, startEmbeddedPostgres } from "./embedded_pg.ts";
 import type { Logger } from "./log.ts";
 
+/** The connection pool. */
 export type Sql = postgres.Sql;
+/**
+ * What runs a query: the pool or an open transaction. Functions that may run inside a
+ * caller's transaction take a Db; those that open a transaction themselves need the Sql.
+ */
+export type Db = postgres.Sql | postgres.TransactionSql;
+/** A piece of SQL built with a tagged template, to interpolate into another query. */
+export type Fragment = postgres.Fragment;
+/** A value `sql.json()` accepts. */
+export type Json = postgres.JSONValue;
 
 /** An open connection pool, and the embedded server behind it when there is one. */
 export interface Database {

@@ -117,7 +117,7 @@ export async function seedDemo(sql: Sql, opts: { baseUrl: string; cron: string }
       SELECT id, cron_expression, is_enabled FROM eval_schedules
       WHERE workflow_id = ${workflow.id} AND eval_set_id = ${evalSet.id} AND region = ${DEMO.region}
       ORDER BY id LIMIT 1`;
-    schedule ??= await createSchedule(tx as unknown as Sql, {
+    schedule ??= await createSchedule(tx, {
       workflowId: workflow.id,
       evalSetId: evalSet.id,
       region: DEMO.region,

@@ -1,11 +1,7 @@
 import type { z } from "zod";
 import type { jobOfferSchema, RunReport } from "../agent/protocol.ts";
 export type { RunReport };
-import type { Sql } from "./db.ts";
-
-// Any object that runs tagged-template SQL: the pool or a transaction.
-// deno-lint-ignore no-explicit-any
-type Db = Sql | any;
+import type { Db, Fragment, Json, Sql } from "./db.ts";
 
 export type JobStatus = "pending" | "running" | "completed" | "failed" | "cancelled";
 
@@ -139,7 +135,7 @@ export interface JobOffer {
  * fragment. One text for both statements, so a job is claimed the same way however it
  * comes to an agent.
  */
-function claimCtes(sql: Db, region: string, limit: unknown) {
+function claimCtes(sql: Db, region: string, limit: number | Fragment) {
   return sql`next AS (
       SELECT id, row_number() OVER (ORDER BY priority DESC, id) AS ord
       FROM (
@@ -272,12 +268,12 @@ export async function recordProgress(
 ): Promise<boolean> {
   const rows = await sql`
     WITH j AS (
-      UPDATE eval_jobs SET progress = ${sql.json(progress)}, heartbeat_at = now()
+      UPDATE eval_jobs SET progress = ${sql.json(progress as Json)}, heartbeat_at = now()
       WHERE id = ${jobId} AND agent_id = ${agentId} AND status = 'running'
       RETURNING id)
     SELECT id, pg_notify(${JOB_EVENTS_CHANNEL},
              json_build_object('jobId', id, 'status', 'running', 'progress', ${
-    sql.json(progress)
+    sql.json(progress as Json)
   }::jsonb)::text)
     FROM j`;
   return rows.length > 0;
@@ -304,10 +300,10 @@ export interface Notification {
  * lets those commit in parallel. The events only feed live streams; a crash between the
  * two commits loses an event, never data.
  */
-export async function notify(sql: Db, events: Notification[]): Promise<void> {
+export async function notify(sql: Sql, events: Notification[]): Promise<void> {
   if (events.length === 0) return;
   const rows = events.map((e) => ({ c: e.channel, p: e.payload }));
-  await sql.begin(async (tx: Db) => {
+  await sql.begin(async (tx) => {
     await tx`SET LOCAL synchronous_commit = off`;
     await tx`SELECT pg_notify(v.c, v.p) FROM jsonb_to_recordset(${tx.json(rows)}) AS v(c text, p text)`;
   });
@@ -322,7 +318,7 @@ export async function notify(sql: Db, events: Notification[]): Promise<void> {
  * nothing new.
  */
 export async function completeJob(
-  sql: Db,
+  sql: Sql,
   jobId: number,
   agentId: number,
   report: RunReport,
@@ -347,7 +343,7 @@ export async function completeJob(
              ${m.interrupt_latency.median}, ${m.interrupt_latency.sd}, ${m.interrupt_latency.p90},
              ${m.interrupt_latency.n},
              ${m.network_resilience}, ${m.naturalness}, ${m.noise_reduction},
-             ${sql.json(report.turns)}, ${sql.json(report.methods ?? {})}, ${sql.json(report)}
+             ${sql.json(report.turns as Json)}, ${sql.json(report.methods ?? {})}, ${sql.json(report as Json)}
       FROM j JOIN workflows w ON w.id = j.workflow_id JOIN eval_sets e ON e.id = j.eval_set_id
       ON CONFLICT (job_id) DO NOTHING
       RETURNING id, job_id, provider_id, region, is_mainline, created_at, response_latency_median,
@@ -443,7 +439,7 @@ export async function completeJobs(
   const [row] = await sql`
     WITH input AS (
       -- One row per (job, agent): a result sent twice in one batch is stored once.
-      SELECT DISTINCT ON (job_id, agent_id) * FROM jsonb_to_recordset(${sql.json(input)}) AS v(
+      SELECT DISTINCT ON (job_id, agent_id) * FROM jsonb_to_recordset(${sql.json(input as Json)}) AS v(
         ord int, job_id bigint, agent_id bigint, next boolean,
         rl_median float8, rl_sd float8, rl_p90 float8, rl_n int,
         il_median float8, il_sd float8, il_p90 float8, il_n int,

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import type { Sql } from "./db.ts";
+import type { Db, Sql } from "./db.ts";
 import type { Logger } from "./log.ts";
 
 export const MIGRATIONS_DIR = new URL("../migrations/", import.meta.url).pathname;
@@ -62,7 +62,7 @@ export async function migrate(
         checksum    text NOT NULL,
         applied_at  timestamptz NOT NULL DEFAULT now()
       )`;
-    await verifyHistory(tx as unknown as Sql, migrations);
+    await verifyHistory(tx, migrations);
   });
   for (const m of migrations) {
     const done = await sql.begin(async (tx) => {
@@ -93,7 +93,7 @@ export async function migrationsCurrent(sql: Sql, dir?: string): Promise<boolean
     rows.every((r, i) => r.version === migrations[i].version && r.checksum === migrations[i].checksum);
 }
 
-async function verifyHistory(sql: Sql, migrations: Migration[]): Promise<void> {
+async function verifyHistory(sql: Db, migrations: Migration[]): Promise<void> {
   const rows = await sql`SELECT version, name, checksum FROM schema_migrations ORDER BY version`;
   for (const row of rows) {
     const file = migrations.find((m) => m.version === row.version);

@@ -1,11 +1,8 @@
 // Projects: who may see and change what (ownership, organization scope) and the plan limits
 // from plan_limits. Workflows and eval sets live in projects, so their access rules are here.
-import type { Sql } from "./db.ts";
+import type { Db, Sql } from "./db.ts";
 import { HttpError } from "./errors.ts";
 import type { AuthUser } from "./roles.ts";
-
-// deno-lint-ignore no-explicit-any
-type Db = Sql | any;
 
 export interface Project {
   id: number;
@@ -49,8 +46,9 @@ async function limits(
   tx: Db,
   kind: string,
 ): Promise<{ maxProjects: number; maxWorkflowsPerProject: number }> {
-  const [row] =
-    await tx`SELECT max_projects, max_workflows_per_project FROM plan_limits WHERE owner_kind = ${kind}`;
+  const [row] = await tx<
+    { maxProjects: number; maxWorkflowsPerProject: number }[]
+  >`SELECT max_projects, max_workflows_per_project FROM plan_limits WHERE owner_kind = ${kind}`;
   return row ?? { maxProjects: 0, maxWorkflowsPerProject: 0 };
 }
 

@@ -1,13 +1,10 @@
 // Results and jobs as their users see them: only those of the caller's projects (or that
 // they started), plus public mainline results.
-import type { Sql } from "./db.ts";
+import type { Db, Sql } from "./db.ts";
 import { HttpError } from "./errors.ts";
 import type { AuthUser } from "./roles.ts";
 import { type Job, toJob } from "./jobs.ts";
 import { accessibleProject } from "./projects.ts";
-
-// deno-lint-ignore no-explicit-any
-type Db = Sql | any;
 
 /** SQL predicate over job `j` joined with its workflow's project `p`: the caller may see it. */
 function visibleJob(sql: Db, user: AuthUser) {

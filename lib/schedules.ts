@@ -2,7 +2,7 @@
 // only ticks; which firing gets a job is decided in Postgres, so however many processes
 // tick, each due time creates exactly one job.
 import { nextFiring } from "./cron.ts";
-import type { Sql } from "./db.ts";
+import type { Db, Sql } from "./db.ts";
 import { createJob, createScheduledJob, type Job } from "./jobs.ts";
 
 export interface Schedule {
@@ -45,7 +45,7 @@ function firstRun(input: ScheduleInput, now: Date): Date | null {
 }
 
 /** Creates a schedule with its first due time computed. Callers validate the cron first. */
-export async function createSchedule(sql: Sql, input: ScheduleInput): Promise<Schedule> {
+export async function createSchedule(sql: Db, input: ScheduleInput): Promise<Schedule> {
   const next = (input.isEnabled ?? true) ? firstRun(input, new Date()) : null;
   const [row] = await sql`
     INSERT INTO eval_schedules (workflow_id, eval_set_id, region, schedule_type, cron_expression, timezone,
@@ -105,13 +105,13 @@ export async function updateSchedule(
 }
 
 /** One schedule. */
-export async function getSchedule(sql: Sql, id: number): Promise<Schedule | null> {
+export async function getSchedule(sql: Db, id: number): Promise<Schedule | null> {
   const [row] = await sql`SELECT * FROM eval_schedules WHERE id = ${id}`;
   return row ? toSchedule(row) : null;
 }
 
 /** Deletes a schedule; its jobs stay (schedule_id becomes null). */
-export async function deleteSchedule(sql: Sql, id: number): Promise<boolean> {
+export async function deleteSchedule(sql: Db, id: number): Promise<boolean> {
   return (await sql`DELETE FROM eval_schedules WHERE id = ${id} RETURNING id`).length > 0;
 }
 
@@ -119,7 +119,7 @@ export async function deleteSchedule(sql: Sql, id: number): Promise<boolean> {
  * A job for the schedule now, outside its timing: linked to the schedule, not counted
  * against max runs and not moving the next due time.
  */
-export async function runScheduleNow(sql: Sql, id: number, createdBy: number | null): Promise<Job | null> {
+export async function runScheduleNow(sql: Db, id: number, createdBy: number | null): Promise<Job | null> {
   const s = await getSchedule(sql, id);
   if (!s) return null;
   return await createJob(sql, {

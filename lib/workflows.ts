@@ -1,12 +1,9 @@
 // Workflows (application configs) and, through the same code, eval sets (scenario configs):
 // visibility, mainline, ownership and the per-project workflow limit.
-import type { Sql } from "./db.ts";
+import type { Db, Sql } from "./db.ts";
 import { HttpError } from "./errors.ts";
 import { type AuthUser, canMakePrivate, canMarkMainline } from "./roles.ts";
 import { accessibleProject, assertProjectAccess, assertWorkflowRoom } from "./projects.ts";
-
-// deno-lint-ignore no-explicit-any
-type Db = Sql | any;
 
 export type ItemKind = "workflow" | "eval_set";
 
