@@ -14,7 +14,7 @@ import { freeUsername, toAuthUser, USER_COLUMNS, type UserRow, type UserView, us
 import { clearLoginFailures, lockedFor, recordLoginFailure } from "./auth/lockout.ts";
 import { hashPassword, passwordProblem, verifyPassword } from "./auth/passwords.ts";
 import { invalidateUserSessions } from "./auth/sessions.ts";
-import { readSetting } from "./auth/settings.ts";
+import { readSetting } from "./settings.ts";
 import { hashToken, randomToken } from "./auth/tokens.ts";
 
 /**

@@ -1,4 +1,5 @@
 import type { Sql } from "./db.ts";
+import { settingSql } from "./settings.ts";
 
 /** What anyone may see about an eval agent (SPEC §6: the agents list is public). */
 export interface PublicAgent {
@@ -167,8 +168,8 @@ export async function flushLastSeen(sql: Sql, seen: { id: number; at: Date }[]):
 export async function markSilentAgentsOffline(sql: Sql): Promise<number> {
   const rows = await sql`
     UPDATE eval_agents SET state = 'OFFLINE', server_id = NULL
-    WHERE state <> 'OFFLINE' AND last_seen_at < now() - make_interval(secs => coalesce(
-      (SELECT (value #>> '{}')::float8 FROM system_config WHERE key = 'jobs.heartbeat_timeout_seconds'), 30))
+    WHERE state <> 'OFFLINE'
+      AND last_seen_at < now() - make_interval(secs => ${settingSql(sql, "jobs.heartbeat_timeout_seconds")})
     RETURNING id`;
   return rows.length;
 }

@@ -26,6 +26,7 @@ import {
 } from "./jobs.ts";
 import type { Logger } from "./log.ts";
 import { rollUpResults } from "./metrics.ts";
+import { readSettings } from "./settings.ts";
 
 /** One registered agent socket on this process. */
 export interface AgentConn {
@@ -166,16 +167,12 @@ export class Orchestrator {
 
   /** Re-reads the heartbeat settings from system_config. */
   async loadSettings(): Promise<void> {
-    const rows = await this.sql<{ key: string; value: unknown }[]>`
-      SELECT key, value FROM system_config
-      WHERE key IN ('agents.heartbeat_interval_seconds', 'jobs.heartbeat_timeout_seconds')`;
-    for (const r of rows) {
-      const seconds = Number(r.value);
-      if (!Number.isFinite(seconds) || seconds <= 0) continue;
-      if (r.key === "agents.heartbeat_interval_seconds") {
-        this.heartbeatIntervalMs = Math.round(seconds * 1000);
-      } else this.heartbeatTimeoutMs = Math.round(seconds * 1000);
-    }
+    const s = await readSettings(this.sql, [
+      "agents.heartbeat_interval_seconds",
+      "jobs.heartbeat_timeout_seconds",
+    ]);
+    this.heartbeatIntervalMs = Math.round(s["agents.heartbeat_interval_seconds"] * 1000);
+    this.heartbeatTimeoutMs = Math.round(s["jobs.heartbeat_timeout_seconds"] * 1000);
   }
 
   /** Agents connected to this process. */

@@ -2,6 +2,7 @@ import type { z } from "zod";
 import type { jobOfferSchema, RunReport } from "../agent/protocol.ts";
 export type { RunReport };
 import type { Db, Fragment, Json, Sql } from "./db.ts";
+import { settingSql } from "./settings.ts";
 
 export type JobStatus = "pending" | "running" | "completed" | "failed" | "cancelled";
 
@@ -90,8 +91,7 @@ export async function createJob(sql: Db, input: NewJob): Promise<Job> {
                              schedule_id)
       VALUES (${input.workflowId}, ${input.evalSetId}, ${input.region}, ${input.priority ?? 0},
               ${input.repeat ?? 1}, ${input.createdBy ?? null},
-              coalesce(${input.maxAttempts ?? null}::int,
-                       (SELECT (value #>> '{}')::int FROM system_config WHERE key = 'jobs.max_attempts'), 3),
+              coalesce(${input.maxAttempts ?? null}::int, ${settingSql(sql, "jobs.max_attempts")}),
               ${input.scheduleId ?? null})
       RETURNING *)
     SELECT ${JOB_COLUMNS(sql)}, pg_notify(${JOBS_CHANNEL}, region) FROM j`;
@@ -112,8 +112,7 @@ export async function createScheduledJob(
                              schedule_id, scheduled_for)
       VALUES (${input.workflowId}, ${input.evalSetId}, ${input.region}, ${input.priority ?? 0},
               ${input.repeat ?? 1}, ${input.createdBy ?? null},
-              coalesce(${input.maxAttempts ?? null}::int,
-                       (SELECT (value #>> '{}')::int FROM system_config WHERE key = 'jobs.max_attempts'), 3),
+              coalesce(${input.maxAttempts ?? null}::int, ${settingSql(tx, "jobs.max_attempts")}),
               ${input.scheduleId}, ${input.scheduledFor})
       ON CONFLICT (schedule_id, scheduled_for) WHERE schedule_id IS NOT NULL AND scheduled_for IS NOT NULL
       DO NOTHING
@@ -576,8 +575,7 @@ export interface ReapedJob {
 export async function reapStaleJobs(sql: Db): Promise<ReapedJob[]> {
   const rows = await sql`
     WITH cfg AS (
-      SELECT coalesce((SELECT (value #>> '{}')::float8 FROM system_config
-                       WHERE key = 'jobs.heartbeat_timeout_seconds'), 30) AS timeout
+      SELECT ${settingSql(sql, "jobs.heartbeat_timeout_seconds")} AS timeout
     ), stale AS (
       SELECT id, agent_id FROM eval_jobs
       WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => (SELECT timeout FROM cfg))

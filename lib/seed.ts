@@ -1,4 +1,5 @@
 import type { Sql } from "./db.ts";
+import { SETTINGS } from "./settings.ts";
 
 /**
  * The seeded providers. Their ids were drawn at random once and are fixed here so every
@@ -32,34 +33,6 @@ export const DEFAULT_DISCOUNTS = [
   { minSeats: 11, maxSeats: null, discountBps: 2500 },
 ] as const;
 
-/** System settings with their defaults; values are JSON. */
-export const DEFAULT_SYSTEM_CONFIG: Record<string, { value: unknown; description: string }> = {
-  "rate_limit.general": {
-    value: { max: 100, windowSeconds: 900 },
-    description: "Requests per client per window on the API",
-  },
-  "rate_limit.auth": {
-    value: { max: 20, windowSeconds: 900 },
-    description: "Login, sign-up and token requests per client per window",
-  },
-  "auth.session_idle_seconds": { value: 60 * 60 * 24 * 7, description: "Session idle timeout" },
-  "auth.session_absolute_seconds": {
-    value: 60 * 60 * 24 * 30,
-    description: "Session lifetime however active",
-  },
-  "auth.activation_ttl_seconds": { value: 60 * 60 * 48, description: "Activation link lifetime" },
-  "auth.lockout": {
-    value: { failures: 5, lockSeconds: 900 },
-    description: "Failed logins for one account before it is locked, and for how long",
-  },
-  "jobs.max_attempts": { value: 3, description: "Attempts before a job is failed" },
-  "jobs.heartbeat_timeout_seconds": {
-    value: 30,
-    description: "Silence after which an agent's job is released",
-  },
-  "agents.heartbeat_interval_seconds": { value: 10, description: "Agent heartbeat period" },
-};
-
 /** Inserts reference data that is missing; never changes rows that exist. Safe to run often. */
 export async function seed(sql: Sql): Promise<void> {
   await sql.begin(async (tx) => {
@@ -87,10 +60,10 @@ export async function seed(sql: Sql): Promise<void> {
         VALUES (${d.minSeats}, ${d.maxSeats}, ${d.discountBps})
         ON CONFLICT DO NOTHING`;
     }
-    for (const [key, { value, description }] of Object.entries(DEFAULT_SYSTEM_CONFIG)) {
+    for (const [key, { default: value, description }] of Object.entries(SETTINGS)) {
       await tx`
         INSERT INTO system_config (key, value, description)
-        VALUES (${key}, ${tx.json(value as never)}, ${description})
+        VALUES (${key}, ${tx.json(value)}, ${description})
         ON CONFLICT DO NOTHING`;
     }
   });

@@ -1,5 +1,5 @@
 import type { Sql } from "../db.ts";
-import { readSetting } from "./settings.ts";
+import { readSetting } from "../settings.ts";
 import { hashToken } from "./tokens.ts";
 
 /**

@@ -4,7 +4,7 @@ import type { AppDeps, AppEnv } from "../context.ts";
 import type { Sql } from "../db.ts";
 import { HttpError } from "../errors.ts";
 import { clientIp } from "./client.ts";
-import { defaultSetting } from "./settings.ts";
+import { settingSql } from "../settings.ts";
 
 export interface RateDecision {
   allowed: boolean;
@@ -24,10 +24,9 @@ export async function hitRateLimit(
   bucket: string,
   settingKey: "rate_limit.general" | "rate_limit.auth",
 ): Promise<RateDecision> {
-  const fallback = defaultSetting(settingKey);
   const [row] = await sql<{ hits: number; max: number; retryAfter: number }[]>`
     WITH cfg AS (
-      SELECT coalesce((SELECT value FROM system_config WHERE key = ${settingKey}), ${sql.json(fallback)}) AS v
+      SELECT ${settingSql(sql, settingKey)} AS v
     ), w AS (
       SELECT greatest((v->>'max')::int, 1) AS max, greatest((v->>'windowSeconds')::int, 1) AS secs FROM cfg
     ), slot AS (

@@ -7,7 +7,7 @@ import type { Sql } from "../db.ts";
 import type { AuthUser } from "../roles.ts";
 import { toAuthUser, type UserRow } from "../users.ts";
 import { clientIp, isHttps } from "./client.ts";
-import { readSetting } from "./settings.ts";
+import { parseSetting, readSetting, storedSettingSql } from "../settings.ts";
 import { hashToken, randomToken } from "./tokens.ts";
 
 /** Cookie name over plain http (local installs). */
@@ -65,7 +65,7 @@ export async function validateSession(
            u.activated_at, u.deactivated_at,
            (s.idle_expires_at > now() AND s.absolute_expires_at > now()) AS live,
            s.last_seen_at < now() - make_interval(secs => ${TOUCH_AFTER_SECONDS}) AS stale,
-           (SELECT value FROM system_config WHERE key = 'auth.session_idle_seconds') AS idle_seconds
+           ${storedSettingSql(sql, "auth.session_idle_seconds")} AS idle_seconds
     FROM sessions s JOIN users u ON u.id = s.user_id
     WHERE s.id = ${id}`;
   if (!row) return null;
@@ -74,7 +74,7 @@ export async function validateSession(
     return null;
   }
   if (row.stale) {
-    const idle = typeof row.idleSeconds === "number" && row.idleSeconds > 0 ? row.idleSeconds : 604800;
+    const idle = parseSetting("auth.session_idle_seconds", row.idleSeconds);
     await sql`
       UPDATE sessions
       SET last_seen_at = now(),

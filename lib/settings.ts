@@ -1,0 +1,132 @@
+// Every system_config key Vox reads, with its schema, default and description: lib/seed.ts
+// inserts the defaults, and every reader goes through this module — readSetting() from code,
+// settingSql() inside a statement — so a key, its type and its fallback are written once.
+// Settings are read on every use (a primary-key lookup), so an administrator's change
+// applies at once in every server process; a row that is missing or fails its schema
+// counts as the default.
+import { z } from "zod";
+import type { Db, Fragment } from "./db.ts";
+
+/** A fixed-window rate limit. */
+const windowLimit = z.object({
+  max: z.number().int().min(1),
+  windowSeconds: z.number().int().min(1),
+});
+export type WindowLimit = z.infer<typeof windowLimit>;
+
+/** Failed sign-ins before an account is locked, and for how long. */
+const lockoutSetting = z.object({
+  failures: z.number().int().min(1),
+  lockSeconds: z.number().int().min(1),
+});
+export type LockoutSetting = z.infer<typeof lockoutSetting>;
+
+const seconds = z.number().int().min(1);
+// The job and agent settings were always read with a numeric cast (Number() in code,
+// `::int`/`::float8` in SQL), so a number stored as a JSON string still counts.
+const positiveNumber = z.coerce.number().positive();
+
+/** How a setting's value is read inside SQL: as JSON, or cast from its JSON text. */
+type SqlType = "jsonb" | "int" | "float8";
+
+function setting<S extends z.ZodType>(schema: S, value: z.infer<S>, sqlType: SqlType, description: string) {
+  return { schema, default: value, sqlType, description };
+}
+
+/** The settings, by key. */
+export const SETTINGS = {
+  "rate_limit.general": setting(
+    windowLimit,
+    { max: 100, windowSeconds: 900 },
+    "jsonb",
+    "Requests per client per window on the API",
+  ),
+  "rate_limit.auth": setting(
+    windowLimit,
+    { max: 20, windowSeconds: 900 },
+    "jsonb",
+    "Login, sign-up and token requests per client per window",
+  ),
+  "auth.session_idle_seconds": setting(seconds, 60 * 60 * 24 * 7, "int", "Session idle timeout"),
+  "auth.session_absolute_seconds": setting(
+    seconds,
+    60 * 60 * 24 * 30,
+    "int",
+    "Session lifetime however active",
+  ),
+  "auth.activation_ttl_seconds": setting(seconds, 60 * 60 * 48, "int", "Activation link lifetime"),
+  "auth.lockout": setting(
+    lockoutSetting,
+    { failures: 5, lockSeconds: 900 },
+    "jsonb",
+    "Failed logins for one account before it is locked, and for how long",
+  ),
+  "jobs.max_attempts": setting(z.coerce.number().int().min(1), 3, "int", "Attempts before a job is failed"),
+  "jobs.heartbeat_timeout_seconds": setting(
+    positiveNumber,
+    30,
+    "float8",
+    "Silence after which an agent's job is released",
+  ),
+  "agents.heartbeat_interval_seconds": setting(positiveNumber, 10, "float8", "Agent heartbeat period"),
+} as const;
+
+export type SettingKey = keyof typeof SETTINGS;
+export type SettingValue<K extends SettingKey> = z.infer<typeof SETTINGS[K]["schema"]>;
+
+/** A setting's default, as seeded. */
+export function defaultSetting<K extends SettingKey>(key: K): SettingValue<K> {
+  return SETTINGS[key].default as SettingValue<K>;
+}
+
+/** A stored value (the `value` column, or null when the row is missing) checked against the key's schema. */
+export function parseSetting<K extends SettingKey>(key: K, stored: unknown): SettingValue<K> {
+  if (stored === null || stored === undefined) return defaultSetting(key);
+  const parsed = SETTINGS[key].schema.safeParse(stored);
+  return parsed.success ? parsed.data as SettingValue<K> : defaultSetting(key);
+}
+
+/** Reads one setting. */
+export async function readSetting<K extends SettingKey>(sql: Db, key: K): Promise<SettingValue<K>> {
+  const [row] = await sql<{ value: unknown }[]>`SELECT value FROM system_config WHERE key = ${key}`;
+  return parseSetting(key, row?.value);
+}
+
+/** Reads several settings in one query. */
+export async function readSettings<K extends SettingKey>(
+  sql: Db,
+  keys: readonly K[],
+): Promise<{ [P in K]: SettingValue<P> }> {
+  const list: string[] = [...keys];
+  const rows = await sql<{ key: string; value: unknown }[]>`
+    SELECT key, value FROM system_config WHERE key IN ${sql(list)}`;
+  const stored = new Map<string, unknown>(rows.map((r) => [r.key, r.value]));
+  return Object.fromEntries(keys.map((k) => [k, parseSetting(k, stored.get(k))])) as {
+    [P in K]: SettingValue<P>;
+  };
+}
+
+/**
+ * The stored JSON value of a setting inside a statement (NULL when the row is missing), for
+ * a caller that checks it with parseSetting() after the query.
+ */
+export function storedSettingSql(sql: Db, key: SettingKey): Fragment {
+  return sql`(SELECT value FROM system_config WHERE key = ${key})`;
+}
+
+/**
+ * A setting's value inside a statement, with its default when the row is missing: JSON for
+ * object settings, else cast from the JSON text (`int` or `float8`). Lets a query use the
+ * setting without a round trip of its own.
+ */
+export function settingSql(sql: Db, key: SettingKey): Fragment {
+  const { sqlType, default: fallback } = SETTINGS[key];
+  switch (sqlType) {
+    case "int":
+      return sql`coalesce((SELECT (value #>> '{}')::int FROM system_config WHERE key = ${key}), ${fallback as number}::int)`;
+    case "float8":
+      return sql`coalesce((SELECT (value #>> '{}')::float8 FROM system_config WHERE key = ${key}), ${fallback as number}::float8)`;
+    case "jsonb":
+      return sql`coalesce(${storedSettingSql(sql, key)}, ${sql.json(fallback)})`;
+  }
+}
