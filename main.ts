@@ -9,7 +9,7 @@ import { buildIslands } from "./lib/islands/bundle.ts";
 import { ConfigError, loadConfig, publicUrl } from "./lib/config.ts";
 import { openDatabase } from "./lib/db.ts";
 import { leaveShutdownSignalsToCaller } from "./lib/embedded_pg.ts";
-import { Orchestrator } from "./lib/dispatch.ts";
+import { Orchestrator } from "./lib/orchestrator.ts";
 import { configureLogging, log } from "./lib/log.ts";
 import { migrate } from "./lib/migrate.ts";
 import { tickSchedules } from "./lib/schedules.ts";

@@ -8,7 +8,8 @@
 import { createAgentToken } from "../lib/agent_tokens.ts";
 import { createSql } from "../lib/db.ts";
 import { freePort } from "../lib/embedded_pg.ts";
-import { claimJobs, completeJob, createJob } from "../lib/jobs.ts";
+import { completeJob } from "../lib/job_completer.ts";
+import { claimJobs, createJob } from "../lib/queue.ts";
 import { leaderboard, realtime, rollUpResults } from "../lib/metrics.ts";
 import { migrate } from "../lib/migrate.ts";
 import { seed, SEEDED_PROVIDERS } from "../lib/seed.ts";

@@ -10,8 +10,9 @@ import {
 } from "../agent/protocol.ts";
 import { type AgentTokenAuth, type TokenCheck, verifyAgentToken } from "./agent_tokens.ts";
 import { markAgentDisconnected, registerAgent } from "./agents.ts";
-import type { AgentConn, Orchestrator } from "./dispatch.ts";
-import { failJob, recordProgress, releaseJob, retrying } from "./jobs.ts";
+import type { AgentConn, Orchestrator } from "./orchestrator.ts";
+import { retrying } from "./db.ts";
+import { failJob, recordProgress, releaseJob } from "./queue.ts";
 
 /** Why an agent token is refused: the close code for the socket and the message for people. */
 export const REFUSAL: Record<Exclude<TokenCheck, { ok: true }>["reason"], { code: number; message: string }> =

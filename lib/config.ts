@@ -30,7 +30,7 @@ export const configSchema = z.object({
     const problem = cronProblem(v);
     if (problem) ctx.addIssue({ code: "custom", message: `must be a 5-field cron expression (${problem})` });
   }),
-  /** Fallback re-scan for pending jobs in ms; LISTEN/NOTIFY does the prompt work (lib/dispatch.ts). */
+  /** Fallback re-scan for pending jobs in ms; LISTEN/NOTIFY does the prompt work (lib/orchestrator.ts). */
   VOX_DISPATCH_POLL_MS: z.coerce.number().int().min(100).default(5000),
   /** How often the heartbeat reaper releases the jobs of silent agents, in ms. */
   VOX_REAP_MS: z.coerce.number().int().min(100).default(2000),

@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import type { Config } from "./config.ts";
-import type { Orchestrator } from "./dispatch.ts";
+import type { Orchestrator } from "./orchestrator.ts";
 import type { Sql } from "./db.ts";
 import type { IslandAssets } from "./islands/bundle.ts";
 import type { AuthUser } from "./roles.ts";
@@ -28,7 +28,7 @@ export interface AppDeps {
   /** Sign-in providers by id; default from the config (Google when GOOGLE_CLIENT_ID is set). */
   oauthProviders?: Map<string, OAuthProvider>;
   /**
-   * This process's agent gateway, dispatcher and live-event hub (lib/dispatch.ts). Without
+   * This process's agent gateway, dispatcher and live-event hub (lib/orchestrator.ts). Without
    * it the agent WebSocket and the live streams answer 503; everything else works.
    */
   orchestrator?: Orchestrator;

@@ -45,6 +45,22 @@ export function createSql(url: string, options: { max?: number; appName?: string
   });
 }
 
+/**
+ * Runs `fn` again (up to 3 times) when Postgres aborted it as a deadlock victim or a
+ * serialization failure: both mean "nothing happened, try again".
+ */
+export async function retrying<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (attempt >= 3 || (code !== "40P01" && code !== "40001")) throw err;
+      await new Promise((r) => setTimeout(r, 5 * attempt));
+    }
+  }
+}
+
 /** Opens DATABASE_URL, or starts the embedded server under VOX_DATA_DIR when it is unset. */
 export async function openDatabase(config: Config, log: Logger): Promise<Database> {
   let embedded: EmbeddedDatabase | undefined;

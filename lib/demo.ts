@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { createAgentToken, revokeAgentToken } from "./agent_tokens.ts";
 import type { Sql } from "./db.ts";
-import { createJob } from "./jobs.ts";
+import { createJob } from "./queue.ts";
 import type { Logger } from "./log.ts";
 import { createSchedule, updateSchedule } from "./schedules.ts";
 

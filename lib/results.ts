@@ -1,41 +1,10 @@
-// Results and jobs as their users see them: only those of the caller's projects (or that
-// they started), plus public mainline results.
+// Results as their users see them: those of jobs the caller may see (lib/job_access.ts),
+// plus the public mainline results.
+import { type ArtifactInfo, listArtifacts, readArtifact } from "./artifacts.ts";
 import type { Db, Sql } from "./db.ts";
 import { HttpError } from "./errors.ts";
+import { visibleJob } from "./job_access.ts";
 import type { AuthUser } from "./roles.ts";
-import { type Job, toJob } from "./jobs.ts";
-import { accessibleProject } from "./projects.ts";
-
-/** SQL predicate over job `j` joined with its workflow's project `p`: the caller may see it. */
-function visibleJob(sql: Db, user: AuthUser) {
-  return sql`(j.created_by = ${user.id} OR ${accessibleProject(sql, user)})`;
-}
-
-/** The caller's jobs, newest first, optionally by status, workflow or schedule. */
-export async function listJobs(
-  sql: Sql,
-  user: AuthUser,
-  opts: { status?: string; workflowId?: number; scheduleId?: number; limit: number; offset: number },
-): Promise<{ jobs: Job[]; total: number }> {
-  const where = sql`${visibleJob(sql, user)}
-    ${opts.status ? sql`AND j.status = ${opts.status}` : sql``}
-    ${opts.workflowId ? sql`AND j.workflow_id = ${opts.workflowId}` : sql``}
-    ${opts.scheduleId ? sql`AND j.schedule_id = ${opts.scheduleId}` : sql``}`;
-  const rows = await sql`
-    SELECT j.*, count(*) OVER () AS total
-    FROM eval_jobs j JOIN workflows w ON w.id = j.workflow_id JOIN projects p ON p.id = w.project_id
-    WHERE ${where} ORDER BY j.id DESC LIMIT ${opts.limit} OFFSET ${opts.offset}`;
-  return { jobs: rows.map(toJob), total: rows.length ? Number(rows[0].total) : 0 };
-}
-
-/** A job the caller may see, else 404. */
-export async function getVisibleJob(sql: Db, user: AuthUser, id: number): Promise<Job> {
-  const [row] = await sql`
-    SELECT j.* FROM eval_jobs j JOIN workflows w ON w.id = j.workflow_id JOIN projects p ON p.id = w.project_id
-    WHERE j.id = ${id} AND ${visibleJob(sql, user)}`;
-  if (!row) throw new HttpError(404, "not_found", `No job ${id}`);
-  return toJob(row);
-}
 
 export interface ResultSummary {
   id: number;
@@ -59,7 +28,7 @@ export interface ResultSummary {
 export interface ResultDetail extends ResultSummary {
   turns: unknown[];
   report: unknown;
-  artifacts: { name: string; kind: string; contentType: string; sizeBytes: number; sha256: string }[];
+  artifacts: ArtifactInfo[];
 }
 
 function toResult(r: Record<string, unknown>): ResultSummary {
@@ -116,9 +85,7 @@ export async function listResults(
     offset: number;
   },
 ): Promise<{ results: ResultSummary[]; total: number }> {
-  const scope = opts.scope === "mainline"
-    ? sql`r.is_mainline`
-    : sql`(j.created_by = ${user.id} OR ${accessibleProject(sql, user)})`;
+  const scope = opts.scope === "mainline" ? sql`r.is_mainline` : visibleJob(sql, user);
   const rows = await sql`
     SELECT ${RESULT_COLUMNS(sql)}, count(*) OVER () AS total
     FROM eval_results r JOIN eval_jobs j ON j.id = r.job_id
@@ -138,21 +105,13 @@ export async function getResult(sql: Sql, user: AuthUser, id: number): Promise<R
     SELECT ${RESULT_COLUMNS(sql)}, r.turns, r.report
     FROM eval_results r JOIN eval_jobs j ON j.id = r.job_id
     JOIN workflows w ON w.id = r.workflow_id JOIN projects p ON p.id = w.project_id
-    WHERE r.id = ${id} AND (r.is_mainline OR j.created_by = ${user.id} OR ${accessibleProject(sql, user)})`;
+    WHERE r.id = ${id} AND (r.is_mainline OR ${visibleJob(sql, user)})`;
   if (!row) throw new HttpError(404, "not_found", `No result ${id}`);
-  const artifacts = await sql`
-    SELECT name, kind, content_type, size_bytes, sha256 FROM eval_artifacts WHERE job_id = ${row.jobId} ORDER BY id`;
   return {
     ...toResult(row),
     turns: row.turns as unknown[],
     report: row.report,
-    artifacts: artifacts.map((a) => ({
-      name: a.name,
-      kind: a.kind,
-      contentType: a.contentType,
-      sizeBytes: a.sizeBytes,
-      sha256: a.sha256,
-    })),
+    artifacts: await listArtifacts(sql, row.jobId),
   };
 }
 
@@ -164,8 +123,7 @@ export async function getArtifact(
   name: string,
 ): Promise<{ contentType: string; data: Uint8Array }> {
   const result = await getResult(sql, user, resultId);
-  const [a] =
-    await sql`SELECT content_type, data FROM eval_artifacts WHERE job_id = ${result.jobId} AND name = ${name}`;
-  if (!a) throw new HttpError(404, "not_found", `Result ${resultId} has no artifact ${name}`);
-  return { contentType: a.contentType, data: a.data };
+  const artifact = await readArtifact(sql, result.jobId, name);
+  if (!artifact) throw new HttpError(404, "not_found", `Result ${resultId} has no artifact ${name}`);
+  return artifact;
 }

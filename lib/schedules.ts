@@ -3,7 +3,7 @@
 // tick, each due time creates exactly one job.
 import { nextFiring } from "./cron.ts";
 import type { Db, Sql } from "./db.ts";
-import { createJob, createScheduledJob, type Job } from "./jobs.ts";
+import { createJob, createScheduledJob, type Job } from "./queue.ts";
 
 export interface Schedule {
   id: number;

@@ -2,7 +2,7 @@
 // gateway listening on a real port.
 import { createAgentToken } from "../lib/agent_tokens.ts";
 import type { Sql } from "../lib/db.ts";
-import { Orchestrator, type OrchestratorOptions } from "../lib/dispatch.ts";
+import { Orchestrator, type OrchestratorOptions } from "../lib/orchestrator.ts";
 import { createLogger } from "../lib/log.ts";
 import { SEEDED_PROVIDERS } from "../lib/seed.ts";
 import { createTestApp } from "./_app.ts";

@@ -3,8 +3,8 @@
 // reference voice agent: delivery, server restart, network drop and SIGTERM.
 import assert from "node:assert/strict";
 import { createAgentToken } from "../lib/agent_tokens.ts";
-import { Orchestrator } from "../lib/dispatch.ts";
-import { createJob } from "../lib/jobs.ts";
+import { Orchestrator } from "../lib/orchestrator.ts";
+import { createJob } from "../lib/queue.ts";
 import { createLogger } from "../lib/log.ts";
 import { backoffDelay } from "../agent/connection.ts";
 import { EvalDaemon, resultReport } from "../agent/daemon.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { MAX_FRAME_BYTES, PROTOCOL_VERSION } from "../agent/protocol.ts";
 import { createAgentToken, revokeAgentToken } from "../lib/agent_tokens.ts";
-import { createJob, getJob } from "../lib/jobs.ts";
+import { createJob, getJob } from "../lib/queue.ts";
 import { eventually, rawSocket, SimAgent } from "./_agent_sim.ts";
 import { createTestDatabase } from "./_db.ts";
 import { createTestApp } from "./_app.ts";

@@ -4,7 +4,8 @@
 // checks that walk every route (401 without credentials, malformed and missing ids) are in
 // api_routes_test.ts.
 import assert from "node:assert/strict";
-import { claimJobs, completeJob } from "../lib/jobs.ts";
+import { completeJob } from "../lib/job_completer.ts";
+import { claimJobs } from "../lib/queue.ts";
 import { SEEDED_PROVIDERS } from "../lib/seed.ts";
 import { sampleReport } from "./_agent_sim.ts";
 import { createTestApp } from "./_app.ts";

@@ -1,14 +1,7 @@
 import assert from "node:assert/strict";
-import {
-  cancelJob,
-  claimJobs,
-  completeJob,
-  completeJobs,
-  createJob,
-  getJob,
-  type Notification,
-  reapStaleJobs,
-} from "../lib/jobs.ts";
+import { completeJob, completeJobs } from "../lib/job_completer.ts";
+import type { Notification } from "../lib/notify.ts";
+import { cancelJob, claimJobs, createJob, getJob, reapStaleJobs } from "../lib/queue.ts";
 import { eventually, sampleReport, SimAgent } from "./_agent_sim.ts";
 import { createTestDatabase } from "./_db.ts";
 import { createTestApp } from "./_app.ts";

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { claimJobs, completeJob, createJob } from "../lib/jobs.ts";
+import { completeJob } from "../lib/job_completer.ts";
+import { claimJobs, createJob } from "../lib/queue.ts";
 import { leaderboard, realtime, rebuildRollups, rollUpResults } from "../lib/metrics.ts";
 import { SEEDED_PROVIDERS } from "../lib/seed.ts";
 import { sampleReport } from "./_agent_sim.ts";

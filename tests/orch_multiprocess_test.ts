@@ -1,7 +1,7 @@
 // Two real server processes on one database: cross-process dispatch, schedules firing once
 // across both, and restarts that lose no job.
 import assert from "node:assert/strict";
-import { createJob } from "../lib/jobs.ts";
+import { createJob } from "../lib/queue.ts";
 import { createSchedule } from "../lib/schedules.ts";
 import { eventually, SimAgent } from "./_agent_sim.ts";
 import { createTestDatabase } from "./_db.ts";

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import type { Page } from "puppeteer-core";
 import type { RunReport } from "../agent/protocol.ts";
-import { claimJobs, completeJob, createJob } from "../lib/jobs.ts";
+import { completeJob } from "../lib/job_completer.ts";
+import { claimJobs, createJob } from "../lib/queue.ts";
 import {
   fmtMs,
   foldResult,

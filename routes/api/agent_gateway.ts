@@ -7,9 +7,9 @@ import { MAX_ARTIFACT_BYTES } from "../../agent/protocol.ts";
 import { type AgentTokenAuth, verifyAgentToken } from "../../lib/agent_tokens.ts";
 import { AgentSession, REFUSAL } from "../../lib/agent_session.ts";
 import type { AppEnv } from "../../lib/context.ts";
-import type { Orchestrator } from "../../lib/dispatch.ts";
+import type { Orchestrator } from "../../lib/orchestrator.ts";
 import { errorBody, HttpError } from "../../lib/errors.ts";
-import { storeArtifact } from "../../lib/jobs.ts";
+import { storeArtifact } from "../../lib/artifacts.ts";
 import { doc } from "../../lib/openapi.ts";
 
 doc({

@@ -2,11 +2,12 @@ import { Hono } from "hono";
 import { z } from "zod";
 import type { AppDeps, AppEnv } from "../../lib/context.ts";
 import { HttpError } from "../../lib/errors.ts";
-import { sseResponse } from "../../lib/events.ts";
+import { sseResponse } from "../../lib/event_hub.ts";
 import { requireUser } from "../../lib/guards.ts";
-import { cancelJob, type JobEvent } from "../../lib/jobs.ts";
+import { getVisibleJob, listJobs } from "../../lib/job_access.ts";
+import type { JobEvent } from "../../lib/notify.ts";
+import { cancelJob } from "../../lib/queue.ts";
 import { doc, valid } from "../../lib/openapi.ts";
-import { getVisibleJob, listJobs } from "../../lib/results.ts";
 import { idParam, jobSchema, page } from "./_schemas.ts";
 
 const listQuery = z.object({

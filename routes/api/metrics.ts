@@ -3,7 +3,7 @@ import { z } from "zod";
 import { regionSchema } from "../../agent/protocol.ts";
 import type { AppDeps, AppEnv } from "../../lib/context.ts";
 import { HttpError } from "../../lib/errors.ts";
-import { sseResponse } from "../../lib/events.ts";
+import { sseResponse } from "../../lib/event_hub.ts";
 import { autoBucket, BUCKET_MS, leaderboard, MAX_POINTS, realtime } from "../../lib/metrics.ts";
 import { doc, valid } from "../../lib/openapi.ts";
 

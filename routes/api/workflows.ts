@@ -6,7 +6,7 @@ import { applicationSchema, parseYaml, scenarioSchema, toYaml, YamlError } from 
 import type { AppDeps, AppEnv } from "../../lib/context.ts";
 import { HttpError } from "../../lib/errors.ts";
 import { requireUser } from "../../lib/guards.ts";
-import { createJob } from "../../lib/jobs.ts";
+import { createJob } from "../../lib/queue.ts";
 import { doc, invalidInput, valid } from "../../lib/openapi.ts";
 import {
   createItem,

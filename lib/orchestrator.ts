@@ -1,31 +1,27 @@
 // Cross-process dispatch: the agents connected to this process, pushing jobs to them the
 // moment one is free, and the background loops every server process runs (LISTEN/NOTIFY,
-// heartbeat reaper, batched last-seen writes, metric rollups, polling fallback).
-import { CloseCode, type ServerMessage } from "../agent/protocol.ts";
+// heartbeat reaper, batched last-seen writes, metric rollups, polling fallback). Results
+// are stored by lib/job_completer.ts; the Orchestrator hands each agent its next job.
+// One class because every loop acts on the same socket registry (its maps, its stopping).
+import { CloseCode, type RunReport, type ServerMessage } from "../agent/protocol.ts";
 import { flushLastSeen, markServerAgentsOffline, markSilentAgentsOffline } from "./agents.ts";
-import type { Sql } from "./db.ts";
-import { EventHub } from "./events.ts";
-import {
-  type BatchOutcome,
-  claimJobs,
-  completeJob,
-  completeJobs,
-  type CompleteOutcome,
-  JOB_EVENTS_CHANNEL,
-  type JobEvent,
-  type JobOffer,
-  JOBS_CHANNEL,
-  markAccepted,
-  type Notification,
-  notify,
-  reapStaleJobs,
-  releaseJob,
-  RESULTS_CHANNEL,
-  retrying,
-  type RunReport,
-} from "./jobs.ts";
+import { retrying, type Sql } from "./db.ts";
+import { EventHub } from "./event_hub.ts";
+import { type CompleteOutcome, JobCompleter } from "./job_completer.ts";
 import type { Logger } from "./log.ts";
 import { rollUpResults } from "./metrics.ts";
+import {
+  AGENT_TOKENS_CHANNEL,
+  AGENTS_CHANNEL,
+  JOB_EVENTS_CHANNEL,
+  type JobEvent,
+  jobEventNotification,
+  JOBS_CHANNEL,
+  type Notification,
+  Notifier,
+  RESULTS_CHANNEL,
+} from "./notify.ts";
+import { claimJobs, type JobOffer, markAccepted, reapStaleJobs, releaseJob } from "./queue.ts";
 import { readSettings } from "./settings.ts";
 
 /** One registered agent socket on this process. */
@@ -61,21 +57,6 @@ export interface OrchestratorOptions {
 }
 
 const MAX_CLAIM_BATCH = 50;
-/** Results of one region written by one statement at most. */
-const MAX_RESULT_BATCH = 64;
-/** Result batches of one region in flight at once: others run while one waits for its commit. */
-const MAX_RESULT_WRITERS = 4;
-
-// A result waiting for its region's next batch.
-interface PendingResult {
-  conn: AgentConn;
-  jobId: number;
-  report: RunReport;
-  /** The agent has a slot for its next job. */
-  next: boolean;
-  resolve: (outcome: CompleteOutcome) => void;
-  reject: (err: unknown) => void;
-}
 
 /**
  * Owns this process's agent sockets and keeps jobs flowing to them. Jobs reach it through
@@ -96,15 +77,14 @@ export class Orchestrator {
   #regions = new Map<string, Set<AgentConn>>();
   #seen = new Map<number, Date>();
   #accepted: { jobId: number; agentId: number; at: Date }[] = [];
-  #notifications: Notification[] = [];
-  #notifying: Promise<void> | null = null;
+  #notifier: Notifier;
+  #completer: JobCompleter;
   #dispatching = new Set<string>();
   #again = new Set<string>();
   #timers: ReturnType<typeof setInterval>[] = [];
   #unlisten: (() => Promise<void>)[] = [];
   #stopped = false;
   #busy = new Set<Promise<unknown>>();
-  #results = new Map<string, { pending: PendingResult[]; running: number }>();
 
   constructor(opts: OrchestratorOptions) {
     this.sql = opts.sql;
@@ -116,6 +96,15 @@ export class Orchestrator {
       flushMs: opts.flushMs ?? 1000,
       rollupMs: opts.rollupMs ?? 1000,
     };
+    const track = <T>(p: Promise<T>) => this.#track(p);
+    this.#notifier = new Notifier(this.sql, this.log, track);
+    this.#completer = new JobCompleter({
+      sql: this.sql,
+      log: this.log,
+      notify: (events) => this.notify(events),
+      track,
+      claiming: () => !this.#stopped,
+    });
   }
 
   /** Subscribes to the channels and starts the loops. */
@@ -136,8 +125,8 @@ export class Orchestrator {
     await listen(JOBS_CHANNEL, (region) => this.kick(region), () => this.kickAll());
     await listen(JOB_EVENTS_CHANNEL, (p) => this.#onJobEvent(JSON.parse(p) as JobEvent));
     await listen(RESULTS_CHANNEL, (p) => this.events.publish("metrics", "result", JSON.parse(p)));
-    await listen("vox_agent_tokens", (id) => this.#closeToken(Number(id), "token revoked"));
-    await listen("vox_agents", (p) => {
+    await listen(AGENT_TOKENS_CHANNEL, (id) => this.#closeToken(Number(id), "token revoked"));
+    await listen(AGENTS_CHANNEL, (p) => {
       const { agentId, connectionId } = JSON.parse(p) as { agentId: number; connectionId: string };
       const conn = this.#conns.get(agentId);
       if (conn && conn.connectionId !== connectionId) {
@@ -269,25 +258,10 @@ export class Orchestrator {
 
   /**
    * Queues live-event notifications; whatever queues up while one batch is being sent goes
-   * out together in the next, so a busy process sends a few NOTIFY transactions a second
-   * instead of one per result.
+   * out together in the next (see Notifier).
    */
   notify(events: Notification[]): void {
-    this.#notifications.push(...events);
-    if (this.#notifying) return;
-    this.#notifying = this.#track((async () => {
-      try {
-        while (this.#notifications.length > 0) {
-          const batch = this.#notifications;
-          this.#notifications = [];
-          await notify(this.sql, batch);
-        }
-      } catch (err) {
-        this.log.error("could not send live events", { error: err });
-      } finally {
-        this.#notifying = null;
-      }
-    })());
+    this.#notifier.send(events);
   }
 
   /** Notes that an agent started a job it holds; written by the next flush. */
@@ -312,102 +286,27 @@ export class Orchestrator {
   }
 
   /**
-   * Stores a job's result and hands the agent its next job of its region. Results that
-   * arrive while a batch of their region is being written wait for the next one, and
-   * each batch is one statement (completeJobs()): a lone result goes out at once, a busy
-   * region pays one plan and one commit for many results. The finished job keeps its slot
-   * until the batch is back, so no dispatch pass hands the agent a second job meanwhile.
+   * Stores a job's result (batched with others of its region, see JobCompleter) and hands
+   * the agent its next job of its region. The finished job keeps its slot until the batch
+   * is back, so no dispatch pass hands the agent a second job meanwhile.
    */
   completeAndNext(conn: AgentConn, jobId: number, report: RunReport): Promise<CompleteOutcome> {
     const free = conn.capacity - conn.jobs.size + (conn.jobs.has(jobId) ? 1 : 0);
-    return new Promise((resolve, reject) => {
-      let batcher = this.#results.get(conn.region);
-      if (!batcher) this.#results.set(conn.region, batcher = { pending: [], running: 0 });
-      batcher.pending.push({ conn, jobId, report, next: free > 0, resolve, reject });
-      this.#writeResults(conn.region);
+    const completed = this.#completer.complete({
+      jobId,
+      agentId: conn.agentId,
+      region: conn.region,
+      report,
+      next: free > 0,
     });
-  }
-
-  // Starts a batch for `region` unless MAX_RESULT_WRITERS are already writing; each writer
-  // takes everything pending (up to MAX_RESULT_BATCH) and looks again when it is done.
-  #writeResults(region: string): void {
-    const batcher = this.#results.get(region);
-    if (!batcher || batcher.running >= MAX_RESULT_WRITERS || batcher.pending.length === 0) return;
-    const batch = batcher.pending.splice(0, MAX_RESULT_BATCH);
-    batcher.running++;
-    this.#track((async () => {
-      try {
-        await this.#storeResults(region, batch);
-      } finally {
-        batcher.running--;
-        this.#writeResults(region);
-      }
+    return this.#track((async () => {
+      const { outcome, offer } = await completed;
+      await this.#handOver(conn, jobId, offer);
+      return outcome;
     })());
   }
 
-  async #storeResults(region: string, batch: PendingResult[]): Promise<void> {
-    const events: Notification[] = [];
-    let outcomes: BatchOutcome[] | null = null;
-    try {
-      outcomes = await retrying(() =>
-        completeJobs(
-          this.sql,
-          region,
-          batch.map((p) => ({
-            jobId: p.jobId,
-            agentId: p.conn.agentId,
-            report: p.report,
-            next: p.next && !this.#stopped,
-          })),
-          (e) => events.push(...e),
-        )
-      );
-    } catch (err) {
-      // One bad item must not fail the others: store them one by one, as before batching.
-      this.log.warn("batched result write failed; storing one by one", { region, error: err });
-    }
-    this.notify(events);
-    await Promise.all(batch.map(async (p, i) => {
-      try {
-        const o = outcomes?.[i];
-        const outcome = o ? await this.#afterBatch(p, o) : await this.#completeOne(p);
-        p.resolve(outcome);
-      } catch (err) {
-        p.reject(err);
-      }
-    }));
-  }
-
-  // The agent's part once its result is in: the next offer sent, or the agent freed.
-  async #afterBatch(p: PendingResult, o: BatchOutcome): Promise<CompleteOutcome> {
-    if (!o.stored) {
-      // Duplicate or not held: completeJob() stores nothing new and says which.
-      const outcome = await completeJob(this.sql, p.jobId, p.conn.agentId, p.report, {
-        deferNotify: (e) => this.notify(e),
-      });
-      p.conn.jobs.delete(p.jobId);
-      this.freed(p.conn);
-      return outcome;
-    }
-    await this.#handOver(p.conn, p.jobId, o.offer);
-    return { ok: true, duplicate: false, resultId: o.resultId };
-  }
-
-  // Without batching: completeJob() then claimJobs(), two autocommit statements.
-  async #completeOne(p: PendingResult): Promise<CompleteOutcome> {
-    const { conn, jobId } = p;
-    const events: Notification[] = [];
-    const outcome = await retrying(() =>
-      completeJob(this.sql, jobId, conn.agentId, p.report, { deferNotify: (e) => events.push(...e) })
-    );
-    const offers = outcome.ok && !outcome.duplicate && p.next && !this.#stopped
-      ? await retrying(() => claimJobs(this.sql, conn.region, [{ agentId: conn.agentId }]))
-      : [];
-    this.notify(events);
-    await this.#handOver(conn, jobId, offers[0] ?? null);
-    return outcome;
-  }
-
+  // The agent's part once its result is in (stored or refused): its next job sent, or the agent freed.
   async #handOver(conn: AgentConn, doneJobId: number, next: JobOffer | null): Promise<void> {
     conn.jobs.delete(doneJobId);
     if (next) {
@@ -478,12 +377,13 @@ export class Orchestrator {
               conn.jobs.add(offer.message.jobId);
               // The job's watchers learn it left the queue. Batched outside the claim, which
               // would otherwise become a notifying transaction and serialise its commit.
-              const event: JobEvent = {
-                jobId: offer.message.jobId,
-                status: "running",
-                agentId: offer.agentId,
-              };
-              this.notify([{ channel: JOB_EVENTS_CHANNEL, payload: JSON.stringify(event) }]);
+              this.notify([
+                jobEventNotification({
+                  jobId: offer.message.jobId,
+                  status: "running",
+                  agentId: offer.agentId,
+                }),
+              ]);
               const set = this.#regions.get(region);
               if (set?.delete(conn)) set.add(conn);
             } else {

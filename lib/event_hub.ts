@@ -1,5 +1,5 @@
 // In-process fan-out of live events to server-sent-event streams. Every process LISTENs to
-// Postgres (lib/dispatch.ts) and publishes here, so a stream on any process sees events
+// Postgres (lib/orchestrator.ts) and publishes here, so a stream on any process sees events
 // caused on any other.
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
