@@ -1,7 +1,8 @@
-// Who may see a job: its creator, and the members of the project its workflow belongs to.
+// Who may see a job: its creator, and whoever may access the project of its workflow.
 // The job reads of the API (list, get) apply it; results (lib/results.ts) use the same rule.
 import type { Db, Fragment, Sql } from "./db.ts";
 import { HttpError } from "./errors.ts";
+import type { JobStatus } from "./job_status.ts";
 import type { AuthUser } from "./roles.ts";
 import { accessibleProject } from "./projects.ts";
 import { type Job, toJob } from "./queue.ts";
@@ -15,7 +16,7 @@ export function visibleJob(sql: Db, user: AuthUser): Fragment {
 export async function listJobs(
   sql: Sql,
   user: AuthUser,
-  opts: { status?: string; workflowId?: number; scheduleId?: number; limit: number; offset: number },
+  opts: { status?: JobStatus; workflowId?: number; scheduleId?: number; limit: number; offset: number },
 ): Promise<{ jobs: Job[]; total: number }> {
   const where = sql`${visibleJob(sql, user)}
     ${opts.status ? sql`AND j.status = ${opts.status}` : sql``}

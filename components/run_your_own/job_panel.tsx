@@ -3,11 +3,12 @@
 // (or by polling when the server offers none), with its progress, turns and result, and the
 // buttons to cancel it while it is pending or to run the same pair again.
 import { useEffect, useRef, useState } from "preact/hooks";
+import { FINAL_JOB_STATUSES, type JobStatus } from "../../lib/job_status.ts";
 import type { ResultDetail } from "../../lib/results.ts";
 import { api } from "./api.ts";
 
-type Status = "pending" | "running" | "completed" | "failed" | "cancelled";
-const FINAL = new Set<Status>(["completed", "failed", "cancelled"]);
+type Status = JobStatus;
+const FINAL = FINAL_JOB_STATUSES;
 
 /** A job as the API answers when it starts one. */
 export interface StartedJob {

@@ -1,6 +1,7 @@
 // Request/response pieces shared by the /api/v1 route modules (each also feeds /openapi.json).
 import { z } from "zod";
 import { regionSchema } from "../../agent/protocol.ts";
+import { JOB_STATUSES } from "../../lib/job_status.ts";
 
 export { regionSchema };
 export const idParam = z.object({ id: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER) });
@@ -17,6 +18,8 @@ export const providerRef = z.union([
   "An existing provider by id, or picked (or created) by name; sku 0 = ConvoAI Engine, 1 = RTC Engine",
 );
 
+export const jobStatusSchema = z.enum(JOB_STATUSES);
+
 export const jobSchema = z.object({
   id: z.number(),
   workflowId: z.number(),
@@ -24,7 +27,7 @@ export const jobSchema = z.object({
   region: z.string(),
   scheduleId: z.number().nullable(),
   scheduledFor: z.string().nullable(),
-  status: z.enum(["pending", "running", "completed", "failed", "cancelled"]),
+  status: jobStatusSchema,
   priority: z.number(),
   attempts: z.number(),
   maxAttempts: z.number(),

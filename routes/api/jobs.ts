@@ -5,13 +5,14 @@ import { HttpError } from "../../lib/errors.ts";
 import { sseResponse } from "../../lib/event_hub.ts";
 import { requireUser } from "../../lib/guards.ts";
 import { getVisibleJob, listJobs } from "../../lib/job_access.ts";
+import { isFinal } from "../../lib/job_status.ts";
 import type { JobEvent } from "../../lib/notify.ts";
 import { cancelJob } from "../../lib/queue.ts";
 import { doc, valid } from "../../lib/openapi.ts";
-import { idParam, jobSchema, page } from "./_schemas.ts";
+import { idParam, jobSchema, jobStatusSchema, page } from "./_schemas.ts";
 
 const listQuery = z.object({
-  status: z.enum(["pending", "running", "completed", "failed", "cancelled"]).optional(),
+  status: jobStatusSchema.optional(),
   workflowId: z.coerce.number().int().positive().optional(),
   scheduleId: z.coerce.number().int().positive().optional(),
   ...page,
@@ -67,8 +68,6 @@ doc({
   errors: [503],
 });
 
-const FINAL = new Set(["completed", "failed", "cancelled"]);
-
 /** /api/v1/jobs */
 export function jobsApi(deps: AppDeps) {
   const app = new Hono<AppEnv>();
@@ -115,7 +114,7 @@ export function jobsApi(deps: AppDeps) {
     if (!deps.orchestrator) {
       throw new HttpError(503, "unavailable", "Live streams are not running on this server");
     }
-    if (FINAL.has(job.status)) {
+    if (isFinal(job.status)) {
       return sseResponse(
         c,
         deps.orchestrator.events,
@@ -129,7 +128,7 @@ export function jobsApi(deps: AppDeps) {
       deps.orchestrator.events,
       `job:${job.id}`,
       [{ event: "status", data: job }],
-      (_event, data) => FINAL.has((data as JobEvent).status),
+      (_event, data) => isFinal((data as JobEvent).status),
     );
   });
 
