@@ -116,6 +116,9 @@ export class Notifier {
 
   /** Queues notifications; sending failures are logged (the events only feed live streams). */
   send(events: Notification[]): void {
+    // With nothing queued the loop below would end before #sending is assigned, leaving it
+    // set for good and every later event queued but never sent.
+    if (events.length === 0) return;
     this.#queued.push(...events);
     if (this.#sending) return;
     this.#sending = this.track((async () => {
