@@ -1,6 +1,7 @@
 import { AGENT_TOKEN_PATTERN } from "../agent/protocol.ts";
 import { hashToken } from "./auth/tokens.ts";
 import type { Sql } from "./db.ts";
+import { AGENT_TOKENS_CHANNEL } from "./notify.ts";
 
 /** An eval agent token as the admin sees it; never the secret or its hash. */
 export interface AgentTokenInfo {
@@ -87,7 +88,7 @@ export async function revokeAgentToken(sql: Sql, id: number): Promise<boolean> {
       WHERE id = ${id} RETURNING id`;
     if (rows.length === 0) return false;
     await tx`UPDATE eval_agents SET state = 'OFFLINE' WHERE token_id = ${id}`;
-    await tx`SELECT pg_notify('vox_agent_tokens', ${String(id)})`;
+    await tx`SELECT pg_notify(${AGENT_TOKENS_CHANNEL}, ${String(id)})`;
     return true;
   });
 }

@@ -1,4 +1,6 @@
 import type { Sql } from "./db.ts";
+import type { JobStatus } from "./job_status.ts";
+import { AGENTS_CHANNEL, jobEventNotification, JOBS_CHANNEL, type Notification } from "./notify.ts";
 import { settingSql } from "./settings.ts";
 
 /** What anyone may see about an eval agent (SPEC §6: the agents list is public). */
@@ -62,7 +64,7 @@ export async function registerAgent(
     expiresAt: Date | null;
     activeJobs: number[];
   },
-): Promise<Registration & { notifications: { channel: string; payload: string }[] }> {
+): Promise<Registration & { notifications: Notification[] }> {
   const active = input.activeJobs;
   const [row] = await sql`
     WITH a AS (
@@ -99,18 +101,15 @@ export async function registerAgent(
            coalesce((SELECT array_agg(id ORDER BY id) FROM resumed), '{}') AS resumed,
            coalesce((SELECT json_agg(lost) FROM lost), '[]') AS lost`;
   const resumed = (row.resumed as number[]).map(Number);
-  const lost = row.lost as { id: number; status: string; region: string; error: string }[];
-  const notifications = [
+  const lost = row.lost as { id: number; status: JobStatus; region: string; error: string }[];
+  const notifications: Notification[] = [
     {
-      channel: "vox_agents",
+      channel: AGENTS_CHANNEL,
       payload: JSON.stringify({ agentId: row.agentId, connectionId: input.connectionId }),
     },
     ...lost.flatMap((j) => [
-      ...(j.status === "pending" ? [{ channel: "vox_jobs", payload: j.region }] : []),
-      {
-        channel: "vox_job_events",
-        payload: JSON.stringify({ jobId: j.id, status: j.status, error: j.error }),
-      },
+      ...(j.status === "pending" ? [{ channel: JOBS_CHANNEL, payload: j.region }] : []),
+      jobEventNotification({ jobId: j.id, status: j.status, error: j.error }),
     ]),
   ];
   return {
