@@ -7,6 +7,7 @@ import { createAgentToken, revokeAgentToken } from "./agent_tokens.ts";
 import type { Sql } from "./db.ts";
 import { createJob } from "./queue.ts";
 import type { Logger } from "./log.ts";
+import { ensureProvider } from "./providers.ts";
 import { createSchedule, updateSchedule } from "./schedules.ts";
 
 /** Folder of the demo page (agent/, served by routes/demo.ts) and the caller's utterances (caller/). */
@@ -85,24 +86,25 @@ export async function seedDemo(sql: Sql, opts: { baseUrl: string; cron: string }
       INSERT INTO projects (name, description, owner_user_id, created_by)
       VALUES (${DEMO.project}, 'Seeded by Vox for its demo (lib/demo.ts)', ${user.id}, ${user.id})
       RETURNING id`)[0];
-    await tx`
-      INSERT INTO providers (name, sku, description, created_by)
-      VALUES (${DEMO.provider}, 0, ${DEMO.providerDescription}, ${user.id})
-      ON CONFLICT DO NOTHING`;
-    const [provider] = await tx`SELECT id FROM providers WHERE lower(name) = lower(${DEMO.provider})`;
+    const providerId = await ensureProvider(tx, {
+      name: DEMO.provider,
+      sku: 0,
+      description: DEMO.providerDescription,
+      createdBy: user.id,
+    });
     const appConfig = { url, steps: [], tags: ["demo"] };
     let [workflow] = await tx`
       SELECT id FROM workflows WHERE project_id = ${project.id} AND name = ${DEMO.workflow}`;
     if (workflow) {
       await tx`
-        UPDATE workflows SET config = ${tx.json(appConfig)}, provider_id = ${provider.id},
+        UPDATE workflows SET config = ${tx.json(appConfig)}, provider_id = ${providerId},
           visibility = 'public', is_mainline = true, updated_at = now()
         WHERE id = ${workflow.id} AND config IS DISTINCT FROM ${tx.json(appConfig)}::jsonb`;
     } else {
       [workflow] = await tx`
         INSERT INTO workflows (project_id, provider_id, name, description, config, visibility, is_mainline,
                                created_by)
-        VALUES (${project.id}, ${provider.id}, ${DEMO.workflow}, 'The bundled demo voice agent',
+        VALUES (${project.id}, ${providerId}, ${DEMO.workflow}, 'The bundled demo voice agent',
                 ${tx.json(appConfig)}, 'public', true, ${user.id})
         RETURNING id`;
     }
@@ -129,7 +131,7 @@ export async function seedDemo(sql: Sql, opts: { baseUrl: string; cron: string }
     return {
       userId: user.id as number,
       projectId: project.id as number,
-      providerId: provider.id as string,
+      providerId,
       workflowId: workflow.id as number,
       evalSetId: evalSet.id as number,
       scheduleId: schedule.id as number,

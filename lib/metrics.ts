@@ -1,6 +1,7 @@
 // Public metrics over mainline results: rollups maintained from inserts, and the
 // leaderboard / realtime reads served from them.
 import type { Sql } from "./db.ts";
+import { listProviders } from "./providers.ts";
 
 // Arbitrary constant: the advisory lock that lets one roller at a time fold the queue, so
 // two processes never upsert the same rollup rows in different orders (deadlock).
@@ -181,9 +182,7 @@ export async function leaderboard(
   const region = opts.region ?? null;
   const since = sql`date_trunc('day', now() - make_interval(days => ${opts.days - 1}), 'UTC')`;
   // Provider names are fetched alongside (a separate connection), not after.
-  const providersQuery = sql<
-    { id: string; name: string; sku: number }[]
-  >`SELECT id, name, sku FROM providers`.execute();
+  const providersQuery = listProviders(sql);
   const rows = opts.onRead
     ? await sql`
       SELECT provider_id, region, grouping(region) AS all_regions, ${SUMMARY_ON_READ(sql)}
@@ -248,7 +247,7 @@ export async function realtime(
 ): Promise<RealtimeSeries[]> {
   const filter = sql`${opts.providerId ? sql`AND provider_id = ${opts.providerId}` : sql``}
     ${opts.region ? sql`AND region = ${opts.region}` : sql``}`;
-  const providersQuery = sql<{ id: string; name: string }[]>`SELECT id, name FROM providers`.execute();
+  const providersQuery = listProviders(sql);
   const rows = opts.onRead
     ? await sql`
       SELECT provider_id, region, date_trunc(${opts.bucket}, created_at, 'UTC') AS bucket, ${

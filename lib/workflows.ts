@@ -4,6 +4,7 @@ import type { Db, Sql } from "./db.ts";
 import { HttpError } from "./errors.ts";
 import { type AuthUser, canMakePrivate, canMarkMainline } from "./roles.ts";
 import { accessibleProject, assertProjectAccess, assertWorkflowRoom } from "./projects.ts";
+import { ensureProvider, getProvider } from "./providers.ts";
 
 export type ItemKind = "workflow" | "eval_set";
 
@@ -150,17 +151,11 @@ export async function resolveProvider(
 ): Promise<string> {
   if (!provider) throw new HttpError(400, "invalid_input", "provider: required for a workflow");
   if ("id" in provider) {
-    const [p] = await tx`SELECT id FROM providers WHERE id = ${provider.id}`;
+    const p = await getProvider(tx, provider.id);
     if (!p) throw new HttpError(400, "invalid_input", `provider.id: no provider ${provider.id}`);
     return p.id;
   }
-  const [found] = await tx`SELECT id FROM providers WHERE lower(name) = lower(${provider.name})`;
-  if (found) return found.id;
-  const [made] = await tx`
-    INSERT INTO providers (name, sku, created_by) VALUES (${provider.name}, ${provider.sku ?? 0}, ${user.id})
-    ON CONFLICT (lower(name)) DO UPDATE SET name = providers.name
-    RETURNING id`;
-  return made.id;
+  return await ensureProvider(tx, { name: provider.name, sku: provider.sku ?? 0, createdBy: user.id });
 }
 
 /** Creates an item in one of the caller's projects (workflows within the plan limit). */

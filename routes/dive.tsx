@@ -1,14 +1,7 @@
 import { Hono } from "hono";
 import type { AppDeps, AppEnv } from "../lib/context.ts";
+import { listProviders } from "../lib/providers.ts";
 import { renderPage } from "./_render.tsx";
-
-interface ProviderRow {
-  id: string;
-  name: string;
-  sku: number;
-  website: string | null;
-  description: string;
-}
 
 const METHODS = [
   {
@@ -48,8 +41,7 @@ export function diveRoutes(deps: AppDeps) {
   const app = new Hono<AppEnv>();
 
   app.get("/dive", async (c) => {
-    const providers = await deps.sql<ProviderRow[]>`
-      SELECT id, name, sku, website, description FROM providers ORDER BY sku, name`;
+    const providers = await listProviders(deps.sql, { order: "sku" });
     return renderPage(c, deps, {
       title: "How it works",
       body: (

@@ -24,6 +24,7 @@ import RealtimeCharts from "../islands/realtime_charts.tsx";
 import type { AppDeps, AppEnv } from "../lib/context.ts";
 import { Island } from "../lib/islands/marker.tsx";
 import { leaderboard, realtime } from "../lib/metrics.ts";
+import { getProvider } from "../lib/providers.ts";
 import { renderPage } from "./_render.tsx";
 
 // How far back the filters look for regions and providers to offer.
@@ -123,7 +124,7 @@ export function metricsPageRoutes(deps: AppDeps) {
     const ref = k.providers.find((p) => p.id === id);
     // Only providers with mainline results have a public page.
     if (!ref && !total) return c.notFound();
-    const [provider] = await deps.sql<{ sku: number }[]>`SELECT sku FROM providers WHERE id = ${id}`;
+    const provider = await getProvider(deps.sql, id);
     if (!provider) return c.notFound();
     const sku = provider.sku;
     const w = trendWindow(days);

@@ -6,6 +6,7 @@ import { listPublicAgents } from "../lib/agents.ts";
 import type { AppDeps, AppEnv } from "../lib/context.ts";
 import { Island } from "../lib/islands/marker.tsx";
 import { listProjects } from "../lib/projects.ts";
+import { listProviders } from "../lib/providers.ts";
 import { renderPage } from "./_render.tsx";
 
 /** The /run-your-own page: open to everyone, saving and running need an account. */
@@ -15,13 +16,13 @@ export function runYourOwnRoutes(deps: AppDeps) {
   app.get("/run-your-own", async (c) => {
     const user = c.var.user ?? null;
     const [providers, agents, projects] = await Promise.all([
-      deps.sql`SELECT id, name, sku FROM providers ORDER BY name`,
+      listProviders(deps.sql),
       listPublicAgents(deps.sql),
       user ? listProjects(deps.sql, user) : Promise.resolve([]),
     ]);
     const props: RunYourOwnProps = {
       signedIn: user !== null,
-      providers: providers.map((p) => ({ id: p.id as string, name: p.name as string, sku: p.sku as number })),
+      providers: providers.map((p) => ({ id: p.id, name: p.name, sku: p.sku })),
       regions: [...new Set(agents.map((a) => a.region))].sort(),
       projects: projects.map((p) => ({ id: p.id, name: p.name })),
     };

@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import type { AppDeps, AppEnv } from "../../lib/context.ts";
 import { doc } from "../../lib/openapi.ts";
+import { listProviders } from "../../lib/providers.ts";
 
 const providerSchema = z.object({
   id: z.string(),
@@ -22,7 +23,7 @@ doc({
 export function providersApi(deps: AppDeps) {
   const app = new Hono<AppEnv>();
   app.get("/", async (c) => {
-    const rows = await deps.sql`SELECT id, name, sku, website FROM providers ORDER BY name`;
+    const rows = await listProviders(deps.sql);
     return c.json({
       providers: rows.map((r) => ({ id: r.id, name: r.name, sku: r.sku, website: r.website })),
     });
