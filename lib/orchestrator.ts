@@ -22,7 +22,7 @@ import {
   RESULTS_CHANNEL,
 } from "./notify.ts";
 import { claimJobs, type JobOffer, markAccepted, reapStaleJobs, releaseJob } from "./queue.ts";
-import { readSettings } from "./settings.ts";
+import { defaultSetting, readSettings } from "./settings.ts";
 
 /** One registered agent socket on this process. */
 export interface AgentConn {
@@ -69,8 +69,8 @@ export class Orchestrator {
   readonly serverId: string;
   readonly log: Logger;
   /** From system_config, refreshed by the reaper loop. */
-  heartbeatIntervalMs = 10_000;
-  heartbeatTimeoutMs = 30_000;
+  heartbeatIntervalMs = defaultSetting("agents.heartbeat_interval_seconds") * 1000;
+  heartbeatTimeoutMs = defaultSetting("jobs.heartbeat_timeout_seconds") * 1000;
 
   #opts: Required<Omit<OrchestratorOptions, "sql" | "serverId" | "log">>;
   #conns = new Map<number, AgentConn>();
