@@ -47,7 +47,9 @@ const app = createApp({ sql: db.sql, config, assets, log, serverId, secretKey, o
 
 // Deno.cron only ticks; tickSchedules() decides in Postgres which firings get a job, so every
 // process may tick and each due run still makes exactly one job.
+let stopping = false;
 const tick = async () => {
+  if (stopping) return;
   try {
     const jobs = await tickSchedules(db.sql);
     if (jobs.length > 0) log.info("schedules fired", { jobs: jobs.map((j) => j.id) });
@@ -56,7 +58,9 @@ const tick = async () => {
   }
 };
 Deno.cron("vox-schedules", "* * * * *", tick);
-if (config.VOX_SCHEDULE_TICK_MS > 0) setInterval(tick, config.VOX_SCHEDULE_TICK_MS);
+const tickTimer = config.VOX_SCHEDULE_TICK_MS > 0
+  ? setInterval(tick, config.VOX_SCHEDULE_TICK_MS)
+  : undefined;
 
 if (await setupNeeded(db.sql)) {
   log.warn(
@@ -97,10 +101,11 @@ if (db.embedded && config.VOX_DEMO) {
   log.info("the demo is turned off (VOX_DEMO=false): its schedule is disabled");
 }
 
-let stopping = false;
 async function shutdown(signal: string) {
   if (stopping) return;
   stopping = true;
+  // A tick running into a closed pool would only log a spurious failure.
+  clearInterval(tickTimer);
   log.info("shutting down", { signal });
   // The demo agent first (it hands back a running job), then agent sockets (they reconnect
   // to another process), then in-flight requests.
