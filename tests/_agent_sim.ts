@@ -273,18 +273,3 @@ export function rawSocket(
     };
   });
 }
-
-/** Polls `fn` until it returns a truthy value or `timeoutMs` passes (then throws `what`). */
-export async function eventually<T>(
-  fn: () => Promise<T> | T,
-  what: string,
-  timeoutMs = 15_000,
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}

@@ -6,6 +6,7 @@ import { Orchestrator, type OrchestratorOptions } from "../lib/orchestrator.ts";
 import { createLogger } from "../lib/log.ts";
 import { SEEDED_PROVIDERS } from "../lib/seed.ts";
 import { createTestApp } from "./_app.ts";
+import { serverReady } from "./_wait.ts";
 
 let seq = 0;
 
@@ -128,18 +129,13 @@ export async function spawnServer(
     stderr: "inherit",
   }).spawn();
   const baseUrl = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
+  try {
+    await serverReady(baseUrl, { child });
+  } catch (err) {
     try {
-      const res = await fetch(`${baseUrl}/readyz`);
-      await res.body?.cancel();
-      if (res.ok) break;
-    } catch { /* not listening yet */ }
-    if (Date.now() > deadline) {
       child.kill("SIGKILL");
-      throw new Error(`server on port ${port} did not become ready`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
+    } catch { /* already gone */ }
+    throw err;
   }
   return {
     baseUrl,

@@ -10,9 +10,9 @@ import { backoffDelay } from "../agent/connection.ts";
 import { EvalDaemon, resultReport } from "../agent/daemon.ts";
 import { daemonSettings, DaemonSettingsError } from "../agent/daemon_settings.ts";
 import { createTestApp } from "./_app.ts";
-import { eventually } from "./_agent_sim.ts";
 import { createTestDatabase } from "./_db.ts";
 import { insertUser, setConfig } from "./_orch.ts";
+import { eventually } from "./_wait.ts";
 import { serveFixtures } from "./fixtures/serve.ts";
 
 const db = await createTestDatabase();

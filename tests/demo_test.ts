@@ -18,6 +18,7 @@ import { SEEDED_PROVIDERS } from "../lib/seed.ts";
 import { createTestApp, testConfig } from "./_app.ts";
 import { createTestDatabase } from "./_db.ts";
 import { postgresPids } from "./_procs.ts";
+import { eventually, sleep } from "./_wait.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -144,14 +145,12 @@ Deno.test("the demo agent is restarted when it dies, within bounds, and stopped 
   agent.start();
   const first = agent.pid!;
   Deno.kill(first, "SIGKILL");
-  const deadline = Date.now() + 30_000;
-  while ((agent.pid === null || agent.pid === first) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const second = agent.pid;
-  assert.ok(second !== null && second !== first, "restarted");
+  const second = await eventually(() => agent.pid !== first ? agent.pid : null, "the demo agent restarted", {
+    timeoutMs: 30_000,
+    intervalMs: 50,
+  });
   Deno.kill(second, "SIGKILL");
-  await new Promise((r) => setTimeout(r, 3000));
+  await sleep(3000);
   assert.equal(agent.pid, null, "not restarted beyond maxRestarts");
   await agent.stop();
 
@@ -213,21 +212,23 @@ Deno.test(
     const base = `http://127.0.0.1:${port}`;
     try {
       // Bounded: start-up, the first job (queued at start) and the rollup take well under this.
-      const deadline = Date.now() + 4 * 60_000;
-      let entry: Record<string, unknown> | undefined;
-      while (!entry) {
-        if (Date.now() > deadline) throw new Error(`no demo result on the leaderboard in time\n${stderr}`);
-        await new Promise((r) => setTimeout(r, 1000));
-        try {
-          const res = await fetch(`${base}/api/v1/metrics/leaderboard?days=1`);
-          if (!res.ok) {
-            await res.body?.cancel();
-            continue;
+      const entry = await eventually(
+        async () => {
+          try {
+            const res = await fetch(`${base}/api/v1/metrics/leaderboard?days=1`);
+            if (!res.ok) {
+              await res.body?.cancel();
+              return undefined;
+            }
+            const board = await res.json() as { entries: Record<string, unknown>[] };
+            return board.entries.find((e) => e.providerName === DEMO.provider && e.region === DEMO.region);
+          } catch {
+            return undefined; // not listening yet
           }
-          const board = await res.json() as { entries: Record<string, unknown>[] };
-          entry = board.entries.find((e) => e.providerName === DEMO.provider && e.region === DEMO.region);
-        } catch { /* not listening yet */ }
-      }
+        },
+        () => `a demo result on the leaderboard\n${stderr}`,
+        { timeoutMs: 4 * 60_000, intervalMs: 1000 },
+      );
       assert.ok((entry.results as number) >= 1);
       const response = entry.responseLatency as { mean: number | null; n: number };
       assert.ok(response.n >= 1, JSON.stringify(entry));

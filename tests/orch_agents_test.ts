@@ -2,11 +2,12 @@ import assert from "node:assert/strict";
 import { MAX_FRAME_BYTES, PROTOCOL_VERSION } from "../agent/protocol.ts";
 import { createAgentToken, revokeAgentToken } from "../lib/agent_tokens.ts";
 import { createJob, getJob } from "../lib/queue.ts";
-import { eventually, rawSocket, SimAgent } from "./_agent_sim.ts";
+import { rawSocket, SimAgent } from "./_agent_sim.ts";
 import { createTestDatabase } from "./_db.ts";
 import { createTestApp } from "./_app.ts";
 import { apiKeyFor, relaxRateLimits, signedIn } from "./_auth.ts";
 import { agentToken, insertEvalPair, startOrchServer } from "./_orch.ts";
+import { eventually, sleep } from "./_wait.ts";
 
 const db = await createTestDatabase();
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -167,7 +168,7 @@ Deno.test("heartbeats reach last_seen through batched writes", opts, async () =>
   });
   const id = agent.registered!.agentId;
   const [before] = await sql`SELECT last_seen_at FROM eval_agents WHERE id = ${id}`;
-  await new Promise((r) => setTimeout(r, 50));
+  await sleep(50);
   agent.send({ type: "heartbeat", activeJobs: [] });
   await eventually(async () => {
     const [row] = await sql`SELECT last_seen_at FROM eval_agents WHERE id = ${id}`;

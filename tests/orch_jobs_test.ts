@@ -2,11 +2,12 @@ import assert from "node:assert/strict";
 import { completeJob, completeJobs } from "../lib/job_completer.ts";
 import type { Notification } from "../lib/notify.ts";
 import { cancelJob, claimJobs, createJob, getJob, reapStaleJobs } from "../lib/queue.ts";
-import { eventually, sampleReport, SimAgent } from "./_agent_sim.ts";
+import { sampleReport, SimAgent } from "./_agent_sim.ts";
 import { createTestDatabase } from "./_db.ts";
 import { createTestApp } from "./_app.ts";
 import { apiKeyFor } from "./_auth.ts";
 import { agentToken, insertEvalPair, setConfig, startOrchServer } from "./_orch.ts";
+import { eventually } from "./_wait.ts";
 
 const db = await createTestDatabase();
 const opts = { sanitizeOps: false, sanitizeResources: false };

@@ -1,22 +1,9 @@
 import assert from "node:assert/strict";
 import { freePort } from "../lib/embedded_pg.ts";
 import { postgresPids } from "./_procs.ts";
+import { serverReady } from "./_wait.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-
-async function waitReady(port: number, child: Deno.ChildProcess): Promise<void> {
-  let exited = false;
-  child.status.then(() => exited = true);
-  for (let i = 0; i < 600 && !exited; i++) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/readyz`);
-      await res.body?.cancel();
-      if (res.status === 200) return;
-    } catch { /* not listening yet */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`server on ${port} did not become ready (exited: ${exited})`);
-}
 
 function startServer(dataDir: string, port: number): Deno.ChildProcess {
   const env: Record<string, string> = { ...Deno.env.toObject(), VOX_DATA_DIR: dataDir, PORT: String(port) };
@@ -42,7 +29,7 @@ Deno.test(
       const port1 = freePort();
       const first = startServer(dataDir, port1);
       children.push(first);
-      await waitReady(port1, first);
+      await serverReady(`http://127.0.0.1:${port1}`, { child: first });
       for (const path of ["/", "/healthz", "/agents"]) {
         const res = await fetch(`http://127.0.0.1:${port1}${path}`);
         assert.equal(res.status, 200, path);
@@ -54,7 +41,7 @@ Deno.test(
       const port2 = freePort();
       const second = startServer(dataDir, port2);
       children.push(second);
-      await waitReady(port2, second);
+      await serverReady(`http://127.0.0.1:${port2}`, { child: second });
       // A live dashboard stream must not hold the graceful shutdown open.
       const stream = await fetch(`http://127.0.0.1:${port2}/api/v1/metrics/stream`);
       assert.equal(stream.status, 200);
