@@ -9,8 +9,7 @@ import { loadConfig } from "../agent/config.ts";
 import { runMatrix } from "../agent/job.ts";
 import type { Turn } from "../agent/report.ts";
 import { quantile } from "../agent/stats.ts";
-import { appFile, serveFixtures } from "../tests/fixtures/serve.ts";
-import { collectTruth, type TruthRecord } from "../tests/fixtures/truth.ts";
+import { appFile, collectTruth, serveReferenceAgent, type TruthRecord } from "./reference_agent.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -33,7 +32,7 @@ const delays = Deno.env.get("VOX_BENCH_DELAYS")
 const stops = [200, 350, 500];
 const targets = { webaudio: [5, 10], src: [10, 15], srcobject: [10, 15] } as const;
 
-const server = serveFixtures();
+const server = serveReferenceAgent();
 const chromium = await launchChromium();
 const outDir = await Deno.makeTempDir({ prefix: "vox-bench-" });
 const suite = await loadConfig("tests/fixtures/vat/barge_in.yaml", "scenario");

@@ -13,7 +13,7 @@ import { claimJobs, createJob } from "../lib/queue.ts";
 import { leaderboard, realtime, rollUpResults } from "../lib/metrics.ts";
 import { migrate } from "../lib/migrate.ts";
 import { seed, SEEDED_PROVIDERS } from "../lib/seed.ts";
-import { type Offer, sampleReport, SimAgent } from "../tests/_agent_sim.ts";
+import { type Offer, sampleReport, SimAgent } from "./sim_agent.ts";
 import { cpuSeconds, cpuSecondsOf, envInt, percentile, r2, report, rssKb, sleep, waitReady } from "./lib.ts";
 
 const quick = Deno.env.get("BENCH_QUICK") === "1";

@@ -1,14 +1,16 @@
 // `deno task test [files…]`: runs the suite against DATABASE_URL, or, when it is unset,
 // against an embedded PostgreSQL kept in .vox/test-pg. Each run's databases are dropped after.
+import { createSql } from "../lib/db.ts";
 import { startEmbeddedPostgres } from "../lib/embedded_pg.ts";
 import { createLogger } from "../lib/log.ts";
-import { dropRunDatabases } from "../tests/_db.ts";
 
 await ensureTools(["chromium", "espeak-ng", "sox"]);
 
 const env: Record<string, string> = { ...Deno.env.toObject() };
-const runId = Date.now().toString(36);
-env.VOX_TEST_RUN = runId;
+// Every database the test files make starts with this prefix (tests/_db.ts reads it), so the
+// run can drop whatever a crashed or killed test file left behind.
+const dbPrefix = `vox_t_${Date.now().toString(36)}_`;
+env.VOX_TEST_DB_PREFIX = dbPrefix;
 let embedded: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined;
 if (!env.DATABASE_URL) {
   console.log("DATABASE_URL is not set: starting an embedded PostgreSQL for the tests");
@@ -31,11 +33,23 @@ Deno.addSignalListener("SIGINT", removeSignal);
 const status = await child.status;
 Deno.removeSignalListener("SIGINT", removeSignal);
 
-await dropRunDatabases(env.DATABASE_URL, runId).catch((err) =>
+await dropDatabases(env.DATABASE_URL, dbPrefix).catch((err) =>
   console.error("could not drop test databases:", err)
 );
 await embedded?.stop();
 Deno.exit(status.code);
+
+/** Drops every database whose name starts with `prefix`, disconnecting anyone still on it. */
+async function dropDatabases(url: string, prefix: string): Promise<void> {
+  const admin = createSql(url, { max: 1 });
+  try {
+    const rows = await admin<{ datname: string }[]>`
+      SELECT datname FROM pg_database WHERE starts_with(datname, ${prefix})`;
+    for (const r of rows) await admin.unsafe(`DROP DATABASE IF EXISTS "${r.datname}" WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}
 
 /**
  * The browser and audio tests need Debian's chromium, espeak-ng and sox. On a fresh

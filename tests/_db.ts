@@ -12,6 +12,8 @@ export interface TestDb {
 
 let counter = 0;
 const TEMPLATE_LOCK = 7_346_021_002;
+// The test runner (tasks/test.ts) names the run's databases, so it can drop them all afterwards.
+const RUN_PREFIX = Deno.env.get("VOX_TEST_DB_PREFIX") ?? `vox_t_${Date.now().toString(36)}_`;
 
 /** The server URL tests run against (tasks/test.ts sets it when the caller did not). */
 export function adminUrl(): string {
@@ -32,8 +34,7 @@ export function databaseUrl(name: string, base = adminUrl()): string {
  * empty database with `{ empty: true }` (for migration tests).
  */
 export async function createTestDatabase(opts: { empty?: boolean } = {}): Promise<TestDb> {
-  const run = Deno.env.get("VOX_TEST_RUN") ?? Date.now().toString(36);
-  const name = `vox_t_${run}_${Deno.pid}_${++counter}`;
+  const name = `${RUN_PREFIX}${Deno.pid}_${++counter}`;
   const admin = createSql(adminUrl(), { max: 1 });
   try {
     if (opts.empty) {
@@ -63,18 +64,6 @@ export async function dropDatabase(name: string): Promise<void> {
   const admin = createSql(adminUrl(), { max: 1 });
   try {
     await admin.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  } finally {
-    await admin.end();
-  }
-}
-
-/** Drops every database a test run made (called by tasks/test.ts after the run). */
-export async function dropRunDatabases(url: string, run: string): Promise<void> {
-  const admin = createSql(url, { max: 1 });
-  try {
-    const rows = await admin<{ datname: string }[]>`
-      SELECT datname FROM pg_database WHERE datname LIKE ${`vox_t_${run}_%`}`;
-    for (const r of rows) await admin.unsafe(`DROP DATABASE IF EXISTS "${r.datname}" WITH (FORCE)`);
   } finally {
     await admin.end();
   }

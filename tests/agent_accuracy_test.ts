@@ -2,11 +2,16 @@ import assert from "node:assert/strict";
 import { launchChromium } from "../agent/browser.ts";
 import { loadConfig } from "../agent/config.ts";
 import { runJob } from "../agent/job.ts";
-import { appFile, serveFixtures } from "./fixtures/serve.ts";
-import { collectTruth, pairTurns, type TruthRecord } from "./fixtures/truth.ts";
+import {
+  appFile,
+  collectTruth,
+  pairTurns,
+  serveReferenceAgent,
+  type TruthRecord,
+} from "../bench/reference_agent.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-const server = serveFixtures();
+const server = serveReferenceAgent();
 const chromium = await launchChromium();
 const outDir = await Deno.makeTempDir({ prefix: "vox-agent-test-" });
 const suite = await loadConfig("tests/fixtures/vat/barge_in.yaml", "scenario");

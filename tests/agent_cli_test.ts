@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { serveFixtures } from "./fixtures/serve.ts";
+import { serveReferenceAgent } from "../bench/reference_agent.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-const server = serveFixtures();
+const server = serveReferenceAgent();
 
 async function runCli(args: string[]) {
   const out = await new Deno.Command(Deno.execPath(), {

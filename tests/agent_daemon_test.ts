@@ -13,12 +13,12 @@ import { createTestApp } from "./_app.ts";
 import { createTestDatabase } from "./_db.ts";
 import { insertUser, setConfig } from "./_orch.ts";
 import { eventually } from "./_wait.ts";
-import { serveFixtures } from "./fixtures/serve.ts";
+import { serveReferenceAgent } from "../bench/reference_agent.ts";
 
 const db = await createTestDatabase();
 const sql = db.sql;
 const opts = { sanitizeOps: false, sanitizeResources: false };
-const fixtures = serveFixtures();
+const fixtures = serveReferenceAgent();
 const ASSETS = new URL("./fixtures/vat/assets/", import.meta.url).pathname;
 const REPO = new URL("..", import.meta.url).pathname;
 

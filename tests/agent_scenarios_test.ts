@@ -3,11 +3,16 @@ import { launchChromium } from "../agent/browser.ts";
 import { loadConfig, parseConfig } from "../agent/config.ts";
 import { runJob } from "../agent/job.ts";
 import type { StepProgress } from "../agent/runner.ts";
-import { appFile, serveFixtures } from "./fixtures/serve.ts";
-import { collectTruth, pairTurns, type TruthRecord } from "./fixtures/truth.ts";
+import {
+  appFile,
+  collectTruth,
+  pairTurns,
+  serveReferenceAgent,
+  type TruthRecord,
+} from "../bench/reference_agent.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-const server = serveFixtures();
+const server = serveReferenceAgent();
 const chromium = await launchChromium();
 const outDir = await Deno.makeTempDir({ prefix: "vox-agent-test-" });
 const agent = (query: string) =>

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { MAX_FRAME_BYTES, PROTOCOL_VERSION } from "../agent/protocol.ts";
+import { AGENT_WS_PATH, MAX_FRAME_BYTES, PROTOCOL_VERSION } from "../agent/protocol.ts";
+import { type CloseInfo, SimAgent } from "../bench/sim_agent.ts";
 import { createAgentToken, revokeAgentToken } from "../lib/agent_tokens.ts";
 import { createJob, getJob } from "../lib/queue.ts";
-import { rawSocket, SimAgent } from "./_agent_sim.ts";
 import { createTestDatabase } from "./_db.ts";
 import { createTestApp } from "./_app.ts";
 import { apiKeyFor, relaxRateLimits, signedIn } from "./_auth.ts";
@@ -14,6 +14,31 @@ const opts = { sanitizeOps: false, sanitizeResources: false };
 const sql = db.sql;
 const server = await startOrchServer(sql);
 const base = server.baseUrl;
+
+/** Opens a raw socket to the agent endpoint; resolves with how it ended. For bad-input tests. */
+function rawSocket(
+  baseUrl: string,
+  opts: { token?: string; frames?: (string | Uint8Array)[]; waitMs?: number } = {},
+): Promise<CloseInfo & { messages: string[]; opened: boolean }> {
+  return new Promise((resolve) => {
+    const url = baseUrl.replace(/^http/, "ws") + AGENT_WS_PATH;
+    const init = opts.token ? { headers: { authorization: `Bearer ${opts.token}` } } : undefined;
+    const ws = new WebSocket(url, init as unknown as string[]);
+    const messages: string[] = [];
+    let opened = false;
+    const timer = setTimeout(() => ws.close(1000, "test done"), opts.waitMs ?? 5000);
+    ws.onopen = () => {
+      opened = true;
+      for (const f of opts.frames ?? []) ws.send(f);
+    };
+    ws.onmessage = (e) => messages.push(String(e.data));
+    ws.onerror = () => {};
+    ws.onclose = (e) => {
+      clearTimeout(timer);
+      resolve({ code: e.code, reason: e.reason, messages, opened });
+    };
+  });
+}
 
 const hello = (extra: Record<string, unknown> = {}) =>
   JSON.stringify({ type: "hello", protocol: PROTOCOL_VERSION, name: "raw", region: "bad", ...extra });

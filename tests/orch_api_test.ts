@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { completeJob } from "../lib/job_completer.ts";
 import { claimJobs } from "../lib/queue.ts";
 import { SEEDED_PROVIDERS } from "../lib/seed.ts";
-import { sampleReport } from "./_agent_sim.ts";
+import { sampleReport } from "../bench/sim_agent.ts";
 import { createTestApp } from "./_app.ts";
 import { apiKeyFor, createUser, relaxRateLimits, sessionFor } from "./_auth.ts";
 import { createTestDatabase } from "./_db.ts";

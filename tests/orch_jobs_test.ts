@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { completeJob, completeJobs } from "../lib/job_completer.ts";
 import type { Notification } from "../lib/notify.ts";
 import { cancelJob, claimJobs, createJob, getJob, reapStaleJobs } from "../lib/queue.ts";
-import { sampleReport, SimAgent } from "./_agent_sim.ts";
+import { sampleReport, SimAgent } from "../bench/sim_agent.ts";
 import { createTestDatabase } from "./_db.ts";
 import { createTestApp } from "./_app.ts";
 import { apiKeyFor } from "./_auth.ts";

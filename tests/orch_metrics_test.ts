@@ -3,7 +3,7 @@ import { completeJob } from "../lib/job_completer.ts";
 import { claimJobs, createJob } from "../lib/queue.ts";
 import { leaderboard, realtime, rebuildRollups, rollUpResults } from "../lib/metrics.ts";
 import { SEEDED_PROVIDERS } from "../lib/seed.ts";
-import { sampleReport } from "./_agent_sim.ts";
+import { sampleReport } from "../bench/sim_agent.ts";
 import { createTestDatabase } from "./_db.ts";
 import { insertEvalPair, startOrchServer } from "./_orch.ts";
 

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { createJob } from "../lib/queue.ts";
 import { createSchedule } from "../lib/schedules.ts";
-import { SimAgent } from "./_agent_sim.ts";
+import { SimAgent } from "../bench/sim_agent.ts";
 import { createTestDatabase } from "./_db.ts";
 import { agentToken, insertEvalPair, type ServerProcess, spawnServer } from "./_orch.ts";
 import { eventually } from "./_wait.ts";

@@ -12,7 +12,7 @@ import {
 } from "../components/metrics_view.ts";
 import { leaderboard, realtime, rollUpResults } from "../lib/metrics.ts";
 import { SEEDED_PROVIDERS } from "../lib/seed.ts";
-import { sampleReport } from "./_agent_sim.ts";
+import { sampleReport } from "../bench/sim_agent.ts";
 import { createTestApp } from "./_app.ts";
 import { relaxRateLimits } from "./_auth.ts";
 import { launchBrowser } from "./_browser.ts";

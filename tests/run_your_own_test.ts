@@ -7,7 +7,7 @@ import { fieldOf } from "../components/run_your_own/api.ts";
 import { DEFAULT_EVAL, DEFAULT_LAUNCH, stepsToYaml, yamlToSteps } from "../components/run_your_own/steps.ts";
 import { applicationSchema, parseYaml, scenarioSchema } from "../agent/format.ts";
 import { SESSION_COOKIE } from "../lib/auth/sessions.ts";
-import { sampleReport, SimAgent } from "./_agent_sim.ts";
+import { sampleReport, SimAgent } from "../bench/sim_agent.ts";
 import { createTestApp } from "./_app.ts";
 import { relaxRateLimits, signedIn } from "./_auth.ts";
 import { launchBrowser } from "./_browser.ts";

@@ -1,5 +1,6 @@
 // Simulated eval agents: real WebSocket clients speaking agent/protocol.ts, running no
-// browser. Used by the orchestration tests and the bench.
+// browser. The bench drives thousands of them; the orchestration tests import them from here
+// (tests/ may import bench/, never the other way round).
 import {
   AGENT_WS_PATH,
   type AgentMessageInput,
@@ -247,29 +248,4 @@ export class SimAgent {
     } catch { /* gone */ }
     return this.#closed;
   }
-}
-
-/** Opens a raw socket to the agent endpoint; resolves with how it ended. For bad-input tests. */
-export function rawSocket(
-  baseUrl: string,
-  opts: { token?: string; frames?: (string | Uint8Array)[]; waitMs?: number } = {},
-): Promise<CloseInfo & { messages: string[]; opened: boolean }> {
-  return new Promise((resolve) => {
-    const url = baseUrl.replace(/^http/, "ws") + AGENT_WS_PATH;
-    const init = opts.token ? { headers: { authorization: `Bearer ${opts.token}` } } : undefined;
-    const ws = new WebSocket(url, init as unknown as string[]);
-    const messages: string[] = [];
-    let opened = false;
-    const timer = setTimeout(() => ws.close(1000, "test done"), opts.waitMs ?? 5000);
-    ws.onopen = () => {
-      opened = true;
-      for (const f of opts.frames ?? []) ws.send(f);
-    };
-    ws.onmessage = (e) => messages.push(String(e.data));
-    ws.onerror = () => {};
-    ws.onclose = (e) => {
-      clearTimeout(timer);
-      resolve({ code: e.code, reason: e.reason, messages, opened });
-    };
-  });
 }
