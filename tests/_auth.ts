@@ -25,6 +25,9 @@ export interface TestUser {
 export interface TestUserOptions {
   role?: Role;
   isAdmin?: boolean;
+  /** An organization to be a member of, with `orgRole` (default "member"). */
+  organizationId?: number | null;
+  orgRole?: string | null;
   email?: string;
   username?: string;
   name?: string;
@@ -41,12 +44,16 @@ export async function createUser(sql: Sql, opts: TestUserOptions = {}): Promise<
   const username = opts.username ?? `user_${n}`;
   const email = opts.email ?? `${username}@example.test`;
   const hash = opts.password ? await hashPassword(opts.password) : null;
+  const organizationId = opts.organizationId ?? null;
+  const orgRole = organizationId === null ? null : opts.orgRole ?? "member";
   const [row] = await sql<UserRow[]>`
-    INSERT INTO users (name, username, email, role, is_admin, password_hash, activated_at, deactivated_at)
+    INSERT INTO users (name, username, email, role, is_admin, organization_id, org_role, password_hash,
+                       activated_at, deactivated_at)
     VALUES (${opts.name ?? username}, ${username}, ${email}, ${opts.role ?? "basic"}, ${
     opts.isAdmin ?? false
   },
-            ${hash}, ${opts.activated === false ? null : new Date()}, ${opts.deactivated ? new Date() : null})
+            ${organizationId}, ${orgRole}, ${hash}, ${opts.activated === false ? null : new Date()},
+            ${opts.deactivated ? new Date() : null})
     RETURNING id, name, username, email, role, is_admin, organization_id, org_role, activated_at, deactivated_at`;
   const defaultProjectId = await createDefaultProject(sql, row.id);
   return {
@@ -88,22 +95,6 @@ export async function withApiKey(
   const user = await createUser(sql, opts);
   const apiKey = await apiKeyFor(sql, user.id);
   return { ...user, apiKey, headers: { authorization: `Bearer ${apiKey}` } };
-}
-
-/** Sets a system_config value (e.g. a rate limit) for this test database. */
-export async function setSetting(sql: Sql, key: string, value: unknown): Promise<void> {
-  await sql`
-    INSERT INTO system_config (key, value) VALUES (${key}, ${sql.json(value as never)})
-    ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`;
-}
-
-/**
- * Raises the general and auth rate limits so a test file that makes many requests from one
- * (in-process, "unknown") address is not throttled. Rate-limit tests set their own.
- */
-export async function relaxRateLimits(sql: Sql): Promise<void> {
-  await setSetting(sql, "rate_limit.general", { max: 1_000_000, windowSeconds: 900 });
-  await setSetting(sql, "rate_limit.auth", { max: 1_000_000, windowSeconds: 900 });
 }
 
 /** The session cookie a response set, as `name=value` for a Cookie header (null when none or cleared). */

@@ -1,14 +1,30 @@
-// Test databases: one template migrated and seeded per migration set, cloned per test file.
+// Test databases: one template migrated and seeded per migration set, cloned per test file
+// (or per test), with the settings tests want by default.
 import { createSql, type Sql } from "../lib/db.ts";
 import { loadMigrations, migrate } from "../lib/migrate.ts";
 import { seed } from "../lib/seed.ts";
 
-export interface TestDb {
+/** A database of its own; `await using` or close() drops it. */
+export interface TestDb extends AsyncDisposable {
   sql: Sql;
   url: string;
   name: string;
   close(): Promise<void>;
 }
+
+export interface TestDbOptions {
+  /** An empty database, not even migrated (for the migration tests). */
+  empty?: boolean;
+  /**
+   * "relaxed" (the default): the general and auth rate limits raised out of reach, since every
+   * in-process request comes from one address and a file makes hundreds. "seeded": the limits
+   * the seed ships, for the tests of rate limiting itself.
+   */
+  rateLimits?: "relaxed" | "seeded";
+}
+
+/** A rate limit no test reaches (the value of both limits in a "relaxed" database). */
+export const RELAXED_LIMIT = { max: 1_000_000, windowSeconds: 900 };
 
 let counter = 0;
 const TEMPLATE_LOCK = 7_346_021_002;
@@ -30,10 +46,10 @@ export function databaseUrl(name: string, base = adminUrl()): string {
 }
 
 /**
- * A fresh database for one test file: a clone of the migrated, seeded template, or an
- * empty database with `{ empty: true }` (for migration tests).
+ * A fresh database for a test file or a test: a clone of the migrated, seeded template with
+ * relaxed rate limits unless asked otherwise, or an empty database with `{ empty: true }`.
  */
-export async function createTestDatabase(opts: { empty?: boolean } = {}): Promise<TestDb> {
+export async function createTestDatabase(opts: TestDbOptions = {}): Promise<TestDb> {
   const name = `${RUN_PREFIX}${Deno.pid}_${++counter}`;
   const admin = createSql(adminUrl(), { max: 1 });
   try {
@@ -48,15 +64,22 @@ export async function createTestDatabase(opts: { empty?: boolean } = {}): Promis
   }
   const url = databaseUrl(name);
   const sql = createSql(url, { max: 5 });
-  return {
-    sql,
-    url,
-    name,
-    close: async () => {
-      await sql.end({ timeout: 5 });
-      await dropDatabase(name);
-    },
+  if (!opts.empty && (opts.rateLimits ?? "relaxed") === "relaxed") {
+    await setSetting(sql, "rate_limit.general", RELAXED_LIMIT);
+    await setSetting(sql, "rate_limit.auth", RELAXED_LIMIT);
+  }
+  const close = async () => {
+    await sql.end({ timeout: 5 });
+    await dropDatabase(name);
   };
+  return { sql, url, name, close, [Symbol.asyncDispose]: close };
+}
+
+/** Sets a system_config value in a test database (a rate limit, a heartbeat timeout…). */
+export async function setSetting(sql: Sql, key: string, value: unknown): Promise<void> {
+  await sql`
+    INSERT INTO system_config (key, value) VALUES (${key}, ${sql.json(value as never)})
+    ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`;
 }
 
 /** Drops one database, disconnecting anyone still on it. */

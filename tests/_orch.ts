@@ -6,55 +6,36 @@ import { Orchestrator, type OrchestratorOptions } from "../lib/orchestrator.ts";
 import { createLogger } from "../lib/log.ts";
 import { SEEDED_PROVIDERS } from "../lib/seed.ts";
 import { createTestApp } from "./_app.ts";
+import { createUser } from "./_auth.ts";
 import { serverReady } from "./_wait.ts";
 
 let seq = 0;
-
-/** Inserts a user with `role` and a Default project; returns their ids. */
-export async function insertUser(
-  sql: Sql,
-  opts: { role?: string; isAdmin?: boolean; organizationId?: number | null; orgRole?: string | null } = {},
-): Promise<{ id: number; projectId: number; username: string }> {
-  const n = `${Date.now().toString(36)}${++seq}`;
-  const username = `u_${n}`;
-  const [u] = await sql`
-    INSERT INTO users (name, username, email, role, is_admin, organization_id, org_role, activated_at)
-    VALUES (${"User " + n}, ${username}, ${username + "@example.test"}, ${opts.role ?? "basic"},
-            ${opts.isAdmin ?? false}, ${opts.organizationId ?? null}, ${opts.orgRole ?? null}, now())
-    RETURNING id`;
-  const [p] = await sql`
-    INSERT INTO projects (name, owner_user_id, created_by) VALUES ('Default', ${u.id}, ${u.id}) RETURNING id`;
-  return { id: u.id, projectId: p.id, username };
-}
 
 /** A workflow and an eval set (mainline when asked) in a fresh user's project. */
 export async function insertEvalPair(
   sql: Sql,
   opts: { mainline?: boolean; providerId?: string } = {},
 ): Promise<{ userId: number; projectId: number; workflowId: number; evalSetId: number; providerId: string }> {
-  const user = await insertUser(sql, { role: opts.mainline ? "principal" : "basic" });
+  const user = await createUser(sql, { role: opts.mainline ? "principal" : "basic" });
   const providerId = opts.providerId ?? SEEDED_PROVIDERS[0].id;
   const [w] = await sql`
     INSERT INTO workflows (project_id, provider_id, name, config, is_mainline, created_by)
-    VALUES (${user.projectId}, ${providerId}, 'wf', ${sql.json({ url: "http://127.0.0.1/agent", steps: [] })},
+    VALUES (${user.defaultProjectId}, ${providerId}, 'wf', ${
+    sql.json({ url: "http://127.0.0.1/agent", steps: [] })
+  },
             ${opts.mainline ?? false}, ${user.id})
     RETURNING id`;
   const [e] = await sql`
     INSERT INTO eval_sets (project_id, name, config, is_mainline, created_by)
-    VALUES (${user.projectId}, 'set', ${sql.json({ steps: [{ action: "wait_for_voice" }] })},
+    VALUES (${user.defaultProjectId}, 'set', ${sql.json({ steps: [{ action: "wait_for_voice" }] })},
             ${opts.mainline ?? false}, ${user.id})
     RETURNING id`;
-  return { userId: user.id, projectId: user.projectId, workflowId: w.id, evalSetId: e.id, providerId };
+  return { userId: user.id, projectId: user.defaultProjectId, workflowId: w.id, evalSetId: e.id, providerId };
 }
 
 /** A raw agent token for `region`. */
 export async function agentToken(sql: Sql, region: string, expiresAt: Date | null = null): Promise<string> {
   return (await createAgentToken(sql, { name: `t-${region}-${++seq}`, region, expiresAt })).token;
-}
-
-/** Sets a system_config value (tests shorten heartbeat timeouts this way). */
-export async function setConfig(sql: Sql, key: string, value: unknown): Promise<void> {
-  await sql`UPDATE system_config SET value = ${sql.json(value as never)} WHERE key = ${key}`;
 }
 
 export interface OrchServer {

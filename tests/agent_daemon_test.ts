@@ -10,8 +10,8 @@ import { backoffDelay } from "../agent/connection.ts";
 import { EvalDaemon, resultReport } from "../agent/daemon.ts";
 import { daemonSettings, DaemonSettingsError } from "../agent/daemon_settings.ts";
 import { createTestApp } from "./_app.ts";
-import { createTestDatabase } from "./_db.ts";
-import { insertUser, setConfig } from "./_orch.ts";
+import { createUser } from "./_auth.ts";
+import { createTestDatabase, setSetting } from "./_db.ts";
 import { eventually } from "./_wait.ts";
 import { serveReferenceAgent } from "../bench/reference_agent.ts";
 
@@ -24,8 +24,8 @@ const REPO = new URL("..", import.meta.url).pathname;
 
 // Heartbeats every second so a restart is noticed quickly; the timeout stays long enough
 // that the outages below never hand a job to someone else.
-await setConfig(sql, "agents.heartbeat_interval_seconds", 1);
-await setConfig(sql, "jobs.heartbeat_timeout_seconds", 60);
+await setSetting(sql, "agents.heartbeat_interval_seconds", 1);
+await setSetting(sql, "jobs.heartbeat_timeout_seconds", 60);
 
 /** A server on a fixed port that can be stopped and started again (same database). */
 class TestServer {
@@ -70,18 +70,18 @@ class TestServer {
 
 /** A mainline workflow on the reference agent and a one-turn eval set. */
 async function evalPair(query = "out=webaudio&delay=700") {
-  const user = await insertUser(sql, { role: "principal" });
+  const user = await createUser(sql, { role: "principal" });
   const [provider] = await sql`
     INSERT INTO providers (name, sku) VALUES (${"Daemon test " + crypto.randomUUID().slice(0, 8)}, 0)
     RETURNING id`;
   const [w] = await sql`
     INSERT INTO workflows (project_id, provider_id, name, config, is_mainline, created_by)
-    VALUES (${user.projectId}, ${provider.id}, 'reference agent',
+    VALUES (${user.defaultProjectId}, ${provider.id}, 'reference agent',
             ${sql.json({ url: `${fixtures.url}agent/index.html?${query}`, steps: [] })}, true, ${user.id})
     RETURNING id`;
   const [e] = await sql`
     INSERT INTO eval_sets (project_id, name, config, is_mainline, created_by)
-    VALUES (${user.projectId}, 'one turn', ${
+    VALUES (${user.defaultProjectId}, 'one turn', ${
     sql.json({
       steps: [
         { action: "wait_for_element", selector: "body[data-ready='1']" },

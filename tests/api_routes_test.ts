@@ -5,14 +5,13 @@
 import assert from "node:assert/strict";
 import { revokeApiKey } from "../lib/auth/api_keys.ts";
 import { documentedRoutes, type RouteDoc } from "../lib/openapi.ts";
-import { apiKeyFor, createUser, relaxRateLimits, sessionFor } from "./_auth.ts";
+import { apiKeyFor, createUser, sessionFor } from "./_auth.ts";
 import { createTestDatabase } from "./_db.ts";
 import { agentToken, startOrchServer } from "./_orch.ts";
 
 const db = await createTestDatabase();
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const sql = db.sql;
-await relaxRateLimits(sql);
 // The app with an orchestrator, so the agent routes under /api/agent are registered too.
 const server = await startOrchServer(sql);
 const app = server.app;

@@ -6,14 +6,12 @@ import {
   createUser,
   jsonInit,
   memoryMailer,
-  relaxRateLimits,
   sessionCookieOf,
   sessionFor,
 } from "./_auth.ts";
 import { createTestDatabase } from "./_db.ts";
 
 const db = await createTestDatabase();
-await relaxRateLimits(db.sql);
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const PASSWORD = "correct horse battery staple";
 

@@ -3,12 +3,11 @@ import { formatApiKey, generateApiKey, parseApiKey } from "../lib/auth/api_keys.
 import { createSql } from "../lib/db.ts";
 import { freePort } from "../lib/embedded_pg.ts";
 import { createTestApp } from "./_app.ts";
-import { apiKeyFor, jsonInit, memoryMailer, relaxRateLimits, signedIn, withApiKey } from "./_auth.ts";
+import { apiKeyFor, jsonInit, memoryMailer, signedIn, withApiKey } from "./_auth.ts";
 import { createTestDatabase } from "./_db.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const db = await createTestDatabase();
-await relaxRateLimits(db.sql);
 
 const app = async () => (await createTestApp(db.sql, { mailer: memoryMailer() })).app;
 const bearer = (key: string) => ({ headers: { authorization: `Bearer ${key}` } });

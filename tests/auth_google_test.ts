@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
 import { Events, OAuth2Server } from "oauth2-mock-server";
 import { createTestApp, testConfig } from "./_app.ts";
-import { createUser, jsonInit, memoryMailer, relaxRateLimits, sessionCookieOf } from "./_auth.ts";
+import { createUser, jsonInit, memoryMailer, sessionCookieOf } from "./_auth.ts";
 import { createTestDatabase } from "./_db.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const db = await createTestDatabase();
-await relaxRateLimits(db.sql);
 
 // A real OpenID provider on a local port: it signs ID tokens with a generated RSA key and
 // publishes it at /jwks; its authorize endpoint redirects straight back with a code.

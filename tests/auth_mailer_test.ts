@@ -6,12 +6,11 @@ import { freePort } from "../lib/embedded_pg.ts";
 import { createLogger } from "../lib/log.ts";
 import { createMailer, smtpMailer } from "../lib/mailer.ts";
 import { createTestApp, testConfig } from "./_app.ts";
-import { activationTokenIn, jsonInit, relaxRateLimits } from "./_auth.ts";
+import { activationTokenIn, jsonInit } from "./_auth.ts";
 import { createTestDatabase } from "./_db.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const db = await createTestDatabase();
-await relaxRateLimits(db.sql);
 
 interface Received {
   from: string;

@@ -5,13 +5,12 @@ import { Events, OAuth2Server } from "oauth2-mock-server";
 import type { Page } from "puppeteer-core";
 import { freePort } from "../lib/embedded_pg.ts";
 import { createTestApp, testConfig } from "./_app.ts";
-import { activationTokenIn, createUser, memoryMailer, relaxRateLimits } from "./_auth.ts";
+import { activationTokenIn, createUser, memoryMailer } from "./_auth.ts";
 import { launchBrowser } from "./_browser.ts";
 import { createTestDatabase } from "./_db.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const db = await createTestDatabase();
-await relaxRateLimits(db.sql);
 
 const idp = new OAuth2Server();
 await idp.issuer.keys.generate("RS256");

@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { createSql } from "../lib/db.ts";
 import { createTestApp, testConfig } from "./_app.ts";
-import { createUser, jsonInit, memoryMailer, relaxRateLimits, setSetting } from "./_auth.ts";
-import { createTestDatabase } from "./_db.ts";
+import { createUser, jsonInit, memoryMailer } from "./_auth.ts";
+import { createTestDatabase, RELAXED_LIMIT, setSetting } from "./_db.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-const db = await createTestDatabase();
+// The seeded limits, not the relaxed ones other test files get: each test sets the two limits
+// it needs before its first request, so none depends on what an earlier test left.
+const db = await createTestDatabase({ rateLimits: "seeded" });
 const PASSWORD = "rate limit passphrase";
 
 // Windows are aligned to multiples of their length since the epoch; a year-long window makes
@@ -16,6 +18,14 @@ const YEAR = 365 * 24 * 3600;
 const config = testConfig({ TRUST_PROXY: "true" });
 let ipCounter = 0;
 const nextIp = () => `203.0.113.${++ipCounter}`;
+
+type Limit = { max: number; windowSeconds: number };
+
+/** Sets both limits; the one a test does not exercise is kept out of its way. */
+async function limits(set: { general?: Limit; auth?: Limit }) {
+  await setSetting(db.sql, "rate_limit.general", set.general ?? RELAXED_LIMIT);
+  await setSetting(db.sql, "rate_limit.auth", set.auth ?? RELAXED_LIMIT);
+}
 
 async function app(sql = db.sql) {
   return (await createTestApp(sql, { mailer: memoryMailer(), config })).app;
@@ -28,7 +38,7 @@ function assertLimited(res: Response, windowSeconds: number) {
 }
 
 Deno.test("the general limit answers 429 with Retry-After once exceeded", opts, async () => {
-  await setSetting(db.sql, "rate_limit.general", { max: 3, windowSeconds: YEAR });
+  await limits({ general: { max: 3, windowSeconds: YEAR } });
   const a = await app();
   const ip = nextIp();
   for (let i = 0; i < 3; i++) {
@@ -48,11 +58,10 @@ Deno.test("the general limit answers 429 with Retry-After once exceeded", opts, 
   const page = await a.request("/agents", { headers: { "x-forwarded-for": ip } });
   assert.equal(page.status, 200);
   await page.body?.cancel();
-  await relaxRateLimits(db.sql);
 });
 
 Deno.test("two server processes share one counter through the database", opts, async () => {
-  await setSetting(db.sql, "rate_limit.general", { max: 4, windowSeconds: YEAR });
+  await limits({ general: { max: 4, windowSeconds: YEAR } });
   const otherPool = createSql(db.url, { max: 2 });
   try {
     const first = await app();
@@ -68,7 +77,6 @@ Deno.test("two server processes share one counter through the database", opts, a
     assertLimited(await hit(second), YEAR);
   } finally {
     await otherPool.end();
-    await relaxRateLimits(db.sql);
   }
 });
 
@@ -76,8 +84,7 @@ Deno.test(
   "the auth limit guards login, sign-up and setup and is configurable at run time",
   opts,
   async () => {
-    await relaxRateLimits(db.sql);
-    await setSetting(db.sql, "rate_limit.auth", { max: 2, windowSeconds: YEAR });
+    await limits({ auth: { max: 2, windowSeconds: YEAR } });
     const a = await app();
     const ip = nextIp();
     const login = () =>
@@ -112,7 +119,6 @@ Deno.test(
     // Raising the limit applies at once, in every process.
     await setSetting(db.sql, "rate_limit.auth", { max: 100, windowSeconds: YEAR });
     assert.equal((await login()).status, 401);
-    await relaxRateLimits(db.sql);
   },
 );
 
@@ -120,7 +126,7 @@ Deno.test(
   "repeated failed logins lock the account for a while, even with the right password",
   opts,
   async () => {
-    await relaxRateLimits(db.sql);
+    await limits({});
     await setSetting(db.sql, "auth.lockout", { failures: 3, lockSeconds: 600 });
     const a = await app();
     const u = await createUser(db.sql, { password: PASSWORD });

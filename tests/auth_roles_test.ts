@@ -11,12 +11,11 @@ import {
 } from "../lib/guards.ts";
 import { canMakePrivate, canMarkMainline, type Role, ROLES } from "../lib/roles.ts";
 import { createTestApp } from "./_app.ts";
-import { apiKeyFor, jsonInit, memoryMailer, relaxRateLimits, sessionCookieOf, signedIn } from "./_auth.ts";
+import { apiKeyFor, jsonInit, memoryMailer, sessionCookieOf, signedIn } from "./_auth.ts";
 import { createTestDatabase } from "./_db.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const db = await createTestDatabase();
-await relaxRateLimits(db.sql);
 const PASSWORD = "role test passphrase";
 
 // One signed-in user per role, plus the admin.

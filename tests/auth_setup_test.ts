@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createTestApp, testConfig } from "./_app.ts";
-import { activationTokenIn, jsonInit, memoryMailer, relaxRateLimits, sessionCookieOf } from "./_auth.ts";
+import { activationTokenIn, jsonInit, memoryMailer, sessionCookieOf } from "./_auth.ts";
 import { createTestDatabase } from "./_db.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -15,7 +15,6 @@ const body = (initCode = INIT_CODE) => ({
 
 async function fresh(config: Record<string, string> = { INIT_CODE }) {
   const db = await createTestDatabase();
-  await relaxRateLimits(db.sql);
   const t = await createTestApp(db.sql, {
     mailer: memoryMailer(),
     config: testConfig({ PUBLIC_URL: "http://vox.test", ...config }),

@@ -11,12 +11,11 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseYaml } from "../agent/format.ts";
 import { createTestApp } from "./_app.ts";
-import { relaxRateLimits, withApiKey } from "./_auth.ts";
+import { withApiKey } from "./_auth.ts";
 import { createTestDatabase } from "./_db.ts";
 
 const db = await createTestDatabase();
 const sql = db.sql;
-await relaxRateLimits(sql);
 const { app } = await createTestApp(sql);
 const me = await withApiKey(sql);
 

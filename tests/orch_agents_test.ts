@@ -5,7 +5,7 @@ import { createAgentToken, revokeAgentToken } from "../lib/agent_tokens.ts";
 import { createJob, getJob } from "../lib/queue.ts";
 import { createTestDatabase } from "./_db.ts";
 import { createTestApp } from "./_app.ts";
-import { apiKeyFor, relaxRateLimits, signedIn } from "./_auth.ts";
+import { apiKeyFor, signedIn } from "./_auth.ts";
 import { agentToken, insertEvalPair, startOrchServer } from "./_orch.ts";
 import { eventually, sleep } from "./_wait.ts";
 
@@ -312,7 +312,6 @@ Deno.test(
   "admin agent-token routes: 401, 403, 400 naming the field, create shows the raw token once, revoke 404",
   opts,
   async () => {
-    await relaxRateLimits(sql);
     const { app } = await createTestApp(sql, { orchestrator: server.orch });
     // The admin routes are for the administrator's browser session (API keys count only on /api/v1).
     const admin = await signedIn(sql, { isAdmin: true });

@@ -9,14 +9,13 @@ import { claimJobs } from "../lib/queue.ts";
 import { SEEDED_PROVIDERS } from "../lib/seed.ts";
 import { sampleReport } from "../bench/sim_agent.ts";
 import { createTestApp } from "./_app.ts";
-import { apiKeyFor, createUser, relaxRateLimits, sessionFor } from "./_auth.ts";
+import { apiKeyFor, createUser, sessionFor } from "./_auth.ts";
 import { createTestDatabase } from "./_db.ts";
 import { startOrchServer } from "./_orch.ts";
 
 const db = await createTestDatabase();
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const sql = db.sql;
-await relaxRateLimits(sql);
 const server = await startOrchServer(sql);
 const { app } = await createTestApp(sql, { orchestrator: server.orch });
 
@@ -44,11 +43,7 @@ async function member(
     orgRole?: string;
   } = {},
 ): Promise<Member> {
-  const u = await createUser(sql, { role: o.role, isAdmin: o.isAdmin });
-  if (o.organizationId) {
-    await sql`UPDATE users SET organization_id = ${o.organizationId}, org_role = ${o.orgRole ?? "member"}
-              WHERE id = ${u.id}`;
-  }
+  const u = await createUser(sql, o);
   const apiKey = await apiKeyFor(sql, u.id);
   const { cookie } = await sessionFor(sql, u.id);
   const ids = { id: u.id, projectId: u.defaultProjectId };

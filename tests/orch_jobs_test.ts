@@ -3,10 +3,10 @@ import { completeJob, completeJobs } from "../lib/job_completer.ts";
 import type { Notification } from "../lib/notify.ts";
 import { cancelJob, claimJobs, createJob, getJob, reapStaleJobs } from "../lib/queue.ts";
 import { sampleReport, SimAgent } from "../bench/sim_agent.ts";
-import { createTestDatabase } from "./_db.ts";
+import { createTestDatabase, setSetting } from "./_db.ts";
 import { createTestApp } from "./_app.ts";
 import { apiKeyFor } from "./_auth.ts";
-import { agentToken, insertEvalPair, setConfig, startOrchServer } from "./_orch.ts";
+import { agentToken, insertEvalPair, startOrchServer } from "./_orch.ts";
 import { eventually } from "./_wait.ts";
 
 const db = await createTestDatabase();
@@ -261,8 +261,8 @@ Deno.test(
   "an agent killed mid-job: the job is requeued, retried by another agent and completes",
   opts,
   async () => {
-    await setConfig(sql, "jobs.heartbeat_timeout_seconds", 1);
-    await setConfig(sql, "agents.heartbeat_interval_seconds", 0.2);
+    await setSetting(sql, "jobs.heartbeat_timeout_seconds", 1);
+    await setSetting(sql, "agents.heartbeat_interval_seconds", 0.2);
     const server = await startOrchServer(sql);
     const pair = await insertEvalPair(sql);
     const token = await agentToken(sql, "fault");
@@ -296,15 +296,15 @@ Deno.test(
     } finally {
       await survivor?.kill();
       await server.stop();
-      await setConfig(sql, "jobs.heartbeat_timeout_seconds", 30);
-      await setConfig(sql, "agents.heartbeat_interval_seconds", 10);
+      await setSetting(sql, "jobs.heartbeat_timeout_seconds", 30);
+      await setSetting(sql, "agents.heartbeat_interval_seconds", 10);
     }
   },
 );
 
 Deno.test("a job that exhausts its attempts ends failed with the reason", opts, async () => {
-  await setConfig(sql, "jobs.heartbeat_timeout_seconds", 0.5);
-  await setConfig(sql, "agents.heartbeat_interval_seconds", 0.1);
+  await setSetting(sql, "jobs.heartbeat_timeout_seconds", 0.5);
+  await setSetting(sql, "agents.heartbeat_interval_seconds", 0.1);
   const server = await startOrchServer(sql);
   const pair = await insertEvalPair(sql);
   const token = await agentToken(sql, "exhaust");
@@ -330,8 +330,8 @@ Deno.test("a job that exhausts its attempts ends failed with the reason", opts, 
     assert.ok(failed.finishedAt);
   } finally {
     await server.stop();
-    await setConfig(sql, "jobs.heartbeat_timeout_seconds", 30);
-    await setConfig(sql, "agents.heartbeat_interval_seconds", 10);
+    await setSetting(sql, "jobs.heartbeat_timeout_seconds", 30);
+    await setSetting(sql, "agents.heartbeat_interval_seconds", 10);
   }
 });
 

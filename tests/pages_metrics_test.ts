@@ -14,7 +14,6 @@ import { leaderboard, realtime, rollUpResults } from "../lib/metrics.ts";
 import { SEEDED_PROVIDERS } from "../lib/seed.ts";
 import { sampleReport } from "../bench/sim_agent.ts";
 import { createTestApp } from "./_app.ts";
-import { relaxRateLimits } from "./_auth.ts";
 import { launchBrowser } from "./_browser.ts";
 import { createTestDatabase } from "./_db.ts";
 import { insertEvalPair, startOrchServer } from "./_orch.ts";
@@ -22,7 +21,6 @@ import { insertEvalPair, startOrchServer } from "./_orch.ts";
 const db = await createTestDatabase();
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const sql = db.sql;
-await relaxRateLimits(sql);
 
 const [agora, livekit] = SEEDED_PROVIDERS.map((p) => p.id);
 const [{ id: pipecat }] =

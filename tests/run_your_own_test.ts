@@ -9,7 +9,7 @@ import { applicationSchema, parseYaml, scenarioSchema } from "../agent/format.ts
 import { SESSION_COOKIE } from "../lib/auth/sessions.ts";
 import { sampleReport, SimAgent } from "../bench/sim_agent.ts";
 import { createTestApp } from "./_app.ts";
-import { relaxRateLimits, signedIn } from "./_auth.ts";
+import { signedIn } from "./_auth.ts";
 import { launchBrowser } from "./_browser.ts";
 import { createTestDatabase } from "./_db.ts";
 import { agentToken, startOrchServer } from "./_orch.ts";
@@ -17,7 +17,6 @@ import { agentToken, startOrchServer } from "./_orch.ts";
 const db = await createTestDatabase();
 const sql = db.sql;
 const opts = { sanitizeOps: false, sanitizeResources: false };
-await relaxRateLimits(sql);
 const shots = Deno.env.get("VOX_SCREENSHOTS");
 
 Deno.test("GET /run-your-own shows the form and a way in to visitors", opts, async () => {
