@@ -19,6 +19,9 @@ if (!env.DATABASE_URL) {
 }
 
 const files = Deno.args.length > 0 ? Deno.args : ["tests/"];
+// No --sanitize-ops/--sanitize-resources: since Deno 2.8 the op and resource sanitizers are
+// off unless asked for, which the integration tests rely on (a file's database pool, server,
+// browser and sockets outlive each single test and are released after the file's last one).
 const child = new Deno.Command(Deno.execPath(), {
   args: ["test", "-A", "--unstable-cron", ...files],
   env,

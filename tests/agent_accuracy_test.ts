@@ -10,7 +10,6 @@ import {
   type TruthRecord,
 } from "../bench/reference_agent.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const server = serveReferenceAgent();
 const chromium = await launchChromium();
 const outDir = await Deno.makeTempDir({ prefix: "vox-agent-test-" });
@@ -26,7 +25,6 @@ const targets = {
 for (const [out, target] of Object.entries(targets)) {
   Deno.test(
     `response and interrupt latency match the reference agent's truth on ${out} output`,
-    opts,
     async () => {
       const app = await loadConfig(
         await appFile(`${server.url}agent/index.html?out=${out}&delay=900&stop=350`),
@@ -59,7 +57,6 @@ for (const [out, target] of Object.entries(targets)) {
 
 Deno.test(
   "an agent that does not stop is a failed interruption, reported with a null latency",
-  opts,
   async () => {
     const app = await loadConfig(
       await appFile(`${server.url}agent/index.html?out=webaudio&delay=600&stop=never`),
@@ -76,7 +73,7 @@ Deno.test(
   },
 );
 
-Deno.test("every run writes one stereo WAV with the caller left and the agent right", opts, async () => {
+Deno.test("every run writes one stereo WAV with the caller left and the agent right", async () => {
   const files = [...Deno.readDirSync(outDir)].filter((e) => e.name.endsWith(".wav"));
   assert.ok(files.length >= 3);
   const bytes = await Deno.readFile(`${outDir}/${files[0].name}`);
@@ -92,7 +89,7 @@ Deno.test("every run writes one stereo WAV with the caller left and the agent ri
   assert.ok(left > 3000 && right > 3000, `both sides carry speech (left ${left}, right ${right})`);
 });
 
-Deno.test("close the browser and the fixture server", opts, async () => {
+Deno.test("close the browser and the fixture server", async () => {
   await chromium.close();
   await server.close();
   await Deno.remove(outDir, { recursive: true });

@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { serveReferenceAgent } from "../bench/reference_agent.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const server = serveReferenceAgent();
 
 async function runCli(args: string[]) {
@@ -17,7 +16,6 @@ async function runCli(args: string[]) {
 
 Deno.test(
   "a voice-agent-tester application + scenario pair runs unchanged and writes the SPEC §7 report",
-  opts,
   async () => {
     const dir = await Deno.makeTempDir({ prefix: "vox-cli-" });
     const app = join(dir, "reference.yaml");
@@ -78,7 +76,6 @@ steps:
 
 Deno.test(
   "an unreachable URL fails with exit code 1 and a partial report naming the app file",
-  opts,
   async () => {
     const dir = await Deno.makeTempDir({ prefix: "vox-cli-" });
     const report = join(dir, "report.json");
@@ -112,7 +109,6 @@ for (
 ) {
   Deno.test(
     `bad input ${file} is refused before a browser starts, naming the file and step`,
-    opts,
     async () => {
       const dir = await Deno.makeTempDir({ prefix: "vox-cli-" });
       const report = join(dir, "report.json");
@@ -135,7 +131,7 @@ for (
   );
 }
 
-Deno.test("folders make a matrix, --repeat and --concurrency multiply runs, tags filter", opts, async () => {
+Deno.test("folders make a matrix, --repeat and --concurrency multiply runs, tags filter", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vox-cli-" });
   const report = join(dir, "report.json");
   const r = await runCli([
@@ -173,12 +169,12 @@ Deno.test("folders make a matrix, --repeat and --concurrency multiply runs, tags
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("usage errors exit with code 2", opts, async () => {
+Deno.test("usage errors exit with code 2", async () => {
   const r = await runCli(["--app", "x.yaml"]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--app and --suite are required/);
 });
 
-Deno.test("stop the fixture server", opts, async () => {
+Deno.test("stop the fixture server", async () => {
   await server.close();
 });

@@ -17,7 +17,6 @@ import { serveReferenceAgent } from "../bench/reference_agent.ts";
 
 const db = await createTestDatabase();
 const sql = db.sql;
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const fixtures = serveReferenceAgent();
 const ASSETS = new URL("./fixtures/vat/assets/", import.meta.url).pathname;
 const REPO = new URL("..", import.meta.url).pathname;
@@ -244,7 +243,6 @@ const pair = await evalPair();
 Deno.test({
   name:
     "a job created on the server reaches the daemon, runs in Chromium, and its result and recording are stored",
-  ...opts,
   async fn() {
     const job = await createJob(sql, { ...pair, region: regionA });
     const progress: { step: number; totalSteps: number; message: string }[] = [];
@@ -281,7 +279,6 @@ Deno.test({
 
 Deno.test({
   name: "the server restarts while a job runs: the daemon reconnects and the result lands exactly once",
-  ...opts,
   async fn() {
     const before = events.count("registered");
     const job = await createJob(sql, { ...pair, region: regionA });
@@ -306,7 +303,6 @@ Deno.test({
 
 Deno.test({
   name: "the connection drops mid-job and again as the result goes out: nothing is lost or counted twice",
-  ...opts,
   async fn() {
     const job = await createJob(sql, { ...pair, region: regionA });
     await eventually(() => daemon.jobs.has(job.id), "the job accepted", 60_000);
@@ -332,7 +328,6 @@ Deno.test({
 
 Deno.test({
   name: "the in-process daemon stops gracefully",
-  ...opts,
   async fn() {
     await daemon.stop("test over");
     assert.equal(daemon.jobs.size, 0);
@@ -423,7 +418,6 @@ async function* iterate(listener: Deno.Listener): AsyncGenerator<Deno.Conn> {
 Deno.test({
   name:
     "a silent network drop (no close, no error) while the result goes out: the daemon notices and delivers once",
-  ...opts,
   async fn() {
     const region = "daemon-silent";
     const { token } = await createAgentToken(sql, { name: "silent", region });
@@ -453,7 +447,6 @@ Deno.test({
 
 Deno.test({
   name: "with concurrency 2 the daemon runs two jobs at once and delivers each once",
-  ...opts,
   async fn() {
     const region = "daemon-pair";
     const { token } = await createAgentToken(sql, { name: "pair", region });
@@ -509,7 +502,6 @@ function spawnDaemon(env: Record<string, string>) {
 
 Deno.test({
   name: "SIGTERM mid-job: the daemon process finishes the job, delivers it and exits 0",
-  ...opts,
   async fn() {
     const region = "daemon-term";
     const { token } = await createAgentToken(sql, { name: "sigterm", region });
@@ -542,7 +534,6 @@ Deno.test({
 
 Deno.test({
   name: "SIGTERM with no grace left: the running job is handed back to the queue without using an attempt",
-  ...opts,
   async fn() {
     const region = "daemon-handback";
     const { token } = await createAgentToken(sql, { name: "handback", region });
@@ -575,7 +566,6 @@ Deno.test({
 
 Deno.test({
   name: "a revoked token makes the daemon exit 1 with the server's reason",
-  ...opts,
   async fn() {
     const region = "daemon-revoked";
     const { token, info } = await createAgentToken(sql, { name: "revoked", region });
@@ -604,7 +594,6 @@ Deno.test({
 
 Deno.test({
   name: "an unknown token refused at the upgrade is retried in hello, and the refusal ends the daemon",
-  ...opts,
   async fn() {
     const unknown = "vox_agent_" + "Z".repeat(40);
     const d = new EvalDaemon(settings("daemon-unknown", unknown, server.url), () => {});
@@ -621,7 +610,6 @@ Deno.test({
 
 Deno.test({
   name: "teardown",
-  ...opts,
   async fn() {
     await server.stop();
     await fixtures.close();

@@ -11,7 +11,6 @@ import {
   type TruthRecord,
 } from "../bench/reference_agent.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const server = serveReferenceAgent();
 const chromium = await launchChromium();
 const outDir = await Deno.makeTempDir({ prefix: "vox-agent-test-" });
@@ -20,7 +19,6 @@ const agent = (query: string) =>
 
 Deno.test(
   "noise alone does not count as a reply from a robust agent; noisy speech is answered",
-  opts,
   async () => {
     const suite = await loadConfig("tests/fixtures/vat/noise.yaml", "scenario");
     const { report } = await runJob(
@@ -42,7 +40,6 @@ Deno.test(
 
 Deno.test(
   "scenario background noise given as an SNR sits 15 dB under the caller in the recording",
-  opts,
   async () => {
     const suite = await loadConfig("tests/fixtures/vat/background_snr.yaml", "scenario");
     const { report } = await runJob(
@@ -74,7 +71,7 @@ Deno.test(
   },
 );
 
-Deno.test("a noise-sensitive agent that answers noise is caught and scored down", opts, async () => {
+Deno.test("a noise-sensitive agent that answers noise is caught and scored down", async () => {
   const suite = await loadConfig("tests/fixtures/vat/noise.yaml", "scenario");
   const { report } = await runJob(await agent("out=webaudio&delay=700&vad_db=-55&min_speech_ms=100"), suite, {
     browser: chromium.browser,
@@ -86,7 +83,6 @@ Deno.test("a noise-sensitive agent that answers noise is caught and scored down"
 
 Deno.test(
   "a page that speaks first (greeting) is waited for, then the reply is timed exactly",
-  opts,
   async () => {
     const suite = await loadConfig("tests/fixtures/vat/greeting.yaml", "scenario");
     const { report } = await runJob(await agent("out=webaudio&delay=1100&greet=1"), suite, {
@@ -105,7 +101,6 @@ Deno.test(
 
 Deno.test(
   "noise while the agent talks: a robust agent keeps talking, a sensitive one stops",
-  opts,
   async () => {
     const suite = await loadConfig("tests/fixtures/vat/noise_during_reply.yaml", "scenario");
     const robust = await runJob(await agent("out=webaudio&delay=500&vad_db=-20&min_speech_ms=300"), suite, {
@@ -123,7 +118,7 @@ Deno.test(
   },
 );
 
-Deno.test("speak: { text } is synthesized and reaches the microphone", opts, async () => {
+Deno.test("speak: { text } is synthesized and reaches the microphone", async () => {
   const suite = await loadConfig("tests/fixtures/vat/speak_text.yaml", "scenario");
   const { report } = await runJob(await agent("out=src&delay=800&shadow=1"), suite, {
     browser: chromium.browser,
@@ -138,7 +133,6 @@ Deno.test("speak: { text } is synthesized and reaches the microphone", opts, asy
 
 Deno.test(
   "a failing selector stops the run with an error naming the file and step; turns so far are kept",
-  opts,
   async () => {
     const suite = await loadConfig("tests/fixtures/bad/bad_selector.yaml", "scenario");
     const { report } = await runJob(await agent("out=webaudio&delay=600"), suite, {
@@ -156,7 +150,7 @@ Deno.test(
   },
 );
 
-Deno.test("a corrupt audio file fails its speak step with a decoding error", opts, async () => {
+Deno.test("a corrupt audio file fails its speak step with a decoding error", async () => {
   const suite = await loadConfig("tests/fixtures/bad/corrupt_audio.yaml", "scenario");
   const { report } = await runJob(await agent("out=webaudio"), suite, { browser: chromium.browser, outDir });
   assert.equal(report.ok, false);
@@ -167,7 +161,6 @@ Deno.test("a corrupt audio file fails its speak step with a decoding error", opt
 
 Deno.test(
   "network profiles that this host cannot apply leave network resilience null with the reason",
-  opts,
   async () => {
     const suite = await loadConfig("tests/fixtures/vat/network.yaml", "scenario");
     const { report } = await runJob(await agent("out=webaudio&delay=600"), suite, {
@@ -181,7 +174,7 @@ Deno.test(
   },
 );
 
-Deno.test("a reply that starts while the caller is still talking is recorded, not lost", opts, async () => {
+Deno.test("a reply that starts while the caller is still talking is recorded, not lost", async () => {
   const suite = await loadConfig("tests/fixtures/vat/speak_text.yaml", "scenario");
   // An impatient agent: it takes the comma in the caller's sentence for the end of the turn.
   const { report } = await runJob(await agent("out=webaudio&delay=300&endpoint=60&min_speech_ms=50"), suite, {
@@ -203,7 +196,6 @@ Deno.test("a reply that starts while the caller is still talking is recorded, no
 
 Deno.test(
   "an html application: constraints are honoured and a detached new Audio() greeting is heard",
-  opts,
   async () => {
     const app = await loadConfig("tests/fixtures/vat/html_app.yaml", "application");
     const suite = await loadConfig("tests/fixtures/vat/greeting.yaml", "scenario");
@@ -216,7 +208,6 @@ Deno.test(
 
 Deno.test(
   "runJob() takes configs as JSON (as a daemon job carries them) and reports step progress",
-  opts,
   async () => {
     const meta = (name: string) => ({ path: `job:${name}`, name, dir: outDir });
     const app = await parseConfig(
@@ -258,7 +249,6 @@ Deno.test(
 
 Deno.test(
   "an aborted job stops at its current wait and fails as cancelled, keeping its report",
-  opts,
   async () => {
     const suite = await loadConfig("tests/fixtures/vat/speak_text.yaml", "scenario");
     const abort = new AbortController();
@@ -276,7 +266,7 @@ Deno.test(
   },
 );
 
-Deno.test("an autoplaying <audio> in a shadow root is heard without any play() call", opts, async () => {
+Deno.test("an autoplaying <audio> in a shadow root is heard without any play() call", async () => {
   const app = await loadConfig("tests/fixtures/vat/html_autoplay.yaml", "application");
   const suite = await loadConfig("tests/fixtures/vat/greeting.yaml", "scenario");
   const { report } = await runJob(app, { ...suite, steps: suite.steps.slice(0, 2) }, {
@@ -287,7 +277,7 @@ Deno.test("an autoplaying <audio> in a shadow root is heard without any play() c
   assert.equal(report.ok, true, JSON.stringify(report.errors));
 });
 
-Deno.test("a voice widget inside a cross-site iframe is hooked, spoken to and measured", opts, async () => {
+Deno.test("a voice widget inside a cross-site iframe is hooked, spoken to and measured", async () => {
   const dir = await Deno.makeTempDir({ prefix: "vox-iframe-" });
   const port = new URL(server.url).port;
   const appPath = `${dir}/widget_host.yaml`;
@@ -313,7 +303,7 @@ Deno.test("a voice widget inside a cross-site iframe is hooked, spoken to and me
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("close the browser and the fixture server", opts, async () => {
+Deno.test("close the browser and the fixture server", async () => {
   await chromium.close();
   await server.close();
   await Deno.remove(outDir, { recursive: true });

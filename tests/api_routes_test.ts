@@ -10,7 +10,6 @@ import { createTestDatabase } from "./_db.ts";
 import { agentToken, startOrchServer } from "./_orch.ts";
 
 const db = await createTestDatabase();
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const sql = db.sql;
 // The app with an orchestrator, so the agent routes under /api/agent are registered too.
 const server = await startOrchServer(sql);
@@ -115,7 +114,6 @@ Deno.test("every /api route the app registers is documented in /openapi.json, an
 
 Deno.test(
   "without credentials every non-public route answers 401 with the error envelope",
-  opts,
   async () => {
     const checked: string[] = [];
     for (const r of allRoutes()) {
@@ -150,7 +148,6 @@ Deno.test(
 
 Deno.test(
   "a malformed, unknown or revoked API key is a 401 naming the problem on every /api/v1 route",
-  opts,
   async () => {
     const u = await createUser(sql);
     const revoked = await apiKeyFor(sql, u.id, "revoked");
@@ -184,7 +181,6 @@ Deno.test(
 
 Deno.test(
   "403: the administrator's routes refuse other users; session-only routes refuse API keys",
-  opts,
   async () => {
     let adminRoutes = 0;
     for (const r of allRoutes().filter((r) => r.auth === "admin")) {
@@ -210,7 +206,6 @@ Deno.test(
 
 Deno.test(
   "every route with an id: 400 naming the field for a malformed id, 404 for a missing one",
-  opts,
   async () => {
     const checked: string[] = [];
     for (const r of allRoutes()) {
@@ -260,7 +255,7 @@ Deno.test(
   },
 );
 
-Deno.test("every documented query parameter: a bad value is a 400 naming it", opts, async () => {
+Deno.test("every documented query parameter: a bad value is a 400 naming it", async () => {
   const bad = (schema: { type?: string; enum?: unknown[]; pattern?: string; format?: string }) =>
     schema.type === "integer" || schema.type === "number"
       ? "not-a-number"
@@ -305,7 +300,7 @@ Deno.test("every documented query parameter: a bad value is a 400 naming it", op
   assert.ok(checked >= 32, `only ${checked} query parameters`);
 });
 
-Deno.test("every route that takes a JSON body: invalid input is a 400 naming the field", opts, async () => {
+Deno.test("every route that takes a JSON body: invalid input is a 400 naming the field", async () => {
   const checked: string[] = [];
   // Documented bodies: a value of the wrong type in the first plain field is named.
   for (const [path, ops] of Object.entries(openapi.paths as Record<string, Record<string, unknown>>)) {
@@ -342,7 +337,7 @@ Deno.test("every route that takes a JSON body: invalid input is a 400 naming the
   assert.ok(checked.length >= 19, `only ${checked.length}`);
 });
 
-Deno.test("teardown", opts, async () => {
+Deno.test("teardown", async () => {
   await server.stop();
   await db.close();
 });

@@ -12,7 +12,6 @@ import {
 import { createTestDatabase } from "./_db.ts";
 
 const db = await createTestDatabase();
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const PASSWORD = "correct horse battery staple";
 
 async function setup() {
@@ -24,7 +23,7 @@ async function setup() {
 let n = 0;
 const freshEmail = () => `person${++n}_${Date.now().toString(36)}@example.test`;
 
-Deno.test("sign-up → activation → login → status → logout", opts, async () => {
+Deno.test("sign-up → activation → login → status → logout", async () => {
   const { app, mailer } = await setup();
   const email = freshEmail();
   const signup = await app.request(
@@ -85,7 +84,7 @@ Deno.test("sign-up → activation → login → status → logout", opts, async 
   assert.equal(count, 0);
 });
 
-Deno.test("an activation token works once; a reused one is refused", opts, async () => {
+Deno.test("an activation token works once; a reused one is refused", async () => {
   const { app, mailer } = await setup();
   const email = freshEmail();
   await app.request("/api/auth/signup", jsonInit("POST", { email, password: PASSWORD }));
@@ -98,7 +97,7 @@ Deno.test("an activation token works once; a reused one is refused", opts, async
   assert.match(body.error.message, /already used/);
 });
 
-Deno.test("an expired activation token is refused and leaves the account inactive", opts, async () => {
+Deno.test("an expired activation token is refused and leaves the account inactive", async () => {
   const { app, mailer } = await setup();
   const email = freshEmail();
   await app.request("/api/auth/signup", jsonInit("POST", { email, password: PASSWORD }));
@@ -113,7 +112,7 @@ Deno.test("an expired activation token is refused and leaves the account inactiv
   assert.equal(u.activatedAt, null);
 });
 
-Deno.test("unknown and malformed activation tokens are refused", opts, async () => {
+Deno.test("unknown and malformed activation tokens are refused", async () => {
   const { app } = await setup();
   for (const token of ["a".repeat(32), "not-a-token", ""]) {
     const res = await app.request("/api/auth/activate", jsonInit("POST", { token }));
@@ -122,7 +121,7 @@ Deno.test("unknown and malformed activation tokens are refused", opts, async () 
   }
 });
 
-Deno.test("signing up twice with one address answers alike and mails the owner a notice", opts, async () => {
+Deno.test("signing up twice with one address answers alike and mails the owner a notice", async () => {
   const { app, mailer } = await setup();
   const existing = await createUser(db.sql, { email: freshEmail() });
   const fresh = freshEmail();
@@ -138,7 +137,7 @@ Deno.test("signing up twice with one address answers alike and mails the owner a
   assert.doesNotMatch(notice.text, /\/activate\//);
 });
 
-Deno.test("sign-up refuses short passwords and bad emails naming the field", opts, async () => {
+Deno.test("sign-up refuses short passwords and bad emails naming the field", async () => {
   const { app } = await setup();
   const short = await app.request(
     "/api/auth/signup",
@@ -153,7 +152,7 @@ Deno.test("sign-up refuses short passwords and bad emails naming the field", opt
   assert.match((await bad.json()).error.message, /^email: /);
 });
 
-Deno.test("unknown login, wrong password and password-less account get the same 401", opts, async () => {
+Deno.test("unknown login, wrong password and password-less account get the same 401", async () => {
   const { app } = await setup();
   const withPassword = await createUser(db.sql, { password: PASSWORD });
   const oauthOnly = await createUser(db.sql);
@@ -181,7 +180,7 @@ Deno.test("unknown login, wrong password and password-less account get the same 
   assert.equal(ok.status, 200, "a username works as the login too");
 });
 
-Deno.test("every login issues a new session token and ends the browser's previous one", opts, async () => {
+Deno.test("every login issues a new session token and ends the browser's previous one", async () => {
   const { app } = await setup();
   const u = await createUser(db.sql, { password: PASSWORD });
   const first = sessionCookieOf(
@@ -206,7 +205,6 @@ Deno.test("every login issues a new session token and ends the browser's previou
 
 Deno.test(
   "sessions expire when idle and at their absolute limit; activity slides the idle expiry",
-  opts,
   async () => {
     const { app } = await setup();
     const u = await createUser(db.sql, { password: PASSWORD });
@@ -248,7 +246,7 @@ Deno.test(
   },
 );
 
-Deno.test("behind https the cookie is Secure with the __Host- prefix", opts, async () => {
+Deno.test("behind https the cookie is Secure with the __Host- prefix", async () => {
   const { app } = await createTestApp(db.sql, {
     mailer: memoryMailer(),
     config: testConfig({ PUBLIC_URL: "https://vox.example" }),
@@ -268,7 +266,7 @@ Deno.test("behind https the cookie is Secure with the __Host- prefix", opts, asy
   assert.equal((await app.request("https://vox.example/api/v1/user", { headers: { cookie } })).status, 200);
 });
 
-Deno.test("behind a trusted proxy that terminates TLS the cookie is Secure too", opts, async () => {
+Deno.test("behind a trusted proxy that terminates TLS the cookie is Secure too", async () => {
   const { app } = await createTestApp(db.sql, {
     mailer: memoryMailer(),
     config: testConfig({ TRUST_PROXY: "true" }),
@@ -289,7 +287,7 @@ Deno.test("behind a trusted proxy that terminates TLS the cookie is Secure too",
   assert.match(plain.headers.getSetCookie().join("\n"), /^vox_session=/m);
 });
 
-Deno.test("changing the password ends every session and the old password stops working", opts, async () => {
+Deno.test("changing the password ends every session and the old password stops working", async () => {
   const { app } = await setup();
   const u = await createUser(db.sql, { password: PASSWORD });
   const login = async (password: string) =>
@@ -319,7 +317,6 @@ Deno.test("changing the password ends every session and the old password stops w
 
 Deno.test(
   "cross-site state-changing requests are refused; same-origin and non-browser ones pass",
-  opts,
   async () => {
     const { app } = await setup();
     const u = await createUser(db.sql, { password: PASSWORD });
@@ -365,7 +362,7 @@ Deno.test(
   },
 );
 
-Deno.test("a deactivated user's sessions end and they cannot sign in", opts, async () => {
+Deno.test("a deactivated user's sessions end and they cannot sign in", async () => {
   const { app } = await setup();
   const u = await createUser(db.sql, { password: PASSWORD });
   const cookie = sessionCookieOf(
@@ -378,7 +375,7 @@ Deno.test("a deactivated user's sessions end and they cannot sign in", opts, asy
   assert.equal((await res.json()).error.code, "account_deactivated");
 });
 
-Deno.test("pruneIdentity() drops expired sessions and old tokens, keeps live ones", opts, async () => {
+Deno.test("pruneIdentity() drops expired sessions and old tokens, keeps live ones", async () => {
   const { pruneIdentity } = await import("../lib/auth/maintenance.ts");
   const u = await createUser(db.sql);
   const live = await sessionFor(db.sql, u.id);
@@ -399,6 +396,6 @@ Deno.test("pruneIdentity() drops expired sessions and old tokens, keeps live one
   assert.deepEqual(tokens.map((t) => t.tokenHash), [hashToken("fresh")]);
 });
 
-Deno.test("teardown", opts, async () => {
+Deno.test("teardown", async () => {
   await db.close();
 });

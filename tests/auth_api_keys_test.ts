@@ -6,7 +6,6 @@ import { createTestApp } from "./_app.ts";
 import { apiKeyFor, jsonInit, memoryMailer, signedIn, withApiKey } from "./_auth.ts";
 import { createTestDatabase } from "./_db.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const db = await createTestDatabase();
 
 const app = async () => (await createTestApp(db.sql, { mailer: memoryMailer() })).app;
@@ -39,7 +38,7 @@ Deno.test("any single-character typo or truncation fails the checksum", () => {
   );
 });
 
-Deno.test("a malformed key is refused without touching the database", opts, async () => {
+Deno.test("a malformed key is refused without touching the database", async () => {
   // The app's database is unreachable: a lookup would fail with 500, not 401.
   const dead = createSql(`postgres://nobody@127.0.0.1:${freePort()}/none`, { max: 1 });
   const { app: offline } = await createTestApp(dead, { mailer: memoryMailer() });
@@ -53,7 +52,7 @@ Deno.test("a malformed key is refused without touching the database", opts, asyn
   await dead.end();
 });
 
-Deno.test("create → use → list shows usage → revoke → 401 → delete", opts, async () => {
+Deno.test("create → use → list shows usage → revoke → 401 → delete", async () => {
   const a = await app();
   const u = await signedIn(db.sql);
   const created = await a.request("/api/v1/api-keys", jsonInit("POST", { name: "ci" }, u));
@@ -109,7 +108,7 @@ Deno.test("create → use → list shows usage → revoke → 401 → delete", o
   assert.deepEqual(audit.map((r) => r.action), ["api_key.created", "api_key.revoked", "api_key.deleted"]);
 });
 
-Deno.test("an expired key is 401; an expiry in the past is refused at creation", opts, async () => {
+Deno.test("an expired key is 401; an expiry in the past is refused at creation", async () => {
   const a = await app();
   const u = await signedIn(db.sql);
   const soon = new Date(Date.now() + 3600_000).toISOString();
@@ -136,7 +135,7 @@ Deno.test("an expired key is 401; an expiry in the past is refused at creation",
   assert.match((await past.json()).error.message, /^expiresAt: must be in the future/);
 });
 
-Deno.test("a well-formed key with a wrong secret or an unknown id gets one answer", opts, async () => {
+Deno.test("a well-formed key with a wrong secret or an unknown id gets one answer", async () => {
   const a = await app();
   const u = await signedIn(db.sql);
   const real = await apiKeyFor(db.sql, u.id);
@@ -153,7 +152,7 @@ Deno.test("a well-formed key with a wrong secret or an unknown id gets one answe
   assert.equal((await a.request("/api/v1/user", bearer(real))).status, 200);
 });
 
-Deno.test("Bearer is only read on /api/v1/*; other schemes are refused there", opts, async () => {
+Deno.test("Bearer is only read on /api/v1/*; other schemes are refused there", async () => {
   const a = await app();
   const u = await signedIn(db.sql);
   const key = await apiKeyFor(db.sql, u.id);
@@ -164,7 +163,7 @@ Deno.test("Bearer is only read on /api/v1/*; other schemes are refused there", o
   assert.equal((await status.json()).authenticated, false, "the key is ignored outside /api/v1");
 });
 
-Deno.test("creating a key needs a browser session; a key cannot mint keys", opts, async () => {
+Deno.test("creating a key needs a browser session; a key cannot mint keys", async () => {
   const a = await app();
   const u = await signedIn(db.sql);
   const key = await apiKeyFor(db.sql, u.id);
@@ -177,7 +176,7 @@ Deno.test("creating a key needs a browser session; a key cannot mint keys", opts
   assert.match((await noName.json()).error.message, /^name: /);
 });
 
-Deno.test("a user cannot revoke or delete someone else's key", opts, async () => {
+Deno.test("a user cannot revoke or delete someone else's key", async () => {
   const a = await app();
   const owner = await signedIn(db.sql);
   const other = await signedIn(db.sql);
@@ -193,7 +192,7 @@ Deno.test("a user cannot revoke or delete someone else's key", opts, async () =>
   assert.equal(bad.status, 400);
 });
 
-Deno.test("tests/_auth.ts withApiKey() gives a caller other test files can use", opts, async () => {
+Deno.test("tests/_auth.ts withApiKey() gives a caller other test files can use", async () => {
   const a = await app();
   const caller = await withApiKey(db.sql, { role: "premium" });
   const res = await a.request("/api/v1/user", { headers: caller.headers });
@@ -205,7 +204,6 @@ Deno.test("tests/_auth.ts withApiKey() gives a caller other test files can use",
 
 Deno.test(
   "an API key request is not refused as cross-site; a cookie request with the same headers is",
-  opts,
   async () => {
     const a = await app();
     const keyCaller = await withApiKey(db.sql, { role: "basic" });
@@ -229,6 +227,6 @@ Deno.test(
   },
 );
 
-Deno.test("teardown", opts, async () => {
+Deno.test("teardown", async () => {
   await db.close();
 });

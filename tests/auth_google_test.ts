@@ -4,7 +4,6 @@ import { createTestApp, testConfig } from "./_app.ts";
 import { createUser, jsonInit, memoryMailer, sessionCookieOf } from "./_auth.ts";
 import { createTestDatabase } from "./_db.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const db = await createTestDatabase();
 
 // A real OpenID provider on a local port: it signs ID tokens with a generated RSA key and
@@ -67,7 +66,7 @@ async function authorize(a: Awaited<ReturnType<typeof app>>, next?: string) {
 
 const json = (cookie: string) => ({ headers: { cookie, accept: "application/json" } });
 
-Deno.test("GET /api/auth/google/status tells whether Google sign-in is enabled", opts, async () => {
+Deno.test("GET /api/auth/google/status tells whether Google sign-in is enabled", async () => {
   const on = await (await app()).request("/api/auth/google/status");
   assert.deepEqual(await on.json(), { provider: "google", enabled: true });
   const plain = (await createTestApp(db.sql, { mailer: memoryMailer() })).app;
@@ -80,7 +79,7 @@ Deno.test("GET /api/auth/google/status tells whether Google sign-in is enabled",
   assert.equal((await start.json()).error.code, "provider_disabled");
 });
 
-Deno.test("a new Google identity with a verified email creates an active basic user", opts, async () => {
+Deno.test("a new Google identity with a verified email creates an active basic user", async () => {
   const a = await app();
   claims = identity({ name: "Grace Hopper" });
   const { callback, cookie } = await authorize(a, "/console/projects");
@@ -110,7 +109,7 @@ Deno.test("a new Google identity with a verified email creates an active basic u
   assert.equal((await res2.json()).user.id, me.user.id);
 });
 
-Deno.test("a verified email links to the existing account with that address", opts, async () => {
+Deno.test("a verified email links to the existing account with that address", async () => {
   const a = await app();
   const existing = await createUser(db.sql, { password: "existing password 1" });
   claims = identity({ email: existing.email.toUpperCase() });
@@ -128,7 +127,6 @@ Deno.test("a verified email links to the existing account with that address", op
 
 Deno.test(
   "linking to a never-activated account activates it and drops the unproven password",
-  opts,
   async () => {
     const a = await app();
     const squatted = await createUser(db.sql, { password: "squatter password", activated: false });
@@ -144,7 +142,6 @@ Deno.test(
 
 Deno.test(
   "an unverified Google email is refused and neither creates nor links an account",
-  opts,
   async () => {
     const a = await app();
     const existing = await createUser(db.sql);
@@ -166,7 +163,7 @@ Deno.test(
   },
 );
 
-Deno.test("a callback with a state that is not this browser's is refused", opts, async () => {
+Deno.test("a callback with a state that is not this browser's is refused", async () => {
   const a = await app();
   claims = identity();
   const { callback, cookie } = await authorize(a);
@@ -185,7 +182,7 @@ Deno.test("a callback with a state that is not this browser's is refused", opts,
   assert.match(await page.text(), /did not match this browser/);
 });
 
-Deno.test("a replayed authorization code is refused", opts, async () => {
+Deno.test("a replayed authorization code is refused", async () => {
   const a = await app();
   claims = identity();
   const { callback, cookie } = await authorize(a);
@@ -204,7 +201,7 @@ Deno.test("a replayed authorization code is refused", opts, async () => {
   assert.equal(sessionCookieOf(replay), null);
 });
 
-Deno.test("an ID token from another issuer or for another client does not verify", opts, async () => {
+Deno.test("an ID token from another issuer or for another client does not verify", async () => {
   // Our side expects another issuer than the one that signed the token.
   const wrongIssuer = await app({ GOOGLE_ISSUER: "https://accounts.google.com" });
   claims = identity();
@@ -221,7 +218,7 @@ Deno.test("an ID token from another issuer or for another client does not verify
   assert.equal((await res2.json()).error.code, "oauth_token_invalid");
 });
 
-Deno.test("an ID token carrying another attempt's nonce is refused", opts, async () => {
+Deno.test("an ID token carrying another attempt's nonce is refused", async () => {
   const a = await app();
   claims = { ...identity(), nonce: "some-other-attempt" };
   const { callback, cookie } = await authorize(a);
@@ -230,7 +227,7 @@ Deno.test("an ID token carrying another attempt's nonce is refused", opts, async
   assert.equal((await res.json()).error.code, "oauth_token_invalid");
 });
 
-Deno.test("a deactivated account cannot sign in with Google", opts, async () => {
+Deno.test("a deactivated account cannot sign in with Google", async () => {
   const a = await app();
   claims = identity();
   const first = await authorize(a);
@@ -243,14 +240,14 @@ Deno.test("a deactivated account cannot sign in with Google", opts, async () => 
   assert.equal((await refused.json()).error.code, "account_deactivated");
 });
 
-Deno.test("the login page offers Google only when it is enabled", opts, async () => {
+Deno.test("the login page offers Google only when it is enabled", async () => {
   assert.match(await (await (await app()).request("/login")).text(), /Sign in with Google/);
   const plain = (await createTestApp(db.sql, { mailer: memoryMailer() })).app;
   assert.doesNotMatch(await (await plain.request("/login")).text(), /Sign in with Google/);
   await (await plain.request("/api/auth/logout", jsonInit("POST"))).body?.cancel();
 });
 
-Deno.test("teardown", opts, async () => {
+Deno.test("teardown", async () => {
   await idp.stop();
   await db.close();
 });

@@ -9,7 +9,6 @@ import { createTestApp, testConfig } from "./_app.ts";
 import { activationTokenIn, jsonInit } from "./_auth.ts";
 import { createTestDatabase } from "./_db.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const db = await createTestDatabase();
 
 interface Received {
@@ -43,7 +42,7 @@ const smtpPort = (smtp.server.address() as AddressInfo).port;
 /** Quoted-printable soft line breaks undone, so links can be matched. */
 const unfold = (raw: string) => raw.replace(/=\r?\n/g, "").replace(/=3D/g, "=");
 
-Deno.test("the SMTP mailer delivers over a real SMTP connection", opts, async () => {
+Deno.test("the SMTP mailer delivers over a real SMTP connection", async () => {
   const mailer = smtpMailer(`smtp://127.0.0.1:${smtpPort}`, "Vox <no-reply@vox.test>");
   assert.equal(mailer.kind, "smtp");
   await mailer.send({ to: "someone@example.test", subject: "Hello from Vox", text: "Body line" });
@@ -54,7 +53,7 @@ Deno.test("the SMTP mailer delivers over a real SMTP connection", opts, async ()
   assert.match(mail.raw, /Body line/);
 });
 
-Deno.test("with SMTP_URL set, sign-up mails the activation link and does not log it", opts, async () => {
+Deno.test("with SMTP_URL set, sign-up mails the activation link and does not log it", async () => {
   const { app, logs } = await createTestApp(db.sql, {
     config: testConfig({ SMTP_URL: `smtp://127.0.0.1:${smtpPort}`, PUBLIC_URL: "http://vox.test" }),
   });
@@ -73,7 +72,7 @@ Deno.test("with SMTP_URL set, sign-up mails the activation link and does not log
   assert.equal(activated.status, 200);
 });
 
-Deno.test("without SMTP_URL the mail, link included, goes to the server log", opts, async () => {
+Deno.test("without SMTP_URL the mail, link included, goes to the server log", async () => {
   const { app, logs } = await createTestApp(db.sql, {
     config: testConfig({ PUBLIC_URL: "http://vox.test" }),
   });
@@ -97,7 +96,7 @@ Deno.test("createMailer picks SMTP when configured and the log otherwise", () =>
   assert.equal(createMailer(testConfig(), log).kind, "log");
 });
 
-Deno.test("an unreachable mail server makes sign-up a 502 that says so", opts, async () => {
+Deno.test("an unreachable mail server makes sign-up a 502 that says so", async () => {
   const { app } = await createTestApp(db.sql, {
     config: testConfig({ SMTP_URL: `smtp://127.0.0.1:${freePort()}` }),
   });
@@ -111,7 +110,7 @@ Deno.test("an unreachable mail server makes sign-up a 502 that says so", opts, a
   });
 });
 
-Deno.test("teardown", opts, async () => {
+Deno.test("teardown", async () => {
   await new Promise<void>((resolve) => smtp.close(() => resolve()));
   await db.close();
 });

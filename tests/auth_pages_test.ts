@@ -9,7 +9,6 @@ import { activationTokenIn, createUser, memoryMailer } from "./_auth.ts";
 import { launchBrowser } from "./_browser.ts";
 import { createTestDatabase } from "./_db.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const db = await createTestDatabase();
 
 const idp = new OAuth2Server();
@@ -54,7 +53,7 @@ async function submit(page: Page, fields: Record<string, string>, button = "butt
 
 const navUser = (page: Page) => page.$eval(".nav-end", (el) => (el as HTMLElement).innerText);
 
-Deno.test("in Chromium: setup, admin login, Scout activation and login, logout", opts, async () => {
+Deno.test("in Chromium: setup, admin login, Scout activation and login, logout", async () => {
   const context = await chromium.browser.createBrowserContext();
   try {
     const page = await context.newPage();
@@ -112,7 +111,6 @@ Deno.test("in Chromium: setup, admin login, Scout activation and login, logout",
 
 Deno.test(
   "in Chromium: sign-up by form, activation link, login; wrong password shows the message",
-  opts,
   async () => {
     const context = await chromium.browser.createBrowserContext();
     try {
@@ -144,7 +142,7 @@ Deno.test(
   },
 );
 
-Deno.test("in Chromium: Sign in with Google creates the account and signs in", opts, async () => {
+Deno.test("in Chromium: Sign in with Google creates the account and signs in", async () => {
   const context = await chromium.browser.createBrowserContext();
   try {
     const page = await context.newPage();
@@ -157,7 +155,7 @@ Deno.test("in Chromium: Sign in with Google creates the account and signs in", o
   }
 });
 
-Deno.test("opening an activation link does not activate; only the form does", opts, async () => {
+Deno.test("opening an activation link does not activate; only the form does", async () => {
   const u = await createUser(db.sql, { activated: false, password: "pending passphrase" });
   // Signing up again before activating issues a fresh link.
   const res = await app.request("/api/auth/signup", {
@@ -177,7 +175,7 @@ Deno.test("opening an activation link does not activate; only the form does", op
   assert.match(await bad.text(), /not valid/);
 });
 
-Deno.test("teardown", opts, async () => {
+Deno.test("teardown", async () => {
   await chromium.close();
   await server.shutdown();
   await idp.stop();

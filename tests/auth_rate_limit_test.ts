@@ -4,7 +4,6 @@ import { createTestApp, testConfig } from "./_app.ts";
 import { createUser, jsonInit, memoryMailer } from "./_auth.ts";
 import { createTestDatabase, RELAXED_LIMIT, setSetting } from "./_db.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
 // The seeded limits, not the relaxed ones other test files get: each test sets the two limits
 // it needs before its first request, so none depends on what an earlier test left.
 const db = await createTestDatabase({ rateLimits: "seeded" });
@@ -37,7 +36,7 @@ function assertLimited(res: Response, windowSeconds: number) {
   assert.ok(Number.isInteger(retry) && retry >= 1 && retry <= windowSeconds, `Retry-After ${retry}`);
 }
 
-Deno.test("the general limit answers 429 with Retry-After once exceeded", opts, async () => {
+Deno.test("the general limit answers 429 with Retry-After once exceeded", async () => {
   await limits({ general: { max: 3, windowSeconds: YEAR } });
   const a = await app();
   const ip = nextIp();
@@ -60,7 +59,7 @@ Deno.test("the general limit answers 429 with Retry-After once exceeded", opts, 
   await page.body?.cancel();
 });
 
-Deno.test("two server processes share one counter through the database", opts, async () => {
+Deno.test("two server processes share one counter through the database", async () => {
   await limits({ general: { max: 4, windowSeconds: YEAR } });
   const otherPool = createSql(db.url, { max: 2 });
   try {
@@ -82,7 +81,6 @@ Deno.test("two server processes share one counter through the database", opts, a
 
 Deno.test(
   "the auth limit guards login, sign-up and setup and is configurable at run time",
-  opts,
   async () => {
     await limits({ auth: { max: 2, windowSeconds: YEAR } });
     const a = await app();
@@ -124,7 +122,6 @@ Deno.test(
 
 Deno.test(
   "repeated failed logins lock the account for a while, even with the right password",
-  opts,
   async () => {
     await limits({});
     await setSetting(db.sql, "auth.lockout", { failures: 3, lockSeconds: 600 });
@@ -166,7 +163,7 @@ Deno.test(
   },
 );
 
-Deno.test("old counters are pruned", opts, async () => {
+Deno.test("old counters are pruned", async () => {
   const { pruneRateLimits } = await import("../lib/auth/rate_limit.ts");
   await db
     .sql`INSERT INTO rate_limit_hits (bucket, window_start, hits) VALUES ('general:ip:old', now() - interval '2 days', 5)`;
@@ -175,6 +172,6 @@ Deno.test("old counters are pruned", opts, async () => {
   assert.equal(rows.length, 0);
 });
 
-Deno.test("teardown", opts, async () => {
+Deno.test("teardown", async () => {
   await db.close();
 });

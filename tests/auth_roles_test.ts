@@ -14,7 +14,6 @@ import { createTestApp } from "./_app.ts";
 import { apiKeyFor, jsonInit, memoryMailer, sessionCookieOf, signedIn } from "./_auth.ts";
 import { createTestDatabase } from "./_db.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const db = await createTestDatabase();
 const PASSWORD = "role test passphrase";
 
@@ -49,7 +48,7 @@ const expectations: [string, Role[]][] = [
 ];
 
 for (const [path, allowed] of expectations) {
-  Deno.test(`guard ${path}: no caller 401, wrong role 403, right role 200, admin 200`, opts, async () => {
+  Deno.test(`guard ${path}: no caller 401, wrong role 403, right role 200, admin 200`, async () => {
     const app = await appWithGuardedRoutes();
     const anonymous = await app.request(`/api/v1/probe${path}`);
     assert.equal(anonymous.status, 401);
@@ -69,7 +68,7 @@ for (const [path, allowed] of expectations) {
   });
 }
 
-Deno.test("requireSession: an API key is 403, a session 200, nobody 401", opts, async () => {
+Deno.test("requireSession: an API key is 403, a session 200, nobody 401", async () => {
   const app = await appWithGuardedRoutes();
   const u = users.basic;
   const key = await apiKeyFor(db.sql, u.id);
@@ -92,7 +91,6 @@ Deno.test("canMakePrivate and canMarkMainline follow SPEC §2", () => {
 
 Deno.test(
   "/api/admin/users: 401 without a session, 403 for every role, API keys do not count",
-  opts,
   async () => {
     const { app } = await createTestApp(db.sql, { mailer: memoryMailer() });
     assert.equal((await app.request("/api/admin/users")).status, 401);
@@ -110,7 +108,7 @@ Deno.test(
   },
 );
 
-Deno.test("the admin grants fellow, and the change is audited and takes effect at once", opts, async () => {
+Deno.test("the admin grants fellow, and the change is audited and takes effect at once", async () => {
   const { app } = await createTestApp(db.sql, { mailer: memoryMailer() });
   const target = await signedIn(db.sql, { role: "basic" });
   const grant = await app.request(
@@ -144,7 +142,7 @@ Deno.test("the admin grants fellow, and the change is audited and takes effect a
   assert.equal(nonAdmin.status, 403);
 });
 
-Deno.test("the admin deactivates and reactivates a user", opts, async () => {
+Deno.test("the admin deactivates and reactivates a user", async () => {
   const { app } = await createTestApp(db.sql, { mailer: memoryMailer() });
   const target = await signedIn(db.sql, { password: PASSWORD });
   const key = await apiKeyFor(db.sql, target.id);
@@ -191,7 +189,7 @@ Deno.test("the admin deactivates and reactivates a user", opts, async () => {
   assert.deepEqual(actions.map((a) => a.action), ["user.deactivated", "user.reactivated"]);
 });
 
-Deno.test("the admin lists and searches users", opts, async () => {
+Deno.test("the admin lists and searches users", async () => {
   const { app } = await createTestApp(db.sql, { mailer: memoryMailer() });
   const res = await app.request(`/api/admin/users?search=${encodeURIComponent(users.fellow.username)}`, {
     headers: admin.headers,
@@ -208,7 +206,7 @@ Deno.test("the admin lists and searches users", opts, async () => {
   assert.match((await badLimit.json()).error.message, /^limit: /);
 });
 
-Deno.test("/admin/login refuses a non-admin with the right password and admits the admin", opts, async () => {
+Deno.test("/admin/login refuses a non-admin with the right password and admits the admin", async () => {
   const { app } = await createTestApp(db.sql, { mailer: memoryMailer() });
   const basic = await signedIn(db.sql, { password: PASSWORD });
   const form = (login: string, password: string) => ({
@@ -231,6 +229,6 @@ Deno.test("/admin/login refuses a non-admin with the right password and admits t
   assert.match(await page.text(), new RegExp(`>${admin.username}</a>`));
 });
 
-Deno.test("teardown", opts, async () => {
+Deno.test("teardown", async () => {
   await db.close();
 });

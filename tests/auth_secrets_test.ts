@@ -7,11 +7,8 @@ import { createTestApp, testConfig } from "./_app.ts";
 import { activationTokenIn, memoryMailer } from "./_auth.ts";
 import { createTestDatabase } from "./_db.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
-
 Deno.test(
   "no secret survives in the database, the logs or error bodies after a full flow",
-  opts,
   async () => {
     const db = await createTestDatabase();
     try {

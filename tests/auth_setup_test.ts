@@ -3,7 +3,6 @@ import { createTestApp, testConfig } from "./_app.ts";
 import { activationTokenIn, jsonInit, memoryMailer, sessionCookieOf } from "./_auth.ts";
 import { createTestDatabase } from "./_db.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const INIT_CODE = "first-run-code-1234";
 const ADMIN_PASSWORD = "admin passphrase 123";
 
@@ -22,7 +21,7 @@ async function fresh(config: Record<string, string> = { INIT_CODE }) {
   return { db, ...t };
 }
 
-Deno.test("setup creates the admin and an inactive principal Scout, once", opts, async () => {
+Deno.test("setup creates the admin and an inactive principal Scout, once", async () => {
   const { db, app, logs } = await fresh();
   try {
     const before = await app.request("/api/setup");
@@ -92,7 +91,7 @@ Deno.test("setup creates the admin and an inactive principal Scout, once", opts,
   }
 });
 
-Deno.test("the admin can issue a new Scout link; the old one stops working", opts, async () => {
+Deno.test("the admin can issue a new Scout link; the old one stops working", async () => {
   const { db, app } = await fresh();
   try {
     const out = await (await app.request("/api/setup", jsonInit("POST", body()))).json();
@@ -131,7 +130,7 @@ Deno.test("the admin can issue a new Scout link; the old one stops working", opt
   }
 });
 
-Deno.test("setup refuses a wrong INIT_CODE and creates nothing", opts, async () => {
+Deno.test("setup refuses a wrong INIT_CODE and creates nothing", async () => {
   const { db, app, logs } = await fresh();
   try {
     const res = await app.request("/api/setup", jsonInit("POST", body("wrong-code-9999")));
@@ -148,7 +147,7 @@ Deno.test("setup refuses a wrong INIT_CODE and creates nothing", opts, async () 
   }
 });
 
-Deno.test("setup is disabled when INIT_CODE is not configured", opts, async () => {
+Deno.test("setup is disabled when INIT_CODE is not configured", async () => {
   const { db, app } = await fresh({});
   try {
     const res = await app.request("/api/setup", jsonInit("POST", body()));
@@ -159,7 +158,7 @@ Deno.test("setup is disabled when INIT_CODE is not configured", opts, async () =
   }
 });
 
-Deno.test("concurrent setups create exactly one admin", opts, async () => {
+Deno.test("concurrent setups create exactly one admin", async () => {
   const { db, app } = await fresh();
   try {
     const results = await Promise.all(
@@ -174,7 +173,7 @@ Deno.test("concurrent setups create exactly one admin", opts, async () => {
   }
 });
 
-Deno.test("setup validates input and names the field", opts, async () => {
+Deno.test("setup validates input and names the field", async () => {
   const { db, app } = await fresh();
   try {
     const weak = await app.request(

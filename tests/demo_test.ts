@@ -20,9 +20,7 @@ import { createTestDatabase } from "./_db.ts";
 import { postgresPids } from "./_procs.ts";
 import { eventually, sleep } from "./_wait.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
-
-Deno.test("seeding the demo twice finds the same rows and updates the page URL in place", opts, async () => {
+Deno.test("seeding the demo twice finds the same rows and updates the page URL in place", async () => {
   const db = await createTestDatabase();
   const sql = db.sql;
   try {
@@ -99,7 +97,7 @@ Deno.test("seeding the demo twice finds the same rows and updates the page URL i
   }
 });
 
-Deno.test("turning off a demo that never ran changes nothing", opts, async () => {
+Deno.test("turning off a demo that never ran changes nothing", async () => {
   const db = await createTestDatabase();
   try {
     assert.equal(await disableDemo(db.sql), false);
@@ -108,7 +106,7 @@ Deno.test("turning off a demo that never ran changes nothing", opts, async () =>
   }
 });
 
-Deno.test("the demo page is served only while the demo runs, with its own headers", opts, async () => {
+Deno.test("the demo page is served only while the demo runs, with its own headers", async () => {
   const db = await createTestDatabase();
   try {
     const { app: off } = await createTestApp(db.sql);
@@ -133,7 +131,7 @@ Deno.test("the demo page is served only while the demo runs, with its own header
   }
 });
 
-Deno.test("the demo agent is restarted when it dies, within bounds, and stopped for good", opts, async () => {
+Deno.test("the demo agent is restarted when it dies, within bounds, and stopped for good", async () => {
   const { createLogger } = await import("../lib/log.ts");
   // An address nobody listens on: the agent keeps retrying, which is all this test needs.
   const agent = new DemoAgent({
@@ -183,7 +181,6 @@ function demoAgentPids(port: number): number[] {
 
 Deno.test(
   "a fresh install on the embedded database measures its demo agent and ranks it on the leaderboard",
-  opts,
   async () => {
     const dataDir = await Deno.makeTempDir({ prefix: "vox-demo-" });
     await Deno.chmod(dataDir, 0o755);

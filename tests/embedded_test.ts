@@ -4,7 +4,6 @@ import { startEmbeddedPostgres } from "../lib/embedded_pg.ts";
 import { createLogger } from "../lib/log.ts";
 import { postgresPids } from "./_procs.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const log = createLogger({ test: "embedded" });
 
 // /tmp is reachable by the postgres user the server runs as when tests run as root.
@@ -21,7 +20,7 @@ async function query(url: string, text: string) {
   }
 }
 
-Deno.test("embedded PostgreSQL initialises, keeps data across a clean restart, and stops", opts, async () => {
+Deno.test("embedded PostgreSQL initialises, keeps data across a clean restart, and stops", async () => {
   const first = await startEmbeddedPostgres({ dataDir, log });
   await query(first.url, "CREATE TABLE kept (v int); INSERT INTO kept VALUES (42)");
   await first.stop();
@@ -36,7 +35,7 @@ Deno.test("embedded PostgreSQL initialises, keeps data across a clean restart, a
   }
 });
 
-Deno.test("embedded PostgreSQL recovers after its owner was killed with -9", opts, async () => {
+Deno.test("embedded PostgreSQL recovers after its owner was killed with -9", async () => {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "tests/_embedded_child.ts", dataDir],
     stdout: "piped",
@@ -66,7 +65,7 @@ Deno.test("embedded PostgreSQL recovers after its owner was killed with -9", opt
   }
 });
 
-Deno.test("a stale postmaster.pid naming an unrelated live process is cleared", opts, async () => {
+Deno.test("a stale postmaster.pid naming an unrelated live process is cleared", async () => {
   // Our own pid is alive but is not a postgres serving this directory.
   await Deno.writeTextFile(`${dataDir}/postmaster.pid`, `${Deno.pid}\n${dataDir}\n0\n5432\n`);
   const db = await startEmbeddedPostgres({ dataDir, log });

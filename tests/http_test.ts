@@ -6,9 +6,8 @@ import { createTestDatabase } from "./_db.ts";
 import { createTestApp } from "./_app.ts";
 
 const db = await createTestDatabase();
-const opts = { sanitizeOps: false, sanitizeResources: false };
 
-Deno.test("GET /healthz answers 200 while the process is up", opts, async () => {
+Deno.test("GET /healthz answers 200 while the process is up", async () => {
   const { app } = await createTestApp(db.sql);
   const res = await app.request("/healthz");
   assert.equal(res.status, 200);
@@ -16,14 +15,14 @@ Deno.test("GET /healthz answers 200 while the process is up", opts, async () => 
   assert.equal((await res.json()).status, "ok");
 });
 
-Deno.test("GET /readyz is 200 on a migrated database", opts, async () => {
+Deno.test("GET /readyz is 200 on a migrated database", async () => {
   const { app } = await createTestApp(db.sql);
   const res = await app.request("/readyz");
   assert.equal(res.status, 200);
   assert.deepEqual(await res.json(), { status: "ready" });
 });
 
-Deno.test("GET /readyz is 503 with the error envelope when the database is down", opts, async () => {
+Deno.test("GET /readyz is 503 with the error envelope when the database is down", async () => {
   const dead = createSql(`postgres://nobody@127.0.0.1:${freePort()}/none`, { max: 1 });
   const { app } = await createTestApp(dead);
   const res = await app.request("/readyz");
@@ -34,7 +33,7 @@ Deno.test("GET /readyz is 503 with the error envelope when the database is down"
   await dead.end();
 });
 
-Deno.test("GET /readyz is 503 when a migration is missing", opts, async () => {
+Deno.test("GET /readyz is 503 when a migration is missing", async () => {
   const empty = await createTestDatabase({ empty: true });
   try {
     const { app } = await createTestApp(empty.sql);
@@ -46,7 +45,7 @@ Deno.test("GET /readyz is 503 when a migration is missing", opts, async () => {
   }
 });
 
-Deno.test("HttpError becomes the JSON error envelope with its status and details", opts, async () => {
+Deno.test("HttpError becomes the JSON error envelope with its status and details", async () => {
   const { app } = await createTestApp(db.sql);
   app.get("/api/test/teapot", () => {
     throw new HttpError(422, "bad_thing", "The thing is bad", { details: { field: "x" } });
@@ -59,7 +58,7 @@ Deno.test("HttpError becomes the JSON error envelope with its status and details
   });
 });
 
-Deno.test("an unexpected error is logged and answered with a generic 500", opts, async () => {
+Deno.test("an unexpected error is logged and answered with a generic 500", async () => {
   const { app, logs } = await createTestApp(db.sql);
   app.get("/api/test/boom", () => {
     throw new Error("secret internals: connection string postgres://u:hunter2@db");
@@ -73,7 +72,7 @@ Deno.test("an unexpected error is logged and answered with a generic 500", opts,
   assert.match(logs.text, /"requestId"/);
 });
 
-Deno.test("a unique violation from Postgres becomes 409 conflict", opts, async () => {
+Deno.test("a unique violation from Postgres becomes 409 conflict", async () => {
   const { app } = await createTestApp(db.sql);
   app.post("/api/test/dup", async () => {
     await db.sql`INSERT INTO providers (name, sku) VALUES ('LiveKit Agents', 1)`;
@@ -84,7 +83,7 @@ Deno.test("a unique violation from Postgres becomes 409 conflict", opts, async (
   assert.equal((await res.json()).error.code, "conflict");
 });
 
-Deno.test("unknown API paths are a JSON 404; unknown pages an HTML 404", opts, async () => {
+Deno.test("unknown API paths are a JSON 404; unknown pages an HTML 404", async () => {
   const { app } = await createTestApp(db.sql);
   const api = await app.request("/api/v1/nope");
   assert.equal(api.status, 404);
@@ -95,7 +94,7 @@ Deno.test("unknown API paths are a JSON 404; unknown pages an HTML 404", opts, a
   assert.match(await page.text(), /Run your own/);
 });
 
-Deno.test("responses carry security headers and a request id", opts, async () => {
+Deno.test("responses carry security headers and a request id", async () => {
   const { app } = await createTestApp(db.sql);
   const res = await app.request("/", { headers: { "x-request-id": "trace-12345678" } });
   assert.equal(res.status, 200);
@@ -106,7 +105,7 @@ Deno.test("responses carry security headers and a request id", opts, async () =>
   await res.body?.cancel();
 });
 
-Deno.test("every page links to Run your own in its navigation", opts, async () => {
+Deno.test("every page links to Run your own in its navigation", async () => {
   const { app } = await createTestApp(db.sql);
   for (const path of ["/", "/agents", "/run-your-own", "/dive"]) {
     const res = await app.request(path);
@@ -115,7 +114,7 @@ Deno.test("every page links to Run your own in its navigation", opts, async () =
   }
 });
 
-Deno.test("island bundles are served immutable under their build id; other ids are 404", opts, async () => {
+Deno.test("island bundles are served immutable under their build id; other ids are 404", async () => {
   const { app, deps } = await createTestApp(db.sql);
   const res = await app.request(deps.assets.runtimeUrl);
   assert.equal(res.status, 200);
@@ -130,7 +129,7 @@ Deno.test("island bundles are served immutable under their build id; other ids a
   await escape.body?.cancel();
 });
 
-Deno.test("/dive explains every metric and lists the seeded providers with their ids", opts, async () => {
+Deno.test("/dive explains every metric and lists the seeded providers with their ids", async () => {
   const { app } = await createTestApp(db.sql);
   const res = await app.request("/dive");
   assert.equal(res.status, 200);
@@ -151,6 +150,6 @@ Deno.test("/dive explains every metric and lists the seeded providers with their
   assert.match(html, /LiveKit Agents/);
 });
 
-Deno.test("teardown", opts, async () => {
+Deno.test("teardown", async () => {
   await db.close();
 });

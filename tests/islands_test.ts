@@ -3,9 +3,7 @@ import { createTestApp } from "./_app.ts";
 import { launchBrowser } from "./_browser.ts";
 import { createTestDatabase } from "./_db.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
-
-Deno.test("the /agents island hydrates in Chromium and filters by region", opts, async () => {
+Deno.test("the /agents island hydrates in Chromium and filters by region", async () => {
   const db = await createTestDatabase();
   const { app } = await createTestApp(db.sql);
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, app.fetch);

@@ -11,8 +11,6 @@ import {
 import { seed, SEEDED_PROVIDERS } from "../lib/seed.ts";
 import { createTestDatabase } from "./_db.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
-
 async function copyMigrations(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "vox-migrations-" });
   for await (const e of Deno.readDir(MIGRATIONS_DIR)) {
@@ -21,7 +19,7 @@ async function copyMigrations(): Promise<string> {
   return dir;
 }
 
-Deno.test("migrate() applies every migration to a fresh database, then is a no-op", opts, async () => {
+Deno.test("migrate() applies every migration to a fresh database, then is a no-op", async () => {
   const db = await createTestDatabase({ empty: true });
   try {
     const files = await loadMigrations();
@@ -38,7 +36,7 @@ Deno.test("migrate() applies every migration to a fresh database, then is a no-o
   }
 });
 
-Deno.test("migrate() refuses a database whose applied migration was edited", opts, async () => {
+Deno.test("migrate() refuses a database whose applied migration was edited", async () => {
   const db = await createTestDatabase({ empty: true });
   const dir = await copyMigrations();
   try {
@@ -56,7 +54,7 @@ Deno.test("migrate() refuses a database whose applied migration was edited", opt
   }
 });
 
-Deno.test("migrate() refuses a database that has a migration the code does not know", opts, async () => {
+Deno.test("migrate() refuses a database that has a migration the code does not know", async () => {
   const db = await createTestDatabase({ empty: true });
   const dir = await copyMigrations();
   try {
@@ -74,7 +72,7 @@ Deno.test("migrate() refuses a database that has a migration the code does not k
   }
 });
 
-Deno.test("a failing migration leaves nothing half-applied", opts, async () => {
+Deno.test("a failing migration leaves nothing half-applied", async () => {
   const db = await createTestDatabase({ empty: true });
   const dir = await copyMigrations();
   try {
@@ -92,7 +90,7 @@ Deno.test("a failing migration leaves nothing half-applied", opts, async () => {
   }
 });
 
-Deno.test("two migrators starting at once apply each migration exactly once", opts, async () => {
+Deno.test("two migrators starting at once apply each migration exactly once", async () => {
   const db = await createTestDatabase({ empty: true });
   const a = createSql(db.url, { max: 2 });
   const b = createSql(db.url, { max: 2 });
@@ -109,7 +107,7 @@ Deno.test("two migrators starting at once apply each migration exactly once", op
   }
 });
 
-Deno.test("seed() is idempotent and never changes existing rows", opts, async () => {
+Deno.test("seed() is idempotent and never changes existing rows", async () => {
   const db = await createTestDatabase();
   try {
     await db.sql`UPDATE plan_limits SET max_projects = 7 WHERE owner_kind = 'basic'`;
@@ -129,7 +127,7 @@ Deno.test("seed() is idempotent and never changes existing rows", opts, async ()
   }
 });
 
-Deno.test("seeded pricing reproduces SPEC §3: six org seats cost 3060 cents", opts, async () => {
+Deno.test("seeded pricing reproduces SPEC §3: six org seats cost 3060 cents", async () => {
   const db = await createTestDatabase();
   try {
     const [{ total }] = await db.sql`
@@ -142,7 +140,7 @@ Deno.test("seeded pricing reproduces SPEC §3: six org seats cost 3060 cents", o
   }
 });
 
-Deno.test("provider ids are 12 random characters and can never be changed", opts, async () => {
+Deno.test("provider ids are 12 random characters and can never be changed", async () => {
   const db = await createTestDatabase();
   try {
     const [p] = await db.sql`INSERT INTO providers (name, sku) VALUES ('Example RTC', 1) RETURNING id`;
@@ -157,7 +155,7 @@ Deno.test("provider ids are 12 random characters and can never be changed", opts
   }
 });
 
-Deno.test("schema constraints reject bad enumerations and ownership", opts, async () => {
+Deno.test("schema constraints reject bad enumerations and ownership", async () => {
   const db = await createTestDatabase();
   try {
     await assert.rejects(

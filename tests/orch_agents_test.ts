@@ -10,7 +10,6 @@ import { agentToken, insertEvalPair, startOrchServer } from "./_orch.ts";
 import { eventually, sleep } from "./_wait.ts";
 
 const db = await createTestDatabase();
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const sql = db.sql;
 const server = await startOrchServer(sql);
 const base = server.baseUrl;
@@ -43,7 +42,7 @@ function rawSocket(
 const hello = (extra: Record<string, unknown> = {}) =>
   JSON.stringify({ type: "hello", protocol: PROTOCOL_VERSION, name: "raw", region: "bad", ...extra });
 
-Deno.test("a bad token in the upgrade header is refused with 401 before any socket opens", opts, async () => {
+Deno.test("a bad token in the upgrade header is refused with 401 before any socket opens", async () => {
   for (const token of ["vox_agent_" + "x".repeat(40), "nonsense"]) {
     const res = await fetch(`${base}/api/agent/ws`, {
       headers: {
@@ -61,13 +60,13 @@ Deno.test("a bad token in the upgrade header is refused with 401 before any sock
   }
 });
 
-Deno.test("plain HTTP on the agent socket path is 426", opts, async () => {
+Deno.test("plain HTTP on the agent socket path is 426", async () => {
   const res = await fetch(`${base}/api/agent/ws`);
   assert.equal(res.status, 426);
   assert.equal((await res.json()).error.code, "upgrade_required");
 });
 
-Deno.test("bad frames close only their own socket, with a reason", opts, async () => {
+Deno.test("bad frames close only their own socket, with a reason", async () => {
   const token = await agentToken(sql, "bad");
   const bystander = await SimAgent.connect({ baseUrl: base, token, name: "bystander", region: "bad" });
   const cases: { frames: (string | Uint8Array)[]; code: number; reason: RegExp }[] = [
@@ -107,7 +106,7 @@ Deno.test("bad frames close only their own socket, with a reason", opts, async (
   await bystander.kill();
 });
 
-Deno.test("a token for another region is closed with 4003 naming both regions", opts, async () => {
+Deno.test("a token for another region is closed with 4003 naming both regions", async () => {
   const token = await agentToken(sql, "eu-west");
   const viaHeader = await rawSocket(base, { token, frames: [hello({ region: "us-east" })] });
   assert.equal(viaHeader.code, 4003);
@@ -116,7 +115,7 @@ Deno.test("a token for another region is closed with 4003 naming both regions", 
   assert.equal(viaHello.code, 4003);
 });
 
-Deno.test("expired, revoked and unknown tokens in hello are closed with a reason", opts, async () => {
+Deno.test("expired, revoked and unknown tokens in hello are closed with a reason", async () => {
   const expired = await createAgentToken(sql, {
     name: "old",
     region: "bad",
@@ -134,7 +133,7 @@ Deno.test("expired, revoked and unknown tokens in hello are closed with a reason
   assert.deepEqual([r4.code, r4.reason], [4001, "agent token is missing or malformed"]);
 });
 
-Deno.test("revoking a token disconnects its live agents with 4002", opts, async () => {
+Deno.test("revoking a token disconnects its live agents with 4002", async () => {
   const created = await createAgentToken(sql, { name: "live", region: "rev" });
   const agent = await SimAgent.connect({
     baseUrl: base,
@@ -150,7 +149,6 @@ Deno.test("revoking a token disconnects its live agents with 4002", opts, async 
 
 Deno.test(
   "agent state: IDLE on connect, OCCUPIED with a job, IDLE after, OFFLINE on close",
-  opts,
   async () => {
     const token = await agentToken(sql, "state");
     const pair = await insertEvalPair(sql);
@@ -182,7 +180,7 @@ Deno.test(
   },
 );
 
-Deno.test("heartbeats reach last_seen through batched writes", opts, async () => {
+Deno.test("heartbeats reach last_seen through batched writes", async () => {
   const token = await agentToken(sql, "beat");
   const agent = await SimAgent.connect({
     baseUrl: base,
@@ -202,7 +200,7 @@ Deno.test("heartbeats reach last_seen through batched writes", opts, async () =>
   await agent.kill();
 });
 
-Deno.test("a reconnecting agent keeps the jobs it still runs and drops the rest", opts, async () => {
+Deno.test("a reconnecting agent keeps the jobs it still runs and drops the rest", async () => {
   const token = await agentToken(sql, "resume");
   const pair = await insertEvalPair(sql);
   const first = await SimAgent.connect({
@@ -239,7 +237,7 @@ Deno.test("a reconnecting agent keeps the jobs it still runs and drops the rest"
   await second.kill();
 });
 
-Deno.test("a second connection with the same token and name replaces the first (4009)", opts, async () => {
+Deno.test("a second connection with the same token and name replaces the first (4009)", async () => {
   const token = await agentToken(sql, "twin");
   const one = await SimAgent.connect({ baseUrl: base, token, name: "twin", region: "twin" });
   const two = await SimAgent.connect({ baseUrl: base, token, name: "twin", region: "twin" });
@@ -248,7 +246,7 @@ Deno.test("a second connection with the same token and name replaces the first (
   await two.kill();
 });
 
-Deno.test("artifacts: only the holding agent uploads; a repeat keeps the first copy", opts, async () => {
+Deno.test("artifacts: only the holding agent uploads; a repeat keeps the first copy", async () => {
   const token = await agentToken(sql, "art");
   const other = await agentToken(sql, "art");
   const pair = await insertEvalPair(sql);
@@ -310,7 +308,6 @@ Deno.test("artifacts: only the holding agent uploads; a repeat keeps the first c
 
 Deno.test(
   "admin agent-token routes: 401, 403, 400 naming the field, create shows the raw token once, revoke 404",
-  opts,
   async () => {
     const { app } = await createTestApp(sql, { orchestrator: server.orch });
     // The admin routes are for the administrator's browser session (API keys count only on /api/v1).
@@ -392,7 +389,7 @@ Deno.test(
   },
 );
 
-Deno.test("teardown", opts, async () => {
+Deno.test("teardown", async () => {
   await server.stop();
   await db.close();
 });

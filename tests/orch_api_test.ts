@@ -14,7 +14,6 @@ import { createTestDatabase } from "./_db.ts";
 import { startOrchServer } from "./_orch.ts";
 
 const db = await createTestDatabase();
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const sql = db.sql;
 const server = await startOrchServer(sql);
 const { app } = await createTestApp(sql, { orchestrator: server.orch });
@@ -112,7 +111,6 @@ async function evalSet(user: Caller, extra: Record<string, unknown> = {}) {
 
 Deno.test(
   "projects: create, 400 naming the field, plan limit 403 naming the limit, 404 for others",
-  opts,
   async () => {
     const u = await member({ role: "basic" });
     const bad = await call("POST", "/api/v1/projects", u, { name: "" });
@@ -147,7 +145,6 @@ Deno.test(
 
 Deno.test(
   "workflows: YAML import/export, config validation naming the field, provider by name",
-  opts,
   async () => {
     const wf = await workflow(basic);
     assert.equal(wf.config.url, "https://agent.example.test/demo");
@@ -206,7 +203,7 @@ Deno.test(
   },
 );
 
-Deno.test("workflows per project: the plan limit is a 403 naming the limit", opts, async () => {
+Deno.test("workflows per project: the plan limit is a 403 naming the limit", async () => {
   const u = await member({ role: "basic" });
   await sql`UPDATE plan_limits SET max_workflows_per_project = 2 WHERE owner_kind = 'basic'`;
   try {
@@ -231,7 +228,6 @@ Deno.test("workflows per project: the plan limit is a 403 naming the limit", opt
 
 Deno.test(
   "visibility: private needs premium, mainline needs principal; others' private items never leak",
-  opts,
   async () => {
     const denied = await call("POST", "/api/v1/workflows", basic, {
       projectId: basic.projectId,
@@ -336,7 +332,6 @@ Deno.test(
 
 Deno.test(
   "jobs: run, status, cancel while pending (409 after), live events, nobody else sees them",
-  opts,
   async () => {
     const wf = await workflow(basic);
     const es = await evalSet(basic);
@@ -389,7 +384,6 @@ Deno.test(
 
 Deno.test(
   "schedules: 400 naming cron/timezone/runAt, create, pause, run-now, 404 for others",
-  opts,
   async () => {
     const wf = await workflow(basic);
     const es = await evalSet(basic);
@@ -444,7 +438,6 @@ Deno.test(
 
 Deno.test(
   "results: the owner's and mainline results are visible, others' are not; artifacts download",
-  opts,
   async () => {
     const wf = await workflow(premium, { visibility: "private" });
     const es = await evalSet(premium);
@@ -495,7 +488,6 @@ Deno.test(
 
 Deno.test(
   "organizations: members share org projects and their private items; outsiders see none",
-  opts,
   async () => {
     const [org] = await sql`INSERT INTO organizations (name) VALUES ('Acme') RETURNING id`;
     // In the browser: every request here carries a session cookie and same-origin headers.
@@ -528,7 +520,7 @@ Deno.test(
   },
 );
 
-Deno.test("/openapi.json documents every route from the same schemas; /docs renders it", opts, async () => {
+Deno.test("/openapi.json documents every route from the same schemas; /docs renders it", async () => {
   const res = await app.request("/openapi.json");
   assert.equal(res.status, 200);
   const doc = await res.json();
@@ -556,7 +548,7 @@ Deno.test("/openapi.json documents every route from the same schemas; /docs rend
   assert.match(html, /POST \/api\/v1\/workflows\/\{id\}\/run/);
 });
 
-Deno.test("403 on every route where a signed-in caller may see but not do", opts, async () => {
+Deno.test("403 on every route where a signed-in caller may see but not do", async () => {
   const owner = await member({ role: "premium" });
   const wf = await workflow(owner);
   const es = await evalSet(owner);
@@ -605,7 +597,6 @@ Deno.test("403 on every route where a signed-in caller may see but not do", opts
 
 Deno.test(
   "session cookies: cross-site state changes are refused (csrf_rejected); API keys need no browser headers",
-  opts,
   async () => {
     const u = await member({ role: "basic" });
     const count = async () =>
@@ -658,7 +649,7 @@ Deno.test(
   },
 );
 
-Deno.test("teardown", opts, async () => {
+Deno.test("teardown", async () => {
   await server.stop();
   await db.close();
 });

@@ -10,12 +10,10 @@ import { agentToken, insertEvalPair, startOrchServer } from "./_orch.ts";
 import { eventually } from "./_wait.ts";
 
 const db = await createTestDatabase();
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const sql = db.sql;
 
 Deno.test(
   "20 agents racing for 200 jobs: each completed exactly once, none crossed regions",
-  opts,
   async () => {
     const server = await startOrchServer(sql);
     const pair = await insertEvalPair(sql);
@@ -68,7 +66,7 @@ Deno.test(
   },
 );
 
-Deno.test("claimJobs() takes higher priority first, then the oldest, and only its region", opts, async () => {
+Deno.test("claimJobs() takes higher priority first, then the oldest, and only its region", async () => {
   const pair = await insertEvalPair(sql);
   const [{ id: agentId }] = await sql`
     INSERT INTO eval_agents (token_id, name, region)
@@ -86,7 +84,7 @@ Deno.test("claimJobs() takes higher priority first, then the oldest, and only it
   assert.equal((await getJob(sql, other.id))?.status, "pending");
 });
 
-Deno.test("a duplicate result stores nothing new and is acknowledged as duplicate", opts, async () => {
+Deno.test("a duplicate result stores nothing new and is acknowledged as duplicate", async () => {
   const pair = await insertEvalPair(sql);
   const token = await agentToken(sql, "dup");
   const server = await startOrchServer(sql);
@@ -118,7 +116,6 @@ Deno.test("a duplicate result stores nothing new and is acknowledged as duplicat
 
 Deno.test(
   "a result is linked to workflow, eval set, provider, region and schedule, with the mainline snapshot",
-  opts,
   async () => {
     const pair = await insertEvalPair(sql, { mainline: true });
     const [agent] = await sql`
@@ -147,7 +144,6 @@ Deno.test(
 
 Deno.test(
   "completeJobs() stores a batch once: duplicates and jobs not held store nothing, next jobs stay in region",
-  opts,
   async () => {
     const pair = await insertEvalPair(sql, { mainline: true });
     const agents = await sql`
@@ -212,7 +208,6 @@ Deno.test(
 
 Deno.test(
   "a crash before a batch commits stores nothing: the jobs stay running and their resend is stored once",
-  opts,
   async () => {
     const pair = await insertEvalPair(sql);
     const [agent] = await sql`
@@ -239,7 +234,7 @@ Deno.test(
   },
 );
 
-Deno.test("cancel works while pending and is refused once running", opts, async () => {
+Deno.test("cancel works while pending and is refused once running", async () => {
   const pair = await insertEvalPair(sql);
   const [agent] = await sql`
     INSERT INTO eval_agents (token_id, name, region)
@@ -259,7 +254,6 @@ Deno.test("cancel works while pending and is refused once running", opts, async 
 
 Deno.test(
   "an agent killed mid-job: the job is requeued, retried by another agent and completes",
-  opts,
   async () => {
     await setSetting(sql, "jobs.heartbeat_timeout_seconds", 1);
     await setSetting(sql, "agents.heartbeat_interval_seconds", 0.2);
@@ -302,7 +296,7 @@ Deno.test(
   },
 );
 
-Deno.test("a job that exhausts its attempts ends failed with the reason", opts, async () => {
+Deno.test("a job that exhausts its attempts ends failed with the reason", async () => {
   await setSetting(sql, "jobs.heartbeat_timeout_seconds", 0.5);
   await setSetting(sql, "agents.heartbeat_interval_seconds", 0.1);
   const server = await startOrchServer(sql);
@@ -335,7 +329,7 @@ Deno.test("a job that exhausts its attempts ends failed with the reason", opts, 
   }
 });
 
-Deno.test("job.failed retries while attempts remain; retryable:false fails at once", opts, async () => {
+Deno.test("job.failed retries while attempts remain; retryable:false fails at once", async () => {
   const server = await startOrchServer(sql);
   const pair = await insertEvalPair(sql);
   const token = await agentToken(sql, "failing");
@@ -370,7 +364,7 @@ Deno.test("job.failed retries while attempts remain; retryable:false fails at on
   }
 });
 
-Deno.test("a rejected offer goes back to the queue without using an attempt", opts, async () => {
+Deno.test("a rejected offer goes back to the queue without using an attempt", async () => {
   const server = await startOrchServer(sql);
   const pair = await insertEvalPair(sql);
   const token = await agentToken(sql, "reject");
@@ -405,7 +399,6 @@ Deno.test("a rejected offer goes back to the queue without using an attempt", op
 
 Deno.test(
   "with the default 30 s timeout a silent agent's job is released after 30 s, not before",
-  opts,
   async () => {
     const pair = await insertEvalPair(sql);
     const [agent] = await sql`
@@ -424,7 +417,6 @@ Deno.test(
 
 Deno.test(
   "progress from the agent reaches the job's live stream; the stream ends when the job does",
-  opts,
   async () => {
     const server = await startOrchServer(sql);
     const pair = await insertEvalPair(sql);
@@ -480,6 +472,6 @@ Deno.test(
   },
 );
 
-Deno.test("teardown", opts, async () => {
+Deno.test("teardown", async () => {
   await db.close();
 });

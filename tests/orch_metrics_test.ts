@@ -8,7 +8,6 @@ import { createTestDatabase } from "./_db.ts";
 import { insertEvalPair, startOrchServer } from "./_orch.ts";
 
 const db = await createTestDatabase();
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const sql = db.sql;
 const [agora, livekit] = SEEDED_PROVIDERS.map((p) => p.id);
 const [{ id: tokenId }] = await sql`
@@ -33,7 +32,6 @@ const privateish = await insertEvalPair(sql, { mainline: false, providerId: agor
 
 Deno.test(
   "only mainline results reach the rollups, and rollups equal aggregates computed on read",
-  opts,
   async () => {
     for (
       const [pair, region, ms] of [
@@ -65,7 +63,7 @@ Deno.test(
   },
 );
 
-Deno.test("realtime series match on-read aggregates for every bucket size and filter", opts, async () => {
+Deno.test("realtime series match on-read aggregates for every bucket size and filter", async () => {
   const to = new Date(Date.now() + 60_000);
   const from = new Date(Date.now() - 3_600_000);
   for (const bucket of ["minute", "hour", "day"] as const) {
@@ -82,14 +80,14 @@ Deno.test("realtime series match on-read aggregates for every bucket size and fi
   assert.equal(series[0].points.reduce((n, p) => n + p.results, 0), 2);
 });
 
-Deno.test("rebuildRollups() reproduces the incrementally maintained rollups", opts, async () => {
+Deno.test("rebuildRollups() reproduces the incrementally maintained rollups", async () => {
   const before = await sql`SELECT * FROM eval_rollups ORDER BY bucket_size, provider_id, region, bucket`;
   await rebuildRollups(sql);
   const after = await sql`SELECT * FROM eval_rollups ORDER BY bucket_size, provider_id, region, bucket`;
   assert.deepEqual([...after], [...before]);
 });
 
-Deno.test("public metric routes: 200 with the data, 400 naming the bad field", opts, async () => {
+Deno.test("public metric routes: 200 with the data, 400 naming the bad field", async () => {
   const server = await startOrchServer(sql);
   try {
     const lb = await server.app.request("/api/v1/metrics/leaderboard?days=7");
@@ -126,7 +124,7 @@ Deno.test("public metric routes: 200 with the data, 400 naming the bad field", o
   }
 });
 
-Deno.test("the public metrics stream pushes a new mainline result as a server-sent event", opts, async () => {
+Deno.test("the public metrics stream pushes a new mainline result as a server-sent event", async () => {
   const server = await startOrchServer(sql);
   const ac = new AbortController();
   try {
@@ -151,6 +149,6 @@ Deno.test("the public metrics stream pushes a new mainline result as a server-se
   }
 });
 
-Deno.test("teardown", opts, async () => {
+Deno.test("teardown", async () => {
   await db.close();
 });

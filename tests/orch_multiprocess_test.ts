@@ -9,7 +9,6 @@ import { agentToken, insertEvalPair, type ServerProcess, spawnServer } from "./_
 import { eventually } from "./_wait.ts";
 
 const db = await createTestDatabase();
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const sql = db.sql;
 // Polling far slower than the tests' waits: jobs can only arrive through NOTIFY.
 const env = { VOX_DISPATCH_POLL_MS: "600000" };
@@ -19,7 +18,7 @@ const servers: ServerProcess[] = await Promise.all([
 ]);
 const pair = await insertEvalPair(sql);
 
-Deno.test("a job created elsewhere reaches an agent on either process through NOTIFY", opts, async () => {
+Deno.test("a job created elsewhere reaches an agent on either process through NOTIFY", async () => {
   const token = await agentToken(sql, "xproc");
   const onA = await SimAgent.connect({ baseUrl: servers[0].baseUrl, token, name: "on-a", region: "xproc" });
   const onB = await SimAgent.connect({
@@ -49,7 +48,7 @@ Deno.test("a job created elsewhere reaches an agent on either process through NO
   }
 });
 
-Deno.test("every schedule fires exactly once per due time across both processes", opts, async () => {
+Deno.test("every schedule fires exactly once per due time across both processes", async () => {
   const once: { id: number }[] = [];
   const recurring: { id: number }[] = [];
   for (let i = 0; i < 20; i++) {
@@ -99,7 +98,6 @@ Deno.test("every schedule fires exactly once per due time across both processes"
 
 Deno.test(
   "killing a server with jobs in flight loses none; it restarts and everything completes once",
-  opts,
   async () => {
     const token = await agentToken(sql, "crash");
     const agents: SimAgent[] = [];
@@ -149,7 +147,7 @@ Deno.test(
   },
 );
 
-Deno.test("teardown", opts, async () => {
+Deno.test("teardown", async () => {
   await Promise.all(servers.map((s) => s.stop("SIGTERM")));
   await db.close();
 });

@@ -12,7 +12,6 @@ import { createTestDatabase } from "./_db.ts";
 import { insertEvalPair } from "./_orch.ts";
 
 const db = await createTestDatabase();
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const sql = db.sql;
 const pair = await insertEvalPair(sql);
 const base = {
@@ -26,7 +25,7 @@ async function jobsOf(scheduleId: number) {
   return await sql`SELECT id, scheduled_for, status FROM eval_jobs WHERE schedule_id = ${scheduleId} ORDER BY id`;
 }
 
-Deno.test("cronProblem() accepts 5-field cron in an IANA zone and explains what it refuses", opts, () => {
+Deno.test("cronProblem() accepts 5-field cron in an IANA zone and explains what it refuses", () => {
   assert.equal(cronProblem("*/5 * * * *", "Europe/Berlin"), null);
   assert.match(cronProblem("* * * *", "UTC")!, /exactly 5 fields/);
   assert.match(cronProblem("0 0 * * * *", "UTC")!, /exactly 5 fields/);
@@ -34,7 +33,7 @@ Deno.test("cronProblem() accepts 5-field cron in an IANA zone and explains what 
   assert.match(cronProblem("* * * * *", "Mars/Olympus")!, /unknown IANA time zone/);
 });
 
-Deno.test("nextFiring() honours the time zone", opts, () => {
+Deno.test("nextFiring() honours the time zone", () => {
   // 09:00 in Tokyo (UTC+9, no DST) is 00:00 UTC.
   const next = nextFiring("0 9 * * *", "Asia/Tokyo", new Date("2026-03-01T12:00:00Z"))!;
   assert.equal(next.toISOString(), "2026-03-02T00:00:00.000Z");
@@ -43,7 +42,7 @@ Deno.test("nextFiring() honours the time zone", opts, () => {
   assert.equal(ny.toISOString(), "2026-07-01T13:00:00.000Z");
 });
 
-Deno.test("a once-schedule fires exactly once and then has no next run", opts, async () => {
+Deno.test("a once-schedule fires exactly once and then has no next run", async () => {
   const s = await createSchedule(sql, { ...base, scheduleType: "once", runAt: new Date(Date.now() - 1000) });
   assert.ok(s.nextRunAt);
   const first = await tickSchedules(sql);
@@ -58,7 +57,7 @@ Deno.test("a once-schedule fires exactly once and then has no next run", opts, a
   assert.equal(jobs[0].scheduledFor.toISOString(), s.nextRunAt);
 });
 
-Deno.test("a recurring schedule stops at max runs; each due time makes one job", opts, async () => {
+Deno.test("a recurring schedule stops at max runs; each due time makes one job", async () => {
   const s = await createSchedule(sql, {
     ...base,
     scheduleType: "recurring",
@@ -79,7 +78,7 @@ Deno.test("a recurring schedule stops at max runs; each due time makes one job",
   assert.equal(after.nextRunAt, null);
 });
 
-Deno.test("disabled schedules do not fire; enabling computes the next run again", opts, async () => {
+Deno.test("disabled schedules do not fire; enabling computes the next run again", async () => {
   const s = await createSchedule(sql, {
     ...base,
     scheduleType: "recurring",
@@ -99,7 +98,6 @@ Deno.test("disabled schedules do not fire; enabling computes the next run again"
 
 Deno.test(
   "run-now makes a job linked to the schedule without touching its timing or count",
-  opts,
   async () => {
     const s = await createSchedule(sql, { ...base, scheduleType: "recurring", cronExpression: "0 0 1 1 *" });
     const job = (await runScheduleNow(sql, s.id, pair.userId))!;
@@ -115,7 +113,6 @@ Deno.test(
 
 Deno.test(
   "concurrent ticks from several connections create exactly one job per due firing",
-  opts,
   async () => {
     const ids: number[] = [];
     for (let i = 0; i < 40; i++) {
@@ -149,6 +146,6 @@ Deno.test(
   },
 );
 
-Deno.test("teardown", opts, async () => {
+Deno.test("teardown", async () => {
   await db.close();
 });

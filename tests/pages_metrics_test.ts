@@ -19,7 +19,6 @@ import { createTestDatabase } from "./_db.ts";
 import { insertEvalPair, startOrchServer } from "./_orch.ts";
 
 const db = await createTestDatabase();
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const sql = db.sql;
 
 const [agora, livekit] = SEEDED_PROVIDERS.map((p) => p.id);
@@ -112,7 +111,6 @@ function rowProviders(html: string): string[] {
 
 Deno.test(
   "GET /realtime renders each provider's mainline figures for the range before any script runs",
-  opts,
   async () => {
     const { app } = await createTestApp(sql);
     const res = await app.request("/realtime");
@@ -148,7 +146,6 @@ Deno.test(
 
 Deno.test(
   "GET /realtime says so when the range has no mainline results, and links onwards",
-  opts,
   async () => {
     const { app } = await createTestApp(sql);
     const res = await app.request("/realtime?range=1h&region=us");
@@ -167,7 +164,6 @@ Deno.test(
 
 Deno.test(
   "GET /leaderboard ranks providers by the chosen metric, with missing values last",
-  opts,
   async () => {
     const { app } = await createTestApp(sql);
     const res = await app.request("/leaderboard");
@@ -198,7 +194,6 @@ Deno.test(
 
 Deno.test(
   "GET /leaderboard/provider/:id shows a provider's numbers per region; unknown or private ones are 404",
-  opts,
   async () => {
     const { app } = await createTestApp(sql);
     const res = await app.request(`/leaderboard/provider/${agora}?days=30`);
@@ -250,7 +245,6 @@ const cardText = (page: Page, providerId: string, metric: string) =>
 
 Deno.test(
   "/realtime in Chromium: charts per provider, region and range change the data, new results arrive live",
-  opts,
   async () => {
     const server = await startOrchServer(sql);
     const browser = await launchBrowser();
@@ -336,7 +330,6 @@ Deno.test(
 
 Deno.test(
   "/leaderboard in Chromium: sorting reorders rows, filters refetch, a provider's detail opens on click",
-  opts,
   async () => {
     const server = await startOrchServer(sql);
     const browser = await launchBrowser();
@@ -432,7 +425,7 @@ Deno.test(
   },
 );
 
-Deno.test("/realtime without a live stream on the server falls back to a slow refresh", opts, async () => {
+Deno.test("/realtime without a live stream on the server falls back to a slow refresh", async () => {
   const { app } = await createTestApp(sql);
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, app.fetch);
   const browser = await launchBrowser();
@@ -452,7 +445,7 @@ Deno.test("/realtime without a live stream on the server falls back to a slow re
   }
 });
 
-Deno.test("foldResult() places a live result exactly where the rollup puts it", opts, async () => {
+Deno.test("foldResult() places a live result exactly where the rollup puts it", async () => {
   const to = new Date(Date.now() + 60_000);
   const from = new Date(to.getTime() - HOUR);
   const names = SEEDED_PROVIDERS.map((p) => ({ id: p.id, name: p.name }));
@@ -508,6 +501,6 @@ Deno.test("sortEntries() puts rows without a value last in both directions", () 
   assert.deepEqual(names("desc"), ["c", "b", "a", "d"]);
 });
 
-Deno.test("teardown", opts, async () => {
+Deno.test("teardown", async () => {
   await db.close();
 });

@@ -16,10 +16,9 @@ import { agentToken, startOrchServer } from "./_orch.ts";
 
 const db = await createTestDatabase();
 const sql = db.sql;
-const opts = { sanitizeOps: false, sanitizeResources: false };
 const shots = Deno.env.get("VOX_SCREENSHOTS");
 
-Deno.test("GET /run-your-own shows the form and a way in to visitors", opts, async () => {
+Deno.test("GET /run-your-own shows the form and a way in to visitors", async () => {
   const { app } = await createTestApp(sql);
   const res = await app.request("/run-your-own");
   assert.equal(res.status, 200);
@@ -34,7 +33,7 @@ Deno.test("GET /run-your-own shows the form and a way in to visitors", opts, asy
   assert.doesNotMatch(html, /data-testid="save-run"/);
 });
 
-Deno.test("GET /run-your-own offers signed-in users their projects and Save and run", opts, async () => {
+Deno.test("GET /run-your-own offers signed-in users their projects and Save and run", async () => {
   const { app } = await createTestApp(sql);
   const me = await signedIn(sql);
   const res = await app.request("/run-your-own", { headers: me.headers });
@@ -50,7 +49,7 @@ Deno.test("GET /run-your-own offers signed-in users their projects and Save and 
   assert.ok(props.providers.some((p: { sku: number }) => p.sku === 0));
 });
 
-Deno.test("the login page carries /run-your-own back after signing in", opts, async () => {
+Deno.test("the login page carries /run-your-own back after signing in", async () => {
   const { app } = await createTestApp(sql);
   const res = await app.request("/login?next=%2Frun-your-own");
   assert.equal(res.status, 200);
@@ -102,7 +101,6 @@ const textOf = (page: Page, selector: string) =>
 
 Deno.test(
   "in a browser: bad input is shown at its field, a job is saved, run, cancelled, then measured live",
-  opts,
   async () => {
     const server = await startOrchServer(sql);
     const { browser, close } = await launchBrowser();
@@ -237,7 +235,6 @@ Deno.test(
 
 Deno.test(
   "a job's event stream says running when an agent claims it, before any progress",
-  opts,
   async () => {
     const server = await startOrchServer(sql);
     let agent: SimAgent | undefined;
@@ -295,6 +292,6 @@ Deno.test(
   },
 );
 
-Deno.test("teardown", opts, async () => {
+Deno.test("teardown", async () => {
   await db.close();
 });

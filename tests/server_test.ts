@@ -3,8 +3,6 @@ import { freePort } from "../lib/embedded_pg.ts";
 import { postgresPids } from "./_procs.ts";
 import { serverReady } from "./_wait.ts";
 
-const opts = { sanitizeOps: false, sanitizeResources: false };
-
 function startServer(dataDir: string, port: number): Deno.ChildProcess {
   const env: Record<string, string> = { ...Deno.env.toObject(), VOX_DATA_DIR: dataDir, PORT: String(port) };
   delete env.DATABASE_URL;
@@ -20,7 +18,6 @@ function startServer(dataDir: string, port: number): Deno.ChildProcess {
 
 Deno.test(
   "the server starts on its embedded database, survives kill -9, and stops cleanly",
-  opts,
   async () => {
     const dataDir = await Deno.makeTempDir({ prefix: "vox-server-" });
     await Deno.chmod(dataDir, 0o755);
