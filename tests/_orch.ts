@@ -4,6 +4,7 @@ import { createAgentToken } from "../lib/agent_tokens.ts";
 import type { Sql } from "../lib/db.ts";
 import { Orchestrator, type OrchestratorOptions } from "../lib/orchestrator.ts";
 import { createLogger } from "../lib/log.ts";
+import { rebuildRollups } from "../lib/metrics.ts";
 import { SEEDED_PROVIDERS } from "../lib/seed.ts";
 import { createTestApp } from "./_app.ts";
 import { createUser } from "./_auth.ts";
@@ -31,6 +32,23 @@ export async function insertEvalPair(
             ${opts.mainline ?? false}, ${user.id})
     RETURNING id`;
   return { userId: user.id, projectId: user.defaultProjectId, workflowId: w.id, evalSetId: e.id, providerId };
+}
+
+/**
+ * For a test that stores results in the database its file shares: when disposed of (`await
+ * using`), deletes the results stored since and rebuilds the rollups, so the tests after it see
+ * the file's data as it was, whichever order they run in.
+ */
+export async function restoreResults(sql: Sql): Promise<AsyncDisposable> {
+  const [{ last }] = await sql<
+    { last: number }[]
+  >`SELECT coalesce(max(id), 0)::bigint AS last FROM eval_results`;
+  return {
+    async [Symbol.asyncDispose]() {
+      await sql`DELETE FROM eval_results WHERE id > ${last}`;
+      await rebuildRollups(sql);
+    },
+  };
 }
 
 /** A raw agent token for `region`. */

@@ -13,6 +13,11 @@ import {
 const server = serveReferenceAgent();
 const chromium = await launchChromium();
 const outDir = await Deno.makeTempDir({ prefix: "vox-agent-test-" });
+Deno.test.afterAll(async () => {
+  await chromium.close();
+  await server.close();
+  await Deno.remove(outDir, { recursive: true });
+});
 const suite = await loadConfig("tests/fixtures/vat/barge_in.yaml", "scenario");
 
 // Issue 5 targets: |error| of response / interrupt latency per output path.
@@ -22,15 +27,30 @@ const targets = {
   srcobject: { response: 10, interrupt: 15 },
 };
 
+/** A WAV file that is stereo with speech on both sides: the caller left, the agent right. */
+async function assertStereoSpeech(path: string) {
+  const bytes = await Deno.readFile(path);
+  const v = new DataView(bytes.buffer);
+  assert.equal(new TextDecoder().decode(bytes.subarray(0, 4)), "RIFF");
+  assert.equal(v.getUint16(22, true), 2);
+  let left = 0;
+  let right = 0;
+  for (let o = 44; o + 4 <= bytes.length; o += 4) {
+    left = Math.max(left, Math.abs(v.getInt16(o, true)));
+    right = Math.max(right, Math.abs(v.getInt16(o + 2, true)));
+  }
+  assert.ok(left > 3000 && right > 3000, `both sides carry speech (left ${left}, right ${right})`);
+}
+
 for (const [out, target] of Object.entries(targets)) {
   Deno.test(
-    `response and interrupt latency match the reference agent's truth on ${out} output`,
+    `response and interrupt latency match the reference agent's truth on ${out} output; the run is one stereo WAV`,
     async () => {
       const app = await loadConfig(
         await appFile(`${server.url}agent/index.html?out=${out}&delay=900&stop=350`),
         "application",
       );
-      const { report } = await runJob(app, suite, {
+      const { report, recordings } = await runJob(app, suite, {
         browser: chromium.browser,
         outDir,
         collect: collectTruth,
@@ -51,6 +71,8 @@ for (const [out, target] of Object.entries(targets)) {
       assert.ok(report.turns.every((t) => t.ok));
       assert.equal(report.metrics.response_latency.n, 2);
       assert.equal(report.metrics.interrupt_latency.n, 1);
+      assert.equal(recordings.length, 1);
+      await assertStereoSpeech(recordings[0]);
     },
   );
 }
@@ -72,25 +94,3 @@ Deno.test(
     assert.equal(report.metrics.interrupt_latency.n, 0);
   },
 );
-
-Deno.test("every run writes one stereo WAV with the caller left and the agent right", async () => {
-  const files = [...Deno.readDirSync(outDir)].filter((e) => e.name.endsWith(".wav"));
-  assert.ok(files.length >= 3);
-  const bytes = await Deno.readFile(`${outDir}/${files[0].name}`);
-  const v = new DataView(bytes.buffer);
-  assert.equal(new TextDecoder().decode(bytes.subarray(0, 4)), "RIFF");
-  assert.equal(v.getUint16(22, true), 2);
-  let left = 0;
-  let right = 0;
-  for (let o = 44; o + 4 <= bytes.length; o += 4) {
-    left = Math.max(left, Math.abs(v.getInt16(o, true)));
-    right = Math.max(right, Math.abs(v.getInt16(o + 2, true)));
-  }
-  assert.ok(left > 3000 && right > 3000, `both sides carry speech (left ${left}, right ${right})`);
-});
-
-Deno.test("close the browser and the fixture server", async () => {
-  await chromium.close();
-  await server.close();
-  await Deno.remove(outDir, { recursive: true });
-});

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { serveReferenceAgent } from "../bench/reference_agent.ts";
 
 const server = serveReferenceAgent();
+Deno.test.afterAll(() => server.close());
 
 async function runCli(args: string[]) {
   const out = await new Deno.Command(Deno.execPath(), {
@@ -173,8 +174,4 @@ Deno.test("usage errors exit with code 2", async () => {
   const r = await runCli(["--app", "x.yaml"]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--app and --suite are required/);
-});
-
-Deno.test("stop the fixture server", async () => {
-  await server.close();
 });

@@ -18,6 +18,10 @@ import { serveReferenceAgent } from "../bench/reference_agent.ts";
 const db = await createTestDatabase();
 const sql = db.sql;
 const fixtures = serveReferenceAgent();
+Deno.test.afterAll(async () => {
+  await fixtures.close();
+  await db.close();
+});
 const ASSETS = new URL("./fixtures/vat/assets/", import.meta.url).pathname;
 const REPO = new URL("..", import.meta.url).pathname;
 
@@ -230,7 +234,8 @@ Deno.test("a result too large for one frame loses per-step detail, never its met
   assert.equal(out.runs[0].app, undefined, "no local paths");
 });
 
-// One in-process daemon (one Chromium) serves the next three tests, in region daemon-a.
+// One in-process daemon (one Chromium) serves the next three tests, in region daemon-a; the
+// server serves every test below.
 const server = new TestServer();
 await server.start();
 const regionA = "daemon-a";
@@ -238,6 +243,10 @@ const tokenA = (await createAgentToken(sql, { name: "daemon test", region: regio
 const events = new Events();
 const daemon = new EvalDaemon(settings(regionA, tokenA, server.url), events.log);
 daemon.start();
+Deno.test.afterAll(async () => {
+  await daemon.stop("test over");
+  await server.stop();
+});
 const pair = await evalPair();
 
 Deno.test({
@@ -327,12 +336,20 @@ Deno.test({
 });
 
 Deno.test({
-  name: "the in-process daemon stops gracefully",
+  name: "an in-process daemon stops gracefully and its agent goes offline",
   async fn() {
-    await daemon.stop("test over");
-    assert.equal(daemon.jobs.size, 0);
+    const region = "daemon-stop";
+    const { token } = await createAgentToken(sql, { name: "stop", region });
+    const d = new EvalDaemon(settings(region, token, server.url), () => {});
+    d.start();
+    try {
+      await eventually(() => d.conn.registered, "registered", 30_000);
+    } finally {
+      await d.stop("test over");
+    }
+    assert.equal(d.jobs.size, 0);
     await eventually(async () => {
-      const [a] = await sql`SELECT state FROM eval_agents WHERE name = ${"daemon-" + regionA}`;
+      const [a] = await sql`SELECT state FROM eval_agents WHERE name = ${"daemon-" + region}`;
       return a.state === "OFFLINE";
     }, "the agent offline");
   },
@@ -605,15 +622,6 @@ Deno.test({
     } finally {
       await d.stop();
     }
-  },
-});
-
-Deno.test({
-  name: "teardown",
-  async fn() {
-    await server.stop();
-    await fixtures.close();
-    await db.close();
   },
 });
 

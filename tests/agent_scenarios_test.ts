@@ -14,6 +14,11 @@ import {
 const server = serveReferenceAgent();
 const chromium = await launchChromium();
 const outDir = await Deno.makeTempDir({ prefix: "vox-agent-test-" });
+Deno.test.afterAll(async () => {
+  await chromium.close();
+  await server.close();
+  await Deno.remove(outDir, { recursive: true });
+});
 const agent = (query: string) =>
   appFile(`${server.url}agent/index.html?${query}`).then((p) => loadConfig(p, "application"));
 
@@ -301,10 +306,4 @@ Deno.test("a voice widget inside a cross-site iframe is hooked, spoken to and me
   assert.ok(pairs[0].error != null && pairs[0].error <= 5, JSON.stringify(pairs));
   assert.ok(report.runs[0].recording);
   await Deno.remove(dir, { recursive: true });
-});
-
-Deno.test("close the browser and the fixture server", async () => {
-  await chromium.close();
-  await server.close();
-  await Deno.remove(outDir, { recursive: true });
 });

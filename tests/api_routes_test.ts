@@ -14,6 +14,10 @@ const sql = db.sql;
 // The app with an orchestrator, so the agent routes under /api/agent are registered too.
 const server = await startOrchServer(sql);
 const app = server.app;
+Deno.test.afterAll(async () => {
+  await server.stop();
+  await db.close();
+});
 
 type Auth = RouteDoc["auth"];
 interface Route {
@@ -335,9 +339,4 @@ Deno.test("every route that takes a JSON body: invalid input is a 400 naming the
   assert.equal(garbled.status, 400);
   assertEnvelope(garbled.data, "garbled body");
   assert.ok(checked.length >= 19, `only ${checked.length}`);
-});
-
-Deno.test("teardown", async () => {
-  await server.stop();
-  await db.close();
 });

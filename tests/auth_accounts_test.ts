@@ -12,6 +12,7 @@ import {
 import { createTestDatabase } from "./_db.ts";
 
 const db = await createTestDatabase();
+Deno.test.afterAll(() => db.close());
 const PASSWORD = "correct horse battery staple";
 
 async function setup() {
@@ -394,8 +395,4 @@ Deno.test("pruneIdentity() drops expired sessions and old tokens, keeps live one
   assert.deepEqual(sessions.map((s) => s.id), [hashToken(live.token)]);
   const tokens = await db.sql`SELECT token_hash FROM activation_tokens WHERE user_id = ${u.id}`;
   assert.deepEqual(tokens.map((t) => t.tokenHash), [hashToken("fresh")]);
-});
-
-Deno.test("teardown", async () => {
-  await db.close();
 });

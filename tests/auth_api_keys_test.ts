@@ -7,6 +7,7 @@ import { apiKeyFor, jsonInit, memoryMailer, signedIn, withApiKey } from "./_auth
 import { createTestDatabase } from "./_db.ts";
 
 const db = await createTestDatabase();
+Deno.test.afterAll(() => db.close());
 
 const app = async () => (await createTestApp(db.sql, { mailer: memoryMailer() })).app;
 const bearer = (key: string) => ({ headers: { authorization: `Bearer ${key}` } });
@@ -226,7 +227,3 @@ Deno.test(
     assert.equal(n, 0);
   },
 );
-
-Deno.test("teardown", async () => {
-  await db.close();
-});

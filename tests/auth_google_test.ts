@@ -12,6 +12,10 @@ const idp = new OAuth2Server();
 await idp.issuer.keys.generate("RS256");
 await idp.start(0, "127.0.0.1");
 const issuer = idp.issuer.url!;
+Deno.test.afterAll(async () => {
+  await idp.stop();
+  await db.close();
+});
 
 // Claims the next ID token carries (the mock's default subject is "johndoe").
 let claims: Record<string, unknown> = {};
@@ -245,9 +249,4 @@ Deno.test("the login page offers Google only when it is enabled", async () => {
   const plain = (await createTestApp(db.sql, { mailer: memoryMailer() })).app;
   assert.doesNotMatch(await (await plain.request("/login")).text(), /Sign in with Google/);
   await (await plain.request("/api/auth/logout", jsonInit("POST"))).body?.cancel();
-});
-
-Deno.test("teardown", async () => {
-  await idp.stop();
-  await db.close();
 });

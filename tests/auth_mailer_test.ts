@@ -38,6 +38,10 @@ const smtp = new SMTPServer({
 });
 await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", () => resolve()));
 const smtpPort = (smtp.server.address() as AddressInfo).port;
+Deno.test.afterAll(async () => {
+  await new Promise<void>((resolve) => smtp.close(() => resolve()));
+  await db.close();
+});
 
 /** Quoted-printable soft line breaks undone, so links can be matched. */
 const unfold = (raw: string) => raw.replace(/=\r?\n/g, "").replace(/=3D/g, "=");
@@ -108,9 +112,4 @@ Deno.test("an unreachable mail server makes sign-up a 502 that says so", async (
   assert.deepEqual(await res.json(), {
     error: { code: "mail_failed", message: "Could not send the email; try again later" },
   });
-});
-
-Deno.test("teardown", async () => {
-  await new Promise<void>((resolve) => smtp.close(() => resolve()));
-  await db.close();
 });

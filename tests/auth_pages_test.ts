@@ -42,6 +42,12 @@ const { app } = await createTestApp(db.sql, {
 });
 const server = Deno.serve({ port, hostname: "127.0.0.1", onListen: () => {} }, app.fetch);
 const chromium = await launchBrowser();
+Deno.test.afterAll(async () => {
+  await chromium.close();
+  await server.shutdown();
+  await idp.stop();
+  await db.close();
+});
 
 async function submit(page: Page, fields: Record<string, string>, button = "button[type=submit]") {
   for (const [name, value] of Object.entries(fields)) {
@@ -173,11 +179,4 @@ Deno.test("opening an activation link does not activate; only the form does", as
   const bad = await app.request("/activate/notatoken");
   assert.equal(bad.status, 400);
   assert.match(await bad.text(), /not valid/);
-});
-
-Deno.test("teardown", async () => {
-  await chromium.close();
-  await server.shutdown();
-  await idp.stop();
-  await db.close();
 });

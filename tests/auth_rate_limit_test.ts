@@ -7,6 +7,7 @@ import { createTestDatabase, RELAXED_LIMIT, setSetting } from "./_db.ts";
 // The seeded limits, not the relaxed ones other test files get: each test sets the two limits
 // it needs before its first request, so none depends on what an earlier test left.
 const db = await createTestDatabase({ rateLimits: "seeded" });
+Deno.test.afterAll(() => db.close());
 const PASSWORD = "rate limit passphrase";
 
 // Windows are aligned to multiples of their length since the epoch; a year-long window makes
@@ -170,8 +171,4 @@ Deno.test("old counters are pruned", async () => {
   assert.ok((await pruneRateLimits(db.sql)) >= 1);
   const rows = await db.sql`SELECT 1 FROM rate_limit_hits WHERE bucket = 'general:ip:old'`;
   assert.equal(rows.length, 0);
-});
-
-Deno.test("teardown", async () => {
-  await db.close();
 });

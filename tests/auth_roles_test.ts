@@ -15,6 +15,7 @@ import { apiKeyFor, jsonInit, memoryMailer, sessionCookieOf, signedIn } from "./
 import { createTestDatabase } from "./_db.ts";
 
 const db = await createTestDatabase();
+Deno.test.afterAll(() => db.close());
 const PASSWORD = "role test passphrase";
 
 // One signed-in user per role, plus the admin.
@@ -227,8 +228,4 @@ Deno.test("/admin/login refuses a non-admin with the right password and admits t
   const cookie = sessionCookieOf(ok)!;
   const page = await app.request("/", { headers: { cookie } });
   assert.match(await page.text(), new RegExp(`>${admin.username}</a>`));
-});
-
-Deno.test("teardown", async () => {
-  await db.close();
 });

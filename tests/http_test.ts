@@ -6,6 +6,7 @@ import { createTestDatabase } from "./_db.ts";
 import { createTestApp } from "./_app.ts";
 
 const db = await createTestDatabase();
+Deno.test.afterAll(() => db.close());
 
 Deno.test("GET /healthz answers 200 while the process is up", async () => {
   const { app } = await createTestApp(db.sql);
@@ -148,8 +149,4 @@ Deno.test("/dive explains every metric and lists the seeded providers with their
   assert.match(html, /Agora ConvoAI Engine/);
   assert.match(html, /<code>55q6lmqndb3b<\/code>/);
   assert.match(html, /LiveKit Agents/);
-});
-
-Deno.test("teardown", async () => {
-  await db.close();
 });

@@ -13,6 +13,10 @@ const db = await createTestDatabase();
 const sql = db.sql;
 const server = await startOrchServer(sql);
 const base = server.baseUrl;
+Deno.test.afterAll(async () => {
+  await server.stop();
+  await db.close();
+});
 
 /** Opens a raw socket to the agent endpoint; resolves with how it ended. For bad-input tests. */
 function rawSocket(
@@ -388,8 +392,3 @@ Deno.test(
     assert.match((await badId.json()).error.message, /^id: /);
   },
 );
-
-Deno.test("teardown", async () => {
-  await server.stop();
-  await db.close();
-});

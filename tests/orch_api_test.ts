@@ -17,6 +17,10 @@ const db = await createTestDatabase();
 const sql = db.sql;
 const server = await startOrchServer(sql);
 const { app } = await createTestApp(sql, { orchestrator: server.orch });
+Deno.test.afterAll(async () => {
+  await server.stop();
+  await db.close();
+});
 
 /** Who makes a request: the user's ids and the headers that authenticate it as them. */
 interface Caller {
@@ -648,8 +652,3 @@ Deno.test(
     assert.equal(await count(), before + 1);
   },
 );
-
-Deno.test("teardown", async () => {
-  await server.stop();
-  await db.close();
-});

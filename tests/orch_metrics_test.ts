@@ -5,10 +5,11 @@ import { leaderboard, realtime, rebuildRollups, rollUpResults } from "../lib/met
 import { SEEDED_PROVIDERS } from "../lib/seed.ts";
 import { sampleReport } from "../bench/sim_agent.ts";
 import { createTestDatabase } from "./_db.ts";
-import { insertEvalPair, startOrchServer } from "./_orch.ts";
+import { insertEvalPair, restoreResults, startOrchServer } from "./_orch.ts";
 
 const db = await createTestDatabase();
 const sql = db.sql;
+Deno.test.afterAll(() => db.close());
 const [agora, livekit] = SEEDED_PROVIDERS.map((p) => p.id);
 const [{ id: tokenId }] = await sql`
   INSERT INTO eval_agent_tokens (name, region, token_hash, display_prefix)
@@ -29,21 +30,22 @@ async function result(pair: { workflowId: number; evalSetId: number }, region: s
 const mainA = await insertEvalPair(sql, { mainline: true, providerId: agora });
 const mainL = await insertEvalPair(sql, { mainline: true, providerId: livekit });
 const privateish = await insertEvalPair(sql, { mainline: false, providerId: agora });
+// The results every test below reads; a test that adds results removes them again.
+for (
+  const [pair, region, ms] of [
+    [mainA, "eu", 500],
+    [mainA, "eu", 700],
+    [mainA, "us", 900],
+    [mainL, "eu", 400],
+    [mainL, "eu", 600],
+    [privateish, "eu", 1],
+  ] as const
+) await result(pair, region, ms);
+await rollUpResults(sql);
 
 Deno.test(
   "only mainline results reach the rollups, and rollups equal aggregates computed on read",
   async () => {
-    for (
-      const [pair, region, ms] of [
-        [mainA, "eu", 500],
-        [mainA, "eu", 700],
-        [mainA, "us", 900],
-        [mainL, "eu", 400],
-        [mainL, "eu", 600],
-        [privateish, "eu", 1],
-      ] as const
-    ) await result(pair, region, ms);
-    await rollUpResults(sql);
     const fromRollups = await leaderboard(sql, { days: 1 });
     const onRead = await leaderboard(sql, { days: 1, onRead: true });
     assert.deepEqual(fromRollups, onRead);
@@ -125,6 +127,7 @@ Deno.test("public metric routes: 200 with the data, 400 naming the bad field", a
 });
 
 Deno.test("the public metrics stream pushes a new mainline result as a server-sent event", async () => {
+  await using _restored = await restoreResults(sql);
   const server = await startOrchServer(sql);
   const ac = new AbortController();
   try {
@@ -147,8 +150,4 @@ Deno.test("the public metrics stream pushes a new mainline result as a server-se
     ac.abort();
     await server.stop();
   }
-});
-
-Deno.test("teardown", async () => {
-  await db.close();
 });

@@ -16,6 +16,10 @@ const servers: ServerProcess[] = await Promise.all([
   spawnServer(db.url, { env }),
   spawnServer(db.url, { env }),
 ]);
+Deno.test.afterAll(async () => {
+  await Promise.all(servers.map((s) => s.stop("SIGTERM")));
+  await db.close();
+});
 const pair = await insertEvalPair(sql);
 
 Deno.test("a job created elsewhere reaches an agent on either process through NOTIFY", async () => {
@@ -146,8 +150,3 @@ Deno.test(
     for (const a of agents) await a.kill();
   },
 );
-
-Deno.test("teardown", async () => {
-  await Promise.all(servers.map((s) => s.stop("SIGTERM")));
-  await db.close();
-});

@@ -13,6 +13,7 @@ import { insertEvalPair } from "./_orch.ts";
 
 const db = await createTestDatabase();
 const sql = db.sql;
+Deno.test.afterAll(() => db.close());
 const pair = await insertEvalPair(sql);
 const base = {
   workflowId: pair.workflowId,
@@ -145,7 +146,3 @@ Deno.test(
     }
   },
 );
-
-Deno.test("teardown", async () => {
-  await db.close();
-});

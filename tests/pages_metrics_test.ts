@@ -16,10 +16,11 @@ import { sampleReport } from "../bench/sim_agent.ts";
 import { createTestApp } from "./_app.ts";
 import { launchBrowser } from "./_browser.ts";
 import { createTestDatabase } from "./_db.ts";
-import { insertEvalPair, startOrchServer } from "./_orch.ts";
+import { insertEvalPair, restoreResults, startOrchServer } from "./_orch.ts";
 
 const db = await createTestDatabase();
 const sql = db.sql;
+Deno.test.afterAll(() => db.close());
 
 const [agora, livekit] = SEEDED_PROVIDERS.map((p) => p.id);
 const [{ id: pipecat }] =
@@ -246,6 +247,7 @@ const cardText = (page: Page, providerId: string, metric: string) =>
 Deno.test(
   "/realtime in Chromium: charts per provider, region and range change the data, new results arrive live",
   async () => {
+    await using _restored = await restoreResults(sql);
     const server = await startOrchServer(sql);
     const browser = await launchBrowser();
     try {
@@ -446,6 +448,7 @@ Deno.test("/realtime without a live stream on the server falls back to a slow re
 });
 
 Deno.test("foldResult() places a live result exactly where the rollup puts it", async () => {
+  await using _restored = await restoreResults(sql);
   const to = new Date(Date.now() + 60_000);
   const from = new Date(to.getTime() - HOUR);
   const names = SEEDED_PROVIDERS.map((p) => ({ id: p.id, name: p.name }));
@@ -499,8 +502,4 @@ Deno.test("sortEntries() puts rows without a value last in both directions", () 
     sortEntries(rows, "naturalness", dir).map((e: { providerName: string }) => e.providerName);
   assert.deepEqual(names("asc"), ["b", "c", "a", "d"]);
   assert.deepEqual(names("desc"), ["c", "b", "a", "d"]);
-});
-
-Deno.test("teardown", async () => {
-  await db.close();
 });

@@ -16,6 +16,7 @@ import { agentToken, startOrchServer } from "./_orch.ts";
 
 const db = await createTestDatabase();
 const sql = db.sql;
+Deno.test.afterAll(() => db.close());
 const shots = Deno.env.get("VOX_SCREENSHOTS");
 
 Deno.test("GET /run-your-own shows the form and a way in to visitors", async () => {
@@ -291,7 +292,3 @@ Deno.test(
     }
   },
 );
-
-Deno.test("teardown", async () => {
-  await db.close();
-});
