@@ -6,9 +6,8 @@ import { createAgentToken } from "../lib/agent_tokens.ts";
 import { Orchestrator } from "../lib/orchestrator.ts";
 import { createJob } from "../lib/queue.ts";
 import { createLogger } from "../lib/log.ts";
-import { backoffDelay } from "../agent/connection.ts";
-import { EvalDaemon, resultReport } from "../agent/daemon.ts";
-import { daemonSettings, DaemonSettingsError } from "../agent/daemon_settings.ts";
+import { EvalDaemon } from "../agent/daemon.ts";
+import { daemonSettings } from "../agent/daemon_settings.ts";
 import { createTestApp } from "./_app.ts";
 import { createUser } from "./_auth.ts";
 import { createTestDatabase, setSetting } from "./_db.ts";
@@ -153,86 +152,6 @@ async function assertDeliveredOnce(jobId: number) {
   assert.ok(a.sizeBytes > 44 + 48_000, "the recording holds audio");
   return r;
 }
-
-Deno.test("daemon settings come from flags over env, with errors naming each variable", () => {
-  const token = "vox_agent_" + "a".repeat(40);
-  const s = daemonSettings({ concurrency: "3" }, {
-    VOX_SERVER_URL: "https://vox.example",
-    VOX_AGENT_TOKEN: token,
-    VOX_AGENT_REGION: "eu-west",
-    VOX_AGENT_CONCURRENCY: "2",
-  });
-  assert.equal(s.concurrency, 3);
-  assert.equal(s.region, "eu-west");
-  assert.equal(s.graceSeconds, 60);
-  assert.equal(s.headless, true);
-  assert.match(s.name, /^[A-Za-z0-9._-]+$/);
-  assert.throws(
-    () =>
-      daemonSettings({}, { VOX_SERVER_URL: "ftp://x", VOX_AGENT_TOKEN: "nope", VOX_AGENT_CONCURRENCY: "0" }),
-    (err: Error) => {
-      assert.ok(err instanceof DaemonSettingsError);
-      assert.match(err.message, /VOX_SERVER_URL \(--server\): must be an http/);
-      assert.match(err.message, /VOX_AGENT_TOKEN \(--token\): must be an eval agent token/);
-      assert.match(err.message, /VOX_AGENT_REGION \(--region\): is missing/);
-      assert.match(err.message, /VOX_AGENT_CONCURRENCY \(--concurrency\)/);
-      return true;
-    },
-  );
-});
-
-Deno.test("reconnect backoff grows exponentially with jitter and is capped", () => {
-  assert.equal(backoffDelay(0, 500, 30_000, () => 0), 500);
-  assert.equal(backoffDelay(3, 500, 30_000, () => 1), 4000);
-  assert.equal(backoffDelay(20, 500, 30_000, () => 1), 30_000);
-  const spread = new Set(Array.from({ length: 20 }, () => backoffDelay(4, 500, 30_000)));
-  assert.ok(spread.size > 1, "jittered");
-});
-
-Deno.test("a result too large for one frame loses per-step detail, never its metrics", () => {
-  const turn = { kind: "response" as const, latency_ms: 700, ok: true, run: 1, file: "s", step: 3 };
-  const report = {
-    metrics: {
-      response_latency: { median: 700, sd: 0, p90: 700, n: 1 },
-      interrupt_latency: { median: null, sd: null, p90: null, n: 0 },
-      network_resilience: null,
-      noise_reduction: null,
-      naturalness: 50,
-    },
-    turns: [turn],
-    methods: {},
-    notes: {},
-    ok: true,
-    errors: [],
-    noise_checks: [],
-    runs: [{
-      run: 1,
-      app: "/tmp/a.yaml",
-      suite: "/tmp/s.yaml",
-      repetition: 1,
-      ok: true,
-      error: null,
-      steps: Array.from({ length: 5000 }, (_, i) => ({
-        file: "x".repeat(60),
-        step: i,
-        action: "sleep",
-        ok: true,
-        elapsed_ms: 1,
-      })),
-      recording: "/tmp/job/out/run-1.wav",
-      sample_rate: 48000,
-      naturalness: 50,
-    }],
-    started_at: "",
-    finished_at: "",
-    version: 1 as const,
-  };
-  const out = resultReport(report, ["/tmp/job/out/run-1.wav"]) as unknown as typeof report;
-  assert.ok(JSON.stringify(out).length < 256 * 1024);
-  assert.deepEqual(out.metrics, report.metrics);
-  assert.equal(out.runs[0].recording, "recording-1.wav");
-  assert.equal(out.runs[0].app, undefined, "no local paths");
-});
 
 // One in-process daemon (one Chromium) serves the next three tests, in region daemon-a; the
 // server serves every test below.

@@ -12,33 +12,6 @@ Deno.test.afterAll(() => db.close());
 const app = async () => (await createTestApp(db.sql, { mailer: memoryMailer() })).app;
 const bearer = (key: string) => ({ headers: { authorization: `Bearer ${key}` } });
 
-Deno.test("generated keys have the documented shape and parse back", () => {
-  for (let i = 0; i < 50; i++) {
-    const { raw, id, secret } = generateApiKey();
-    assert.match(raw, /^vox_live_[0-9a-z]{12}_[a-z2-7]{38}$/);
-    assert.deepEqual(parseApiKey(raw), { id, secret });
-    assert.equal(secret.length * 5, 160, "160 bits of secret");
-  }
-});
-
-Deno.test("any single-character typo or truncation fails the checksum", () => {
-  const { raw } = generateApiKey();
-  const alphabet = "abcdefghijklmnopqrstuvwxyz234567";
-  const start = "vox_live_".length;
-  for (let i = start; i < raw.length; i++) {
-    if (raw[i] === "_") continue;
-    const swapped = alphabet[(alphabet.indexOf(raw[i]) + 1) % alphabet.length] ?? "a";
-    const typo = raw.slice(0, i) + swapped + raw.slice(i + 1);
-    const parsed = parseApiKey(typo);
-    assert.ok("problem" in parsed, `typo at ${i} accepted`);
-  }
-  assert.match((parseApiKey(raw.slice(0, -1)) as { problem: string }).problem, /malformed/);
-  assert.match(
-    (parseApiKey("vox_live_abc") as { problem: string }).problem,
-    /expected vox_live_<id>_<secret>/,
-  );
-});
-
 Deno.test("a malformed key is refused without touching the database", async () => {
   // The app's database is unreachable: a lookup would fail with 500, not 401.
   const dead = createSql(`postgres://nobody@127.0.0.1:${freePort()}/none`, { max: 1 });

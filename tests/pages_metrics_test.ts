@@ -3,13 +3,7 @@ import type { Page } from "puppeteer-core";
 import type { RunReport } from "../agent/protocol.ts";
 import { completeJob } from "../lib/job_completer.ts";
 import { claimJobs, createJob } from "../lib/queue.ts";
-import {
-  fmtMs,
-  foldResult,
-  type RealtimeData,
-  type ResultEvent,
-  sortEntries,
-} from "../components/metrics_view.ts";
+import { fmtMs, foldResult, type RealtimeData, type ResultEvent } from "../components/metrics_view.ts";
 import { leaderboard, realtime, rollUpResults } from "../lib/metrics.ts";
 import { SEEDED_PROVIDERS } from "../lib/seed.ts";
 import { sampleReport } from "../bench/sim_agent.ts";
@@ -493,13 +487,4 @@ Deno.test("foldResult() places a live result exactly where the rollup puts it", 
     null,
     "a provider without a name",
   );
-});
-
-Deno.test("sortEntries() puts rows without a value last in both directions", () => {
-  const entry = (name: string, naturalness: number | null) => ({ providerName: name, naturalness }) as never;
-  const rows = [entry("a", null), entry("b", 70), entry("c", 90), entry("d", null)];
-  const names = (dir: "asc" | "desc") =>
-    sortEntries(rows, "naturalness", dir).map((e: { providerName: string }) => e.providerName);
-  assert.deepEqual(names("asc"), ["b", "c", "a", "d"]);
-  assert.deepEqual(names("desc"), ["c", "b", "a", "d"]);
 });

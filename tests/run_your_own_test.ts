@@ -3,9 +3,6 @@
 // VOX_SCREENSHOTS=<dir> also saves screenshots of the page's states there.
 import assert from "node:assert/strict";
 import type { Page } from "puppeteer-core";
-import { fieldOf } from "../components/run_your_own/api.ts";
-import { DEFAULT_EVAL, DEFAULT_LAUNCH, stepsToYaml, yamlToSteps } from "../components/run_your_own/steps.ts";
-import { applicationSchema, parseYaml, scenarioSchema } from "../agent/format.ts";
 import { SESSION_COOKIE } from "../lib/auth/sessions.ts";
 import { sampleReport, SimAgent } from "../bench/sim_agent.ts";
 import { createTestApp } from "./_app.ts";
@@ -55,28 +52,6 @@ Deno.test("the login page carries /run-your-own back after signing in", async ()
   const res = await app.request("/login?next=%2Frun-your-own");
   assert.equal(res.status, 200);
   assert.match(await res.text(), /name="next" value="\/run-your-own"/);
-});
-
-Deno.test("the default steps are valid voice-agent-tester files and survive the YAML editor", () => {
-  const app = parseYaml(`${stepsToYaml(DEFAULT_LAUNCH)}url: "https://example.com/agent"\n`);
-  assert.ok(applicationSchema.safeParse(app).success);
-  assert.ok(scenarioSchema.safeParse(parseYaml(stepsToYaml(DEFAULT_EVAL))).success);
-  assert.deepEqual(yamlToSteps(stepsToYaml(DEFAULT_EVAL)), DEFAULT_EVAL);
-  assert.match(yamlToSteps("steps:\n  - action: noise\n    file: a.wav\n    snr_db: 5\n") as string, /noise/);
-  assert.match(yamlToSteps("background: cafe.ogg\nsteps: []\n") as string, /background/);
-  assert.match(yamlToSteps("steps: [") as string, /does not parse/);
-});
-
-Deno.test("an API message is put at the field it names", () => {
-  assert.equal(fieldOf("workflow", "yaml.url: Invalid URL"), "link");
-  assert.equal(fieldOf("workflow", "yaml.url: needs exactly one of url or html"), "link");
-  assert.equal(fieldOf("workflow", "yaml.steps.0.selector: Too small"), "launch");
-  assert.equal(fieldOf("workflow", "yaml: Unexpected flow-seq-end at line 2"), "launch");
-  assert.equal(fieldOf("workflow", "provider: Invalid input"), "product");
-  assert.equal(fieldOf("workflow", "projectId: No project 9"), "project");
-  assert.equal(fieldOf("evalSet", "yaml.steps: Too small"), "eval");
-  assert.equal(fieldOf("run", "region: lowercase letters, digits and dashes, at most 40"), "region");
-  assert.equal(fieldOf("run", "Workflow limit reached"), "form");
 });
 
 /** Sets a form control's value the way typing would (so Preact's onInput sees it). */
