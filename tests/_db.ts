@@ -26,7 +26,6 @@ export interface TestDbOptions {
 /** A rate limit no test reaches (the value of both limits in a "relaxed" database). */
 export const RELAXED_LIMIT = { max: 1_000_000, windowSeconds: 900 };
 
-let counter = 0;
 const TEMPLATE_LOCK = 7_346_021_002;
 // The test runner (tasks/test.ts) names the run's databases, so it can drop them all afterwards.
 const RUN_PREFIX = Deno.env.get("VOX_TEST_DB_PREFIX") ?? `vox_t_${Date.now().toString(36)}_`;
@@ -50,7 +49,8 @@ export function databaseUrl(name: string, base = adminUrl()): string {
  * relaxed rate limits unless asked otherwise, or an empty database with `{ empty: true }`.
  */
 export async function createTestDatabase(opts: TestDbOptions = {}): Promise<TestDb> {
-  const name = `${RUN_PREFIX}${Deno.pid}_${++counter}`;
+  // Test files run in parallel as workers of one process: the pid alone does not tell them apart.
+  const name = `${RUN_PREFIX}${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
   const admin = createSql(adminUrl(), { max: 1 });
   try {
     if (opts.empty) {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createAgentToken } from "../lib/agent_tokens.ts";
 import { completeJob, completeJobs } from "../lib/job_completer.ts";
 import type { Notification } from "../lib/notify.ts";
 import { cancelJob, claimJobs, createJob, getJob, reapStaleJobs } from "../lib/queue.ts";
@@ -12,6 +13,8 @@ import { eventually } from "./_wait.ts";
 const db = await createTestDatabase();
 const sql = db.sql;
 Deno.test.afterAll(() => db.close());
+// The token the agents rows below hang on (agents made by hand, not through a socket).
+const tokenId = (await createAgentToken(sql, { name: "orch jobs", region: "any" })).info.id;
 
 Deno.test(
   "20 agents racing for 200 jobs: each completed exactly once, none crossed regions",
@@ -73,8 +76,7 @@ Deno.test(
 Deno.test("claimJobs() takes higher priority first, then the oldest, and only its region", async () => {
   const pair = await insertEvalPair(sql);
   const [{ id: agentId }] = await sql`
-    INSERT INTO eval_agents (token_id, name, region)
-    VALUES ((SELECT id FROM eval_agent_tokens LIMIT 1), 'prio', 'prio-a') RETURNING id`;
+    INSERT INTO eval_agents (token_id, name, region) VALUES (${tokenId}, 'prio', 'prio-a') RETURNING id`;
   const low1 = await createJob(sql, { ...pair, region: "prio-a" });
   const other = await createJob(sql, { ...pair, region: "prio-b", priority: 9 });
   const high = await createJob(sql, { ...pair, region: "prio-a", priority: 5 });
@@ -124,7 +126,7 @@ Deno.test(
     const pair = await insertEvalPair(sql, { mainline: true });
     const [agent] = await sql`
     INSERT INTO eval_agents (token_id, name, region)
-    VALUES ((SELECT id FROM eval_agent_tokens LIMIT 1), 'linker', 'link') RETURNING id`;
+    VALUES (${tokenId}, 'linker', 'link') RETURNING id`;
     const [sched] = await sql`
     INSERT INTO eval_schedules (workflow_id, eval_set_id, region, schedule_type, run_at)
     VALUES (${pair.workflowId}, ${pair.evalSetId}, 'link', 'once', now()) RETURNING id`;
@@ -152,11 +154,11 @@ Deno.test(
     const pair = await insertEvalPair(sql, { mainline: true });
     const agents = await sql`
       INSERT INTO eval_agents (token_id, name, region)
-      SELECT (SELECT id FROM eval_agent_tokens LIMIT 1), 'batch-' || g, 'batch' FROM generate_series(1, 3) g
+      SELECT ${tokenId}::bigint, 'batch-' || g, 'batch' FROM generate_series(1, 3) g
       RETURNING id`;
     const [other] = await sql`
       INSERT INTO eval_agents (token_id, name, region)
-      VALUES ((SELECT id FROM eval_agent_tokens LIMIT 1), 'batch-x', 'batch-x') RETURNING id`;
+      VALUES (${tokenId}, 'batch-x', 'batch-x') RETURNING id`;
     const [a1, a2, a3] = agents.map((a) => a.id as number);
     const jobs = [];
     for (let i = 0; i < 3; i++) jobs.push(await createJob(sql, { ...pair, region: "batch" }));
@@ -216,7 +218,7 @@ Deno.test(
     const pair = await insertEvalPair(sql);
     const [agent] = await sql`
       INSERT INTO eval_agents (token_id, name, region)
-      VALUES ((SELECT id FROM eval_agent_tokens LIMIT 1), 'crash', 'crash') RETURNING id`;
+      VALUES (${tokenId}, 'crash', 'crash') RETURNING id`;
     const job = await createJob(sql, { ...pair, region: "crash" });
     await claimJobs(sql, "crash", [{ agentId: agent.id }]);
     const item = { jobId: job.id, agentId: agent.id as number, report: sampleReport(650), next: false };
@@ -242,7 +244,7 @@ Deno.test("cancel works while pending and is refused once running", async () => 
   const pair = await insertEvalPair(sql);
   const [agent] = await sql`
     INSERT INTO eval_agents (token_id, name, region)
-    VALUES ((SELECT id FROM eval_agent_tokens LIMIT 1), 'canceller', 'cancel') RETURNING id`;
+    VALUES (${tokenId}, 'canceller', 'cancel') RETURNING id`;
   const a = await createJob(sql, { ...pair, region: "cancel" });
   assert.deepEqual(await cancelJob(sql, a.id), { cancelled: true, status: "cancelled" });
   assert.deepEqual(
@@ -407,7 +409,7 @@ Deno.test(
     const pair = await insertEvalPair(sql);
     const [agent] = await sql`
     INSERT INTO eval_agents (token_id, name, region)
-    VALUES ((SELECT id FROM eval_agent_tokens LIMIT 1), 'default-timeout', 'dflt') RETURNING id`;
+    VALUES (${tokenId}, 'default-timeout', 'dflt') RETURNING id`;
     const job = await createJob(sql, { ...pair, region: "dflt" });
     await claimJobs(sql, "dflt", [{ agentId: agent.id }]);
     await sql`UPDATE eval_jobs SET heartbeat_at = now() - interval '29 seconds' WHERE id = ${job.id}`;
