@@ -15,6 +15,7 @@ import { withApiKey } from "./_auth.ts";
 import { createTestDatabase } from "./_db.ts";
 
 const db = await createTestDatabase();
+Deno.test.afterAll(() => db.close());
 const sql = db.sql;
 const { app } = await createTestApp(sql);
 const me = await withApiKey(sql);
@@ -287,12 +288,7 @@ async function agentVerdicts(dir: string, files: { file: string; kind: Kind }[])
 }
 
 Deno.test("the API and `deno task agent validate` accept and refuse the same configs", async () => {
-  try {
-    await checkAgreement();
-  } finally {
-    // The file's only test, so its database goes with it.
-    await db.close();
-  }
+  await checkAgreement();
 });
 
 async function checkAgreement() {
