@@ -163,11 +163,18 @@ function knots(edges: Edge[]): Knot[] {
   return found.sort((a, b) => a.modules[0].localeCompare(b.modules[0]));
 }
 
-/** A knot for a failure message: its modules, one cycle, and the imports that tie it. */
+/**
+ * A knot for a failure message: its modules, one cycle, and the imports that tie it (the
+ * cycle's own first, at most 40 in all: a knot of dozens of modules needs its cycle broken,
+ * not every edge read).
+ */
 function describe(k: Knot, n: number): string {
+  const edges = [...k.path, ...k.edges.filter((e) => !k.path.includes(e))];
+  const more = edges.length > 40 ? [`    … and ${edges.length - 40} more imports inside this knot`] : [];
   return [
     `knot ${n} (${k.modules.length} modules): ${[k.path[0].from, ...k.path.map((e) => e.to)].join(" → ")}`,
-    ...k.edges.map((e) => `    ${show(e)}`),
+    ...edges.slice(0, 40).map((e) => `    ${show(e)}`),
+    ...more,
   ].join("\n");
 }
 
