@@ -11,9 +11,17 @@ import { type Mailer, MailError } from "./mailer.ts";
 import { createDefaultProject } from "./projects_default.ts";
 import type { AuthUser } from "./roles.ts";
 import { freeUsername, toAuthUser, USER_COLUMNS, type UserRow, type UserView, userView } from "./users.ts";
-import { clearLoginFailures, lockedFor, recordLoginFailure } from "./auth/lockout.ts";
+import {
+  clearLoginFailures,
+  type LoginClient,
+  type LoginLock,
+  loginLock,
+  recordLoginFailure,
+} from "./auth/lockout.ts";
+import type { KnownDevice } from "./auth/devices.ts";
 import { hashPassword, passwordProblem, verifyPassword } from "./auth/passwords.ts";
 import { invalidateUserSessions } from "./auth/sessions.ts";
+import { revokeAllApiKeys } from "./auth/api_keys.ts";
 import { readSetting } from "./settings.ts";
 import { hashToken, randomToken } from "./auth/tokens.ts";
 
@@ -72,7 +80,9 @@ export interface SignupInput {
  * Sign-up with email and password: creates an inactive `basic` user with a "Default" project and
  * mails a single-use activation link. The outcome looks the same whether or not the address
  * already has an account (the owner of an existing account gets a notice by mail instead), so
- * sign-up cannot be used to find out who has an account.
+ * sign-up cannot be used to find out who has an account. A sign-up never sets the password of
+ * an existing account: signing up again before activation drops the earlier password and the
+ * new link asks for one (see below).
  */
 export async function signup(ctx: ActionContext, input: SignupInput): Promise<void> {
   const email = input.email.trim();
@@ -86,10 +96,13 @@ export async function signup(ctx: ActionContext, input: SignupInput): Promise<vo
       SELECT id, activated_at, deactivated_at FROM users WHERE lower(email) = lower(${email}) FOR UPDATE`;
     if (existing) {
       if (existing.activatedAt || existing.deactivatedAt) return { kind: "exists" as const };
-      // Signing up again before activating: the new password wins and a fresh link is sent.
-      await sql`UPDATE users SET password_hash = ${passwordHash}, updated_at = now() WHERE id = ${existing.id}`;
+      // Signing up again before activation: neither sign-up proved it owns the address, so
+      // neither password may stay (else whoever signed up first, or last, could sign in to
+      // the account the address's owner activates). The password is dropped and the fresh
+      // link, the only one that works now, makes the owner of the mailbox choose one.
+      await sql`UPDATE users SET password_hash = NULL, updated_at = now() WHERE id = ${existing.id}`;
       return {
-        kind: "created" as const,
+        kind: "repeated" as const,
         userId: existing.id,
         token: await issueActivationToken(sql, existing.id),
       };
@@ -119,7 +132,20 @@ export async function signup(ctx: ActionContext, input: SignupInput): Promise<vo
     targetType: "user",
     targetId: result.userId,
     ip: ctx.ip,
+    details: result.kind === "repeated" ? { repeated: true } : undefined,
   });
+  if (result.kind === "repeated") {
+    await sendMail(ctx, {
+      to: email,
+      subject: "Vox: activate your account",
+      text: `Someone (hopefully you) signed up to Vox again with this address before the account was ` +
+        `activated. Earlier activation links no longer work, and neither does any password given at ` +
+        `sign-up.\n\nOpen this link to choose a password and activate the account:\n${
+          activationUrl(ctx.config, result.token)
+        }\n\nThe link works once and expires. If you did not sign up, ignore this message.\n`,
+    });
+    return;
+  }
   await sendMail(ctx, {
     to: email,
     subject: "Vox: activate your account",
@@ -213,42 +239,56 @@ export async function activate(ctx: ActionContext, token: string, password?: str
 
 export const INVALID_CREDENTIALS = "Email or password is incorrect";
 
+function lockedError(lock: LoginLock): HttpError {
+  const minutes = Math.ceil(lock.seconds / 60);
+  const message = lock.scope === "client"
+    ? `Too many failed sign-ins for this account from here; try again in ${minutes} minute(s)`
+    : `Too many failed sign-ins for this account from many places; sign in from a browser that signed ` +
+      `in to it before, or try again in ${minutes} minute(s)`;
+  return new HttpError(429, "account_locked", message, {
+    headers: { "Retry-After": String(lock.seconds) },
+    details: { retryAfterSeconds: lock.seconds, scope: lock.scope },
+  });
+}
+
 /**
  * Checks a login (email or username) and password. Unknown accounts, accounts without a
  * password and wrong passwords all cost one Argon2 verification and get the same 401; only
  * someone who knows the password learns that the account is inactive or not an admin.
- * Repeated failures for one login lock it for a while (429 with Retry-After).
+ * Repeated failures lock the login for the client that made them, and many failures from
+ * everywhere lock it for unknown devices (429 with Retry-After; lib/auth/lockout.ts).
  */
 export async function passwordLogin(
   ctx: ActionContext,
-  input: { login: string; password: string; adminOnly?: boolean },
+  input: { login: string; password: string; adminOnly?: boolean; device?: KnownDevice | null },
 ): Promise<AuthUser> {
   const login = input.login.trim();
-  const locked = await lockedFor(ctx.sql, login);
-  if (locked > 0) {
-    throw new HttpError(
-      429,
-      "account_locked",
-      `Too many failed sign-ins for this account; try again in ${Math.ceil(locked / 60)} minute(s)`,
-      { headers: { "Retry-After": String(locked) }, details: { retryAfterSeconds: locked } },
-    );
-  }
   const column = login.includes("@") ? ctx.sql`lower(email)` : ctx.sql`lower(username)`;
   const [row] = await ctx.sql<(UserRow & { passwordHash: string | null })[]>`
     SELECT ${ctx.sql.unsafe(USER_COLUMNS)}, password_hash FROM users WHERE ${column} = lower(${login})`;
+  const client: LoginClient = { ip: ctx.ip ?? "unknown", device: input.device ?? null };
+  const userId = row?.id ?? null;
+  const lock = await loginLock(ctx.sql, login, client, userId);
+  if (lock) throw lockedError(lock);
   const ok = await verifyPassword(row?.passwordHash ?? null, input.password);
   if (!row || !ok) {
-    const lockedNow = await recordLoginFailure(ctx.sql, login);
+    const lockedNow = await recordLoginFailure(ctx.sql, login, client, userId);
     await recordAudit(ctx.sql, {
       action: lockedNow ? "auth.login.locked" : "auth.login.failed",
       targetType: row ? "user" : undefined,
       targetId: row?.id,
       ip: ctx.ip,
-      details: { reason: row ? "wrong_password" : "unknown_login" },
+      details: lockedNow
+        ? {
+          reason: row ? "wrong_password" : "unknown_login",
+          lock: lockedNow.scope,
+          lockSeconds: lockedNow.seconds,
+        }
+        : { reason: row ? "wrong_password" : "unknown_login" },
     });
     throw new HttpError(401, "invalid_credentials", INVALID_CREDENTIALS);
   }
-  await clearLoginFailures(ctx.sql, login);
+  await clearLoginFailures(ctx.sql, login, client, userId);
   if (!row.activatedAt) {
     throw new HttpError(
       403,
@@ -281,12 +321,17 @@ export async function passwordLogin(
   return toAuthUser(row, "session");
 }
 
-/** Changes a password after checking the current one, and ends every session of the user. */
+/**
+ * Changes a password after checking the current one, and ends every session of the user. With
+ * `revokeApiKeys` every key of the user still in force is revoked too (a password change after a
+ * suspected compromise must not leave a key the intruder made working). Returns how many
+ * sessions ended and keys were revoked.
+ */
 export async function changePassword(
   ctx: ActionContext,
   user: AuthUser,
-  input: { currentPassword: string; newPassword: string },
-): Promise<void> {
+  input: { currentPassword: string; newPassword: string; revokeApiKeys?: boolean },
+): Promise<{ sessionsEnded: number; apiKeysRevoked: number }> {
   const [row] = await ctx.sql<
     { passwordHash: string | null }[]
   >`SELECT password_hash FROM users WHERE id = ${user.id}`;
@@ -299,15 +344,22 @@ export async function changePassword(
   const problem = passwordProblem(input.newPassword, { email: user.email, username: user.username });
   if (problem) throw new HttpError(400, "weak_password", problem, { details: { field: "newPassword" } });
   const hash = await hashPassword(input.newPassword);
-  await ctx.sql`
-    UPDATE users SET password_hash = ${hash}, password_changed_at = now(), updated_at = now() WHERE id = ${user.id}`;
-  const ended = await invalidateUserSessions(ctx.sql, user.id);
+  const { ended, revoked } = await ctx.sql.begin(async (tx) => {
+    const sql = tx as unknown as Sql;
+    await sql`
+      UPDATE users SET password_hash = ${hash}, password_changed_at = now(), updated_at = now()
+      WHERE id = ${user.id}`;
+    const ended = await invalidateUserSessions(sql, user.id);
+    const revoked = input.revokeApiKeys ? await revokeAllApiKeys(sql, user.id) : 0;
+    return { ended, revoked };
+  });
   await recordAudit(ctx.sql, {
     action: "user.password_changed",
     actorUserId: user.id,
     targetType: "user",
     targetId: user.id,
     ip: ctx.ip,
-    details: { sessionsEnded: ended },
+    details: { sessionsEnded: ended, apiKeysRevoked: revoked },
   });
+  return { sessionsEnded: ended, apiKeysRevoked: revoked };
 }

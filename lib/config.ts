@@ -36,8 +36,15 @@ export const configSchema = z.object({
   VOX_REAP_MS: z.coerce.number().int().min(100).default(2000),
   /** An extra schedule tick in ms besides the per-minute Deno.cron (0 = none; tests use it). */
   VOX_SCHEDULE_TICK_MS: z.coerce.number().int().min(0).default(0),
-  /** Trust X-Forwarded-For / X-Forwarded-Proto from a reverse proxy. */
+  /** Trust X-Forwarded-For / X-Forwarded-Proto from a reverse proxy (one hop, unless TRUST_PROXY_HOPS says). */
   TRUST_PROXY: flag(false),
+  /**
+   * How many reverse proxies in front of Vox append to X-Forwarded-For; the client is the entry
+   * that many places from the right. Setting it implies TRUST_PROXY; 0 trusts no header.
+   */
+  TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).optional(),
+  /** The largest request body most routes accept, in bytes (413 beyond it; docs/security.md). */
+  MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),
   MAIL_FROM: z.string().default("Vox <no-reply@localhost>"),
   GOOGLE_CLIENT_ID: optionalString,
@@ -72,6 +79,14 @@ export const configSchema = z.object({
 });
 
 export type Config = z.infer<typeof configSchema>;
+
+/**
+ * How many proxy hops' X-Forwarded-* entries are trusted: TRUST_PROXY_HOPS when set, else 1
+ * with TRUST_PROXY, else 0.
+ */
+export function trustedProxyHops(config: Config): number {
+  return config.TRUST_PROXY_HOPS ?? (config.TRUST_PROXY ? 1 : 0);
+}
 
 /** Thrown when the environment is invalid; the message names every bad variable. */
 export class ConfigError extends Error {

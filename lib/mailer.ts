@@ -41,18 +41,23 @@ export function smtpMailer(url: string, from: string): Mailer {
 }
 
 /**
- * Without SMTP the message (including any link in it) goes to the server log at info level,
- * so whoever runs the server can pass it on. The README says so.
+ * Without SMTP the message (including any link in it) goes to the server log at warn level,
+ * so whoever runs the server can pass it on; the line says that it holds a secret. This is the
+ * only place an activation link reaches a log (docs/security.md).
  */
 export function logMailer(log: Logger): Mailer {
   return {
     kind: "log",
     send(m) {
-      log.info("mail not sent (SMTP_URL is not set); its content follows", {
-        mailTo: m.to,
-        subject: m.subject,
-        body: m.text,
-      });
+      log.warn(
+        "SECRET: mail not sent (SMTP_URL is not set); its content follows and may hold a " +
+          "single-use link that activates an account: pass it on to the recipient only",
+        {
+          mailTo: m.to,
+          subject: m.subject,
+          body: m.text,
+        },
+      );
       return Promise.resolve();
     },
   };

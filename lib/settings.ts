@@ -14,10 +14,17 @@ const windowLimit = z.object({
 });
 export type WindowLimit = z.infer<typeof windowLimit>;
 
-/** Failed sign-ins before an account is locked, and for how long. */
+/**
+ * Failed sign-ins (lib/auth/lockout.ts): `failures` in a row for one login from one client lock
+ * it there for `lockSeconds`, each further lock twice as long up to `maxLockSeconds`;
+ * `accountFailures` within `lockSeconds` from all clients together lock the login for clients
+ * that never signed in to it. Rows stored before the last two existed get their defaults.
+ */
 const lockoutSetting = z.object({
   failures: z.number().int().min(1),
   lockSeconds: z.number().int().min(1),
+  maxLockSeconds: z.number().int().min(1).default(24 * 3600),
+  accountFailures: z.number().int().min(1).default(50),
 });
 export type LockoutSetting = z.infer<typeof lockoutSetting>;
 
@@ -57,9 +64,10 @@ export const SETTINGS = {
   "auth.activation_ttl_seconds": setting(seconds, 60 * 60 * 48, "int", "Activation link lifetime"),
   "auth.lockout": setting(
     lockoutSetting,
-    { failures: 5, lockSeconds: 900 },
+    { failures: 5, lockSeconds: 900, maxLockSeconds: 24 * 3600, accountFailures: 50 },
     "jsonb",
-    "Failed logins for one account before it is locked, and for how long",
+    "Failed logins for one account from one client before it is locked there, for how long (doubling " +
+      "up to maxLockSeconds), and failures from all clients before unknown devices are locked out",
   ),
   "jobs.max_attempts": setting(z.coerce.number().int().min(1), 3, "int", "Attempts before a job is failed"),
   "jobs.heartbeat_timeout_seconds": setting(

@@ -26,7 +26,8 @@ const SETUP_LOCK = 7_346_021_003;
 /**
  * First run: with the right INIT_CODE and while no administrator exists, creates the admin
  * (isAdmin, active) and the Scout (role principal, not activated, no password: the activation
- * link lets the Scout choose one). Returns the Scout's activation link, which is shown once.
+ * link lets the Scout choose one). Returns the Scout's activation link, which is shown once and
+ * mailed to the Scout.
  */
 export async function runSetup(
   ctx: ActionContext,
@@ -85,10 +86,24 @@ export async function runSetup(
     ip: ctx.ip,
     details: { adminId: result.admin.id, scoutId: result.scout.id },
   });
-  // Deliberate (issue: the Scout's link is shown once and written to the server log).
-  ctx.log.info("setup completed; the Scout activates their account with this link", {
+  // The link is shown once (page or JSON) and mailed to the Scout; it goes to the server log
+  // only as the log mailer's clearly marked message when no SMTP_URL is set.
+  ctx.log.info("setup completed; the Scout's activation link was shown once and mailed to the Scout", {
     scoutEmail: result.scout.email,
-    scoutActivationUrl: url,
+    mailer: ctx.mailer.kind,
   });
+  try {
+    await ctx.mailer.send({
+      to: result.scout.email,
+      subject: "Vox: activate your Scout account",
+      text: `The Vox administrator set up this server with you as its Scout.\n\nOpen this link to ` +
+        `choose a password and activate your account:\n${url}\n\nThe link works once and expires.\n`,
+    });
+  } catch (err) {
+    // Setup is done and the administrator has the link on screen; the mail is a convenience.
+    ctx.log.warn("the Scout's activation mail could not be sent; pass the link on by hand", {
+      error: err instanceof Error ? err.message : String(err),
+    });
+  }
   return { admin: userView(result.admin), scout: userView(result.scout), scoutActivationUrl: url };
 }

@@ -1,6 +1,7 @@
 import { type Context, Hono } from "hono";
 import type { ComponentChildren } from "preact";
 import { PASSWORD_MIN } from "../lib/auth/passwords.ts";
+import { readKnownDevice } from "../lib/auth/devices.ts";
 import { checkAuthRateLimit } from "../lib/auth/rate_limit.ts";
 import { safeNext } from "../lib/auth/redirects.ts";
 import type { AppEnv, ResolvedDeps } from "../lib/context.ts";
@@ -128,7 +129,12 @@ export function authPageRoutes(deps: ResolvedDeps) {
         await checkAuthRateLimit(c, deps);
         const parsed = loginSchema.safeParse({ login: form.login, password: form.password });
         if (!parsed.success) throw invalidInput(parsed.error, "form");
-        const user = await passwordLogin(actionContext(c, deps), { ...parsed.data, adminOnly: admin });
+        const device = await readKnownDevice(c, deps.config, deps.secretKey);
+        const user = await passwordLogin(actionContext(c, deps), {
+          ...parsed.data,
+          adminOnly: admin,
+          device,
+        });
         await startSession(c, deps, user);
         return c.redirect(safeNext(form.next, "/"), 303);
       } catch (err) {

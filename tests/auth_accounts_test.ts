@@ -396,3 +396,145 @@ Deno.test("pruneIdentity() drops expired sessions and old tokens, keeps live one
   const tokens = await db.sql`SELECT token_hash FROM activation_tokens WHERE user_id = ${u.id}`;
   assert.deepEqual(tokens.map((t) => t.tokenHash), [hashToken("fresh")]);
 });
+
+Deno.test("signing up again before activation never sets a password: the newest link asks for one", async () => {
+  const { app, mailer } = await setup();
+  const email = freshEmail();
+  const [pw1, pw2, pw3] = ["first passphrase one", "second passphrase two", "chosen passphrase three"];
+  assert.equal(
+    (await app.request("/api/auth/signup", jsonInit("POST", { email, password: pw1 }))).status,
+    202,
+  );
+  assert.equal(
+    (await app.request("/api/auth/signup", jsonInit("POST", { email, password: pw2 }))).status,
+    202,
+  );
+  const mails = mailer.sent.filter((m) => m.to === email);
+  assert.equal(mails.length, 2);
+  const firstToken = activationTokenIn(mails[0].text);
+  const newest = activationTokenIn(mails[1].text);
+  assert.match(mails[1].text, /choose a password/);
+
+  // The newest link does not activate with whatever password a sign-up gave…
+  const bare = await app.request("/api/auth/activate", jsonInit("POST", { token: newest }));
+  assert.equal(bare.status, 400);
+  assert.equal((await bare.json()).error.code, "password_required");
+  const page = await app.request(`/activate/${newest}`);
+  assert.match(await page.text(), /Choose a password/);
+  // …and the first link no longer works at all.
+  const old = await app.request("/api/auth/activate", jsonInit("POST", { token: firstToken }));
+  assert.equal(old.status, 400);
+
+  const activated = await app.request(
+    "/api/auth/activate",
+    jsonInit("POST", { token: newest, password: pw3 }),
+  );
+  assert.equal(activated.status, 200);
+  const login = (password: string) => app.request("/api/auth/login", jsonInit("POST", { email, password }));
+  assert.equal((await login(pw2)).status, 401);
+  assert.equal((await login(pw1)).status, 401);
+  assert.equal((await login(pw3)).status, 200);
+});
+
+Deno.test("a password change with revokeApiKeys revokes the keys; without it they keep working", async () => {
+  const { app } = await setup();
+  const u = await createUser(db.sql, { password: PASSWORD });
+  const { apiKeyFor } = await import("./_auth.ts");
+  const signIn = async (password: string) =>
+    sessionCookieOf(await app.request("/api/auth/login", jsonInit("POST", { email: u.email, password })))!;
+  const asKey = (key: string) => app.request("/api/v1/user", { headers: { authorization: `Bearer ${key}` } });
+
+  const kept = await apiKeyFor(db.sql, u.id, "kept");
+  const plain = await app.request(
+    "/api/v1/user/password",
+    jsonInit("POST", { currentPassword: PASSWORD, newPassword: "middle passphrase 2" }, {
+      cookie: await signIn(PASSWORD),
+    }),
+  );
+  assert.equal(plain.status, 200);
+  assert.equal((await plain.json()).apiKeysRevoked, 0);
+  assert.equal((await asKey(kept)).status, 200);
+
+  const second = await apiKeyFor(db.sql, u.id, "second");
+  const revoking = await app.request(
+    "/api/v1/user/password",
+    jsonInit("POST", {
+      currentPassword: "middle passphrase 2",
+      newPassword: "final passphrase 3",
+      revokeApiKeys: true,
+    }, { cookie: await signIn("middle passphrase 2") }),
+  );
+  assert.equal(revoking.status, 200);
+  assert.equal((await revoking.json()).apiKeysRevoked, 2);
+  for (const key of [kept, second]) {
+    const res = await asKey(key);
+    assert.equal(res.status, 401);
+    assert.equal((await res.json()).error.code, "api_key_revoked");
+  }
+  const [audit] = await db.sql`
+    SELECT details FROM audit_log WHERE action = 'user.password_changed' AND target_id = ${String(u.id)}
+    ORDER BY id DESC LIMIT 1`;
+  assert.equal(audit.details.apiKeysRevoked, 2);
+  const wrongType = await app.request(
+    "/api/v1/user/password",
+    jsonInit("POST", {
+      currentPassword: "final passphrase 3",
+      newPassword: "x passphrase 4",
+      revokeApiKeys: "yes",
+    }, {
+      cookie: await signIn("final passphrase 3"),
+    }),
+  );
+  assert.equal(wrongType.status, 400);
+  assert.match((await wrongType.json()).error.message, /^revokeApiKeys: /);
+});
+
+Deno.test("over https only the __Host- cookie authenticates; a plain one is ignored", async () => {
+  const { app } = await createTestApp(db.sql, {
+    mailer: memoryMailer(),
+    config: testConfig({ PUBLIC_URL: "https://vox.example" }),
+  });
+  const u = await createUser(db.sql);
+  const { token } = await sessionFor(db.sql, u.id);
+  const me = (cookie: string) => app.request("https://vox.example/api/v1/user", { headers: { cookie } });
+  assert.equal((await me(`vox_session=${token}`)).status, 401);
+  assert.equal((await me(`__Host-vox_session=${token}`)).status, 200);
+  // A tossed plain cookie beside the real one changes nothing.
+  const both = await me(`vox_session=${"a".repeat(32)}; __Host-vox_session=${token}`);
+  assert.equal(both.status, 200);
+  // Plain http (a local install) still uses the plain cookie.
+  const { app: local } = await createTestApp(db.sql, { mailer: memoryMailer() });
+  assert.equal(
+    (await local.request("/api/v1/user", { headers: { cookie: `vox_session=${token}` } })).status,
+    200,
+  );
+});
+
+Deno.test("the login form's `next` stays on this origin however it is written", async () => {
+  const { app } = await setup();
+  const u = await createUser(db.sql, { password: PASSWORD });
+  const cases: [string, string][] = [
+    [decodeURIComponent("%09/evil.com"), "/"],
+    ["/\t/evil.com", "/"],
+    ["/\\evil.com", "/"],
+    ["//evil.com", "/"],
+    ["/\n/evil.com", "/"],
+    ["/.//evil.com", "/"],
+    ["/%09/evil.com", "/%09/evil.com"],
+    ["/jobs?tab=1", "/jobs?tab=1"],
+  ];
+  for (const [next, expected] of cases) {
+    const res = await app.request("http://vox.test/login", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ login: u.email, password: PASSWORD, next }),
+    });
+    assert.equal(res.status, 303, JSON.stringify(next));
+    const location = res.headers.get("location")!;
+    assert.equal(location, expected, JSON.stringify(next));
+    assert.equal(new URL(location, "http://vox.test/login").origin, "http://vox.test");
+  }
+  // The page renders a cleaned `next` into its form, never the raw one.
+  const page = await app.request(`/login?next=${encodeURIComponent("/\t/evil.com")}`);
+  assert.match(await page.text(), /name="next" value="\/"/);
+});

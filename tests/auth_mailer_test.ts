@@ -88,6 +88,9 @@ Deno.test("without SMTP_URL the mail, link included, goes to the server log", as
   const line = logs.lines.find((l) => l.includes("SMTP_URL is not set"))!;
   assert.ok(line);
   const entry = JSON.parse(line);
+  // Clearly marked as holding a secret, at a level operators see.
+  assert.equal(entry.level, "warn");
+  assert.match(entry.msg, /^SECRET: /);
   assert.equal(entry.mailTo, "log-user@example.test");
   assert.equal(entry.subject, "Vox: activate your account");
   const token = activationTokenIn(entry.body);

@@ -121,29 +121,48 @@ Deno.test(
   },
 );
 
+const loginAs = (a: Awaited<ReturnType<typeof app>>) =>
+(
+  login: string,
+  password: string,
+  from: { ip: string; cookie?: string },
+) =>
+  a.request(
+    "/api/auth/login",
+    jsonInit("POST", { login, password }, {
+      headers: { "x-forwarded-for": from.ip, ...(from.cookie ? { cookie: from.cookie } : {}) },
+    }),
+  );
+
+/** The known-device cookie a response set, as `name=value`. */
+function deviceCookieOf(res: Response): string | null {
+  for (const line of res.headers.getSetCookie()) {
+    const m = /^((?:__Host-)?vox_device)=([^;]+)/.exec(line);
+    if (m) return `${m[1]}=${m[2]}`;
+  }
+  return null;
+}
+
 Deno.test(
-  "repeated failed logins lock the account for a while, even with the right password",
+  "repeated failed logins lock the login for that client, even with the right password",
   async () => {
     await limits({});
     await setSetting(db.sql, "auth.lockout", { failures: 3, lockSeconds: 600 });
-    const a = await app();
+    const login = loginAs(await app());
     const u = await createUser(db.sql, { password: PASSWORD });
-    const login = (password: string, email = u.email) =>
-      a.request(
-        "/api/auth/login",
-        jsonInit("POST", { email, password }, { headers: { "x-forwarded-for": nextIp() } }),
-      );
+    const here = { ip: nextIp() };
 
     // A success before the threshold clears the count.
-    assert.equal((await login("wrong one")).status, 401);
-    assert.equal((await login("wrong two")).status, 401);
-    assert.equal((await login(PASSWORD)).status, 200);
-    for (let i = 0; i < 3; i++) assert.equal((await login(`wrong ${i}`)).status, 401);
-    const locked = await login(PASSWORD);
+    assert.equal((await login(u.email, "wrong one", here)).status, 401);
+    assert.equal((await login(u.email, "wrong two", here)).status, 401);
+    assert.equal((await login(u.email, PASSWORD, here)).status, 200);
+    for (let i = 0; i < 3; i++) assert.equal((await login(u.email, `wrong ${i}`, here)).status, 401);
+    const locked = await login(u.email, PASSWORD, here);
     assertLimited(locked, 600);
     const body = await locked.json();
     assert.equal(body.error.code, "account_locked");
-    assert.match(body.error.message, /Too many failed sign-ins for this account/);
+    assert.equal(body.error.details.scope, "client");
+    assert.match(body.error.message, /Too many failed sign-ins for this account from here/);
     const [audit] = await db
       .sql`SELECT count(*)::int AS n FROM audit_log WHERE action = 'auth.login.locked' AND target_id = ${
       String(u.id)
@@ -152,17 +171,138 @@ Deno.test(
 
     // An address with no account locks the same way, so a lock reveals nothing.
     const ghost = `ghost_${Date.now()}@example.test`;
-    for (let i = 0; i < 3; i++) assert.equal((await login("guess", ghost)).status, 401);
-    const ghostLocked = await login("guess", ghost);
+    for (let i = 0; i < 3; i++) assert.equal((await login(ghost, "guess", here)).status, 401);
+    const ghostLocked = await login(ghost, "guess", here);
     assert.equal(ghostLocked.status, 429);
     assert.equal((await ghostLocked.json()).error.code, "account_locked");
 
     // When the lock period is over, the right password works again.
-    await db
-      .sql`UPDATE rate_limit_hits SET window_start = window_start - interval '601 seconds' WHERE bucket LIKE 'login_fail:%'`;
-    assert.equal((await login(PASSWORD)).status, 200);
+    await db.sql`
+      UPDATE rate_limit_hits SET window_start = window_start - interval '601 seconds'
+      WHERE bucket LIKE 'login_fail:%'`;
+    assert.equal((await login(u.email, PASSWORD, here)).status, 200);
   },
 );
+
+Deno.test("five failures for `admin` from one client; the right password from another client succeeds", async () => {
+  await limits({});
+  // The seeded lockout: 5 failures, 900 s.
+  await db.sql`DELETE FROM system_config WHERE key = 'auth.lockout'`;
+  const login = loginAs(await app());
+  await createUser(db.sql, { username: "admin", isAdmin: true, password: PASSWORD });
+  const attacker = { ip: nextIp() };
+  for (let i = 0; i < 5; i++) assert.equal((await login("admin", `guess number ${i}`, attacker)).status, 401);
+  const refused = await login("admin", PASSWORD, attacker);
+  assertLimited(refused, 900);
+  const owner = await login("admin", PASSWORD, { ip: nextIp() });
+  assert.equal(owner.status, 200);
+  assert.equal((await owner.json()).user.username, "admin");
+  // The owner's success does not lift the attacker's lock.
+  assert.equal((await login("admin", PASSWORD, attacker)).status, 429);
+});
+
+Deno.test("each further lock from the same client lasts twice as long, up to the maximum", async () => {
+  await limits({});
+  await setSetting(db.sql, "auth.lockout", {
+    failures: 2,
+    lockSeconds: 100,
+    maxLockSeconds: 300,
+    accountFailures: 1000,
+  });
+  const login = loginAs(await app());
+  const u = await createUser(db.sql, { password: PASSWORD });
+  const here = { ip: nextIp() };
+  const bucketLike = "login_fail:%";
+  const retryAfterOfNextLock = async () => {
+    for (let i = 0; i < 2; i++) assert.equal((await login(u.email, "wrong guess", here)).status, 401);
+    const res = await login(u.email, PASSWORD, here);
+    assert.equal(res.status, 429);
+    await res.body?.cancel();
+    // Let the lock run out (the test moves the clock of the counter, not the wall clock).
+    await db.sql`
+      UPDATE rate_limit_hits SET window_start = window_start - interval '301 seconds'
+      WHERE bucket LIKE ${bucketLike}`;
+    return Number(res.headers.get("retry-after"));
+  };
+  const first = await retryAfterOfNextLock();
+  const second = await retryAfterOfNextLock();
+  const third = await retryAfterOfNextLock();
+  const fourth = await retryAfterOfNextLock();
+  assert.ok(first <= 100 && first > 50, `first ${first}`);
+  assert.ok(second <= 200 && second > 150, `second ${second}`);
+  assert.ok(third <= 300 && third > 250, `third ${third} (capped)`);
+  assert.ok(fourth <= 300 && fourth > 250, `fourth ${fourth} (capped)`);
+  // A success ends the streak: the next lock is the short one again.
+  assert.equal((await login(u.email, PASSWORD, here)).status, 200);
+  assert.ok((await retryAfterOfNextLock()) <= 100);
+});
+
+Deno.test("failures from many clients lock out unknown devices, not a browser that signed in before", async () => {
+  await limits({});
+  await setSetting(db.sql, "auth.lockout", {
+    failures: 3,
+    lockSeconds: 600,
+    maxLockSeconds: 3600,
+    accountFailures: 4,
+  });
+  const login = loginAs(await app());
+  const u = await createUser(db.sql, { password: PASSWORD });
+  const first = await login(u.email, PASSWORD, { ip: nextIp() });
+  assert.equal(first.status, 200);
+  const device = deviceCookieOf(first)!;
+  assert.ok(device, "a sign-in marks the browser as a known device");
+
+  for (let i = 0; i < 4; i++) {
+    assert.equal((await login(u.email, "wrong guess", { ip: nextIp() })).status, 401);
+  }
+  const stranger = await login(u.email, PASSWORD, { ip: nextIp() });
+  assertLimited(stranger, 600);
+  const body = await stranger.json();
+  assert.equal(body.error.details.scope, "account");
+  assert.match(body.error.message, /sign in from a browser that signed in to it before/);
+  // The known browser gets in from anywhere; a forged or foreign device cookie does not help.
+  assert.equal((await login(u.email, PASSWORD, { ip: nextIp(), cookie: device })).status, 200);
+  const forged = await login(u.email, PASSWORD, { ip: nextIp(), cookie: "vox_device=v1.AAAA.BBBB" });
+  assert.equal(forged.status, 429);
+  const other = await createUser(db.sql, { password: PASSWORD });
+  const otherDevice = deviceCookieOf(await login(other.email, PASSWORD, { ip: nextIp() }))!;
+  assert.equal((await login(u.email, PASSWORD, { ip: nextIp(), cookie: otherDevice })).status, 429);
+});
+
+Deno.test("a spoofed left-most X-Forwarded-For does not change the recorded client address", async () => {
+  await limits({});
+  const a = await app();
+  const u = await createUser(db.sql, { password: PASSWORD });
+  const res = await a.request(
+    "/api/auth/login",
+    jsonInit("POST", { email: u.email, password: PASSWORD }, {
+      // The client wrote 198.51.100.66; the one trusted proxy appended the address it saw.
+      headers: { "x-forwarded-for": "198.51.100.66, 203.0.113.250" },
+    }),
+  );
+  assert.equal(res.status, 200);
+  const [session] = await db.sql`SELECT ip FROM sessions WHERE user_id = ${u.id}`;
+  assert.equal(session.ip, "203.0.113.250");
+  const [audit] = await db.sql`
+    SELECT ip FROM audit_log WHERE action = 'auth.login.succeeded' AND target_id = ${String(u.id)}`;
+  assert.equal(audit.ip, "203.0.113.250");
+
+  // With two trusted hops the client is the second entry from the right.
+  const twoHops = (await createTestApp(db.sql, {
+    mailer: memoryMailer(),
+    config: testConfig({ TRUST_PROXY_HOPS: "2" }),
+  })).app;
+  const v = await createUser(db.sql, { password: PASSWORD });
+  const res2 = await twoHops.request(
+    "/api/auth/login",
+    jsonInit("POST", { email: v.email, password: PASSWORD }, {
+      headers: { "x-forwarded-for": "198.51.100.66, 203.0.113.251, 10.0.0.2" },
+    }),
+  );
+  assert.equal(res2.status, 200);
+  const [session2] = await db.sql`SELECT ip FROM sessions WHERE user_id = ${v.id}`;
+  assert.equal(session2.ip, "203.0.113.251");
+});
 
 Deno.test("old counters are pruned", async () => {
   const { pruneRateLimits } = await import("../lib/auth/rate_limit.ts");

@@ -12,17 +12,19 @@ const body = (initCode = INIT_CODE) => ({
   scout: { email: "scout@example.test", name: "Scout" },
 });
 
-async function fresh(config: Record<string, string> = { INIT_CODE }) {
+async function fresh(config: Record<string, string> = { INIT_CODE }, opts: { logMailer?: boolean } = {}) {
   const db = await createTestDatabase();
+  const mailer = memoryMailer();
   const t = await createTestApp(db.sql, {
-    mailer: memoryMailer(),
+    // Without a mailer the app makes the one the config asks for: the log mailer.
+    mailer: opts.logMailer ? undefined : mailer,
     config: testConfig({ PUBLIC_URL: "http://vox.test", ...config }),
   });
-  return { db, ...t };
+  return { db, mailer, ...t };
 }
 
 Deno.test("setup creates the admin and an inactive principal Scout, once", async () => {
-  const { db, app, logs } = await fresh();
+  const { db, app, logs, mailer } = await fresh();
   try {
     const before = await app.request("/api/setup");
     assert.deepEqual(await before.json(), { setupRequired: true, enabled: true });
@@ -38,9 +40,12 @@ Deno.test("setup creates the admin and an inactive principal Scout, once", async
     assert.equal(out.scout.activated, false);
     assert.match(out.scoutActivationUrl, /^http:\/\/vox\.test\/activate\/[a-z2-7]{32}$/);
 
-    // The link is in the server log too (deliberately), and in no stored form.
-    assert.ok(logs.lines.some((l) => l.includes(out.scoutActivationUrl) && l.includes("setup completed")));
+    // The link is mailed to the Scout, is in no log line and in no stored form.
+    const mail = mailer.sent.find((m) => m.to === "scout@example.test")!;
+    assert.ok(mail.text.includes(out.scoutActivationUrl));
     const token = activationTokenIn(out.scoutActivationUrl);
+    assert.ok(logs.lines.some((l) => l.includes("setup completed")));
+    assert.ok(!logs.text.includes(token), "the activation token is not logged");
     const [stored] = await db
       .sql`SELECT count(*)::int AS n FROM activation_tokens WHERE token_hash = ${token}`;
     assert.equal(stored.n, 0);
@@ -187,6 +192,23 @@ Deno.test("setup validates input and names the field", async () => {
     const missing = await app.request("/api/setup", jsonInit("POST", { initCode: INIT_CODE, admin: {} }));
     assert.equal(missing.status, 400);
     assert.match((await missing.json()).error.message, /^admin\.email: /);
+  } finally {
+    await db.close();
+  }
+});
+
+Deno.test("without a mail server the Scout's link reaches the log only in the marked mail line", async () => {
+  const { db, app, logs } = await fresh({ INIT_CODE }, { logMailer: true });
+  try {
+    const res = await app.request("/api/setup", jsonInit("POST", body()));
+    assert.equal(res.status, 201);
+    const token = activationTokenIn((await res.json()).scoutActivationUrl);
+    const holding = logs.lines.filter((l) => l.includes(token));
+    assert.equal(holding.length, 1, holding.join("\n"));
+    const entry = JSON.parse(holding[0]);
+    assert.equal(entry.level, "warn");
+    assert.match(entry.msg, /^SECRET: mail not sent \(SMTP_URL is not set\)/);
+    assert.equal(entry.mailTo, "scout@example.test");
   } finally {
     await db.close();
   }

@@ -121,6 +121,13 @@ export async function revokeApiKey(sql: Sql, userId: number, id: string): Promis
   return row ? toInfo(row) : null;
 }
 
+/** Revokes every key of the user that is not revoked yet; returns how many. */
+export async function revokeAllApiKeys(sql: Sql, userId: number): Promise<number> {
+  const rows =
+    await sql`UPDATE api_keys SET revoked_at = now() WHERE user_id = ${userId} AND revoked_at IS NULL`;
+  return rows.count;
+}
+
 /** Deletes one of the user's keys; false when there was none. */
 export async function deleteApiKey(sql: Sql, userId: number, id: string): Promise<boolean> {
   const rows = await sql`DELETE FROM api_keys WHERE id = ${id} AND user_id = ${userId}`;

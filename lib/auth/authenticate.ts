@@ -20,7 +20,7 @@ export function createAuthenticator(deps: AppDeps) {
       }
       return await authenticateApiKey(deps.sql, m[1]);
     }
-    const token = readSessionCookie(c);
+    const token = readSessionCookie(c, deps.config);
     if (!token) return null;
     const session = await validateSession(deps.sql, token);
     if (!session) {

@@ -1,17 +1,31 @@
 import type { Context } from "hono";
 import { getConnInfo } from "hono/deno";
-import type { Config } from "../config.ts";
+import { type Config, trustedProxyHops } from "../config.ts";
 
 /**
- * The client's IP address: the socket peer, or the first X-Forwarded-For hop when
- * TRUST_PROXY is on (only behind a proxy that overwrites the header). "unknown" when the
- * request did not come from a socket (in-process tests).
+ * The value a header got from the outermost trusted proxy: each proxy appends to a
+ * comma-separated list, so with `hops` trusted proxies the entry `hops` places from the right is
+ * the one the outermost of them wrote. Entries further left came from the client and are
+ * ignored. With fewer entries than hops, the left-most (written by a trusted proxy anyway).
+ */
+export function forwardedEntry(header: string | undefined, hops: number): string | undefined {
+  if (!header || hops <= 0) return undefined;
+  const entries = header.split(",").map((e) => e.trim());
+  return entries[Math.max(0, entries.length - hops)] || undefined;
+}
+
+// An IPv4 or IPv6 address (no port); anything else in X-Forwarded-For is not an address.
+const IP_LIKE = /^[0-9A-Fa-f:.]{2,45}$/;
+
+/**
+ * The client's IP address: the socket peer, or, behind trusted proxies (TRUST_PROXY,
+ * TRUST_PROXY_HOPS), the right-most X-Forwarded-For entry no trusted proxy wrote for itself —
+ * a client cannot change it by sending its own header. "unknown" when the request did not come
+ * from a socket (in-process tests).
  */
 export function clientIp(c: Context, config: Config): string {
-  if (config.TRUST_PROXY) {
-    const forwarded = c.req.header("x-forwarded-for")?.split(",")[0]?.trim();
-    if (forwarded) return forwarded.slice(0, 64);
-  }
+  const forwarded = forwardedEntry(c.req.header("x-forwarded-for"), trustedProxyHops(config));
+  if (forwarded && IP_LIKE.test(forwarded)) return forwarded;
   try {
     return getConnInfo(c).remote.address ?? "unknown";
   } catch {
@@ -22,7 +36,7 @@ export function clientIp(c: Context, config: Config): string {
 /** True when the browser reached us over https (directly, through PUBLIC_URL, or a trusted proxy). */
 export function isHttps(c: Context, config: Config): boolean {
   if (new URL(c.req.url).protocol === "https:") return true;
-  if (config.TRUST_PROXY && c.req.header("x-forwarded-proto")?.split(",")[0]?.trim() === "https") return true;
+  if (forwardedEntry(c.req.header("x-forwarded-proto"), trustedProxyHops(config)) === "https") return true;
   return config.PUBLIC_URL?.startsWith("https:") ?? false;
 }
 
@@ -30,9 +44,10 @@ export function isHttps(c: Context, config: Config): boolean {
 export function expectedOrigins(c: Context, config: Config): string[] {
   const origins = [new URL(c.req.url).origin];
   if (config.PUBLIC_URL) origins.push(new URL(config.PUBLIC_URL).origin);
-  if (config.TRUST_PROXY) {
-    const host = c.req.header("x-forwarded-host") ?? c.req.header("host");
-    const proto = c.req.header("x-forwarded-proto")?.split(",")[0]?.trim() ?? "http";
+  const hops = trustedProxyHops(config);
+  if (hops > 0) {
+    const host = forwardedEntry(c.req.header("x-forwarded-host"), hops) ?? c.req.header("host");
+    const proto = forwardedEntry(c.req.header("x-forwarded-proto"), hops) ?? "http";
     if (host) origins.push(`${proto}://${host}`);
   }
   return origins;

@@ -7,6 +7,7 @@ import type { Sql } from "../db.ts";
 import type { AuthUser } from "../roles.ts";
 import { toAuthUser, type UserRow } from "../users.ts";
 import { clientIp, isHttps } from "./client.ts";
+import { rememberDevice } from "./devices.ts";
 import { parseSetting, readSetting, storedSettingSql } from "../settings.ts";
 import { hashToken, randomToken } from "./tokens.ts";
 
@@ -101,8 +102,13 @@ export async function pruneSessions(sql: Sql): Promise<number> {
   return rows.count;
 }
 
-/** The raw session token the request carries, if any. */
-export function readSessionCookie(c: Context): string | undefined {
+/**
+ * The raw session token the request carries, if any. Over https only the `__Host-` cookie
+ * counts: a plain `vox_session` can be planted by a sibling subdomain or over http (cookie
+ * tossing), a `__Host-` one only by this host over https.
+ */
+export function readSessionCookie(c: Context, config: Config): string | undefined {
+  if (isHttps(c, config)) return getCookie(c, SECURE_SESSION_COOKIE);
   return getCookie(c, SECURE_SESSION_COOKIE) ?? getCookie(c, SESSION_COOKIE);
 }
 
@@ -128,21 +134,22 @@ export function clearSessionCookie(c: Context, config: Config): void {
 
 /**
  * Starts a session for `user` after a successful sign-in (API or page), replacing any session
- * the browser had, and sets its cookie.
+ * the browser had, sets its cookie and marks the browser a known device of the user.
  */
 export async function startSession(c: Context<AppEnv>, deps: ResolvedDeps, user: AuthUser): Promise<void> {
-  const previous = readSessionCookie(c);
+  const previous = readSessionCookie(c, deps.config);
   if (previous) await invalidateSession(deps.sql, previous);
   const session = await createSession(deps.sql, user.id, {
     ip: clientIp(c, deps.config),
     userAgent: c.req.header("user-agent"),
   });
   setSessionCookie(c, deps.config, session);
+  await rememberDevice(c, deps.config, deps.secretKey, user.id);
 }
 
 /** Ends the browser's session, if any, clears its cookie and records the logout. */
 export async function endSession(c: Context<AppEnv>, deps: ResolvedDeps): Promise<void> {
-  const token = readSessionCookie(c);
+  const token = readSessionCookie(c, deps.config);
   if (token) await invalidateSession(deps.sql, token);
   clearSessionCookie(c, deps.config);
   const user = c.var.user;

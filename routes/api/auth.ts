@@ -3,6 +3,7 @@ import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { z } from "zod";
 import { isHttps } from "../../lib/auth/client.ts";
 import { OAuthError, type OAuthPending } from "../../lib/auth/oauth.ts";
+import { readKnownDevice } from "../../lib/auth/devices.ts";
 import { checkAuthRateLimit } from "../../lib/auth/rate_limit.ts";
 import { endSession, startSession } from "../../lib/auth/sessions.ts";
 import { constantTimeEqualText, randomToken } from "../../lib/auth/tokens.ts";
@@ -199,7 +200,8 @@ export function authApi(deps: ResolvedDeps) {
     valid("json", loginBody),
     async (c) => {
       const { login, password } = c.req.valid("json");
-      const user = await passwordLogin(actionContext(c, deps), { login, password });
+      const device = await readKnownDevice(c, deps.config, deps.secretKey);
+      const user = await passwordLogin(actionContext(c, deps), { login, password, device });
       await startSession(c, deps, user);
       return c.json({ user });
     },

@@ -37,6 +37,10 @@ export const callerSchema = z.object({ ...userFields, via: z.enum(["session", "a
 const passwordSchema = z.object({
   currentPassword: z.string().max(PASSWORD_MAX).default(""),
   newPassword: z.string().max(PASSWORD_MAX),
+  revokeApiKeys: z.boolean().default(false).describe(
+    "Also revoke every API key of the account (do this if the password may have leaked: keys made " +
+      "with it keep working otherwise)",
+  ),
 });
 
 doc({
@@ -50,11 +54,16 @@ doc({
 doc({
   method: "post",
   path: "/api/v1/user/password",
-  summary: "Change the password; ends every session of the user and starts a new one for this browser",
+  summary: "Change the password; ends every session of the user and starts a new one for this browser. " +
+    "API keys keep working unless `revokeApiKeys` is true",
   tag,
   auth: "session",
   body: passwordSchema,
-  response: z.object({ changed: z.literal(true), otherSessionsEnded: z.literal(true) }),
+  response: z.object({
+    changed: z.literal(true),
+    otherSessionsEnded: z.literal(true),
+    apiKeysRevoked: z.number().int().describe("How many API keys this change revoked"),
+  }),
 });
 
 /** /api/v1/user: the caller (session or API key) and their password. */
@@ -69,14 +78,14 @@ export function userApi(deps: ResolvedDeps) {
 
   app.post("/password", requireSession, valid("json", passwordSchema), async (c) => {
     const user = c.var.user!;
-    await changePassword(actionContext(c, deps), user, c.req.valid("json"));
+    const { apiKeysRevoked } = await changePassword(actionContext(c, deps), user, c.req.valid("json"));
     // Every session ended, this one too; the browser that changed the password gets a new one.
     setSessionCookie(
       c,
       deps.config,
       await createSession(deps.sql, user.id, { userAgent: c.req.header("user-agent") }),
     );
-    return c.json({ changed: true, otherSessionsEnded: true });
+    return c.json({ changed: true, otherSessionsEnded: true, apiKeysRevoked });
   });
 
   return app;
