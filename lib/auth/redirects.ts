@@ -11,7 +11,7 @@ const PROBE_ORIGIN = "http://vox.invalid";
 export function safeNext(next: string | undefined | null, fallback: string): string {
   if (!next || next.length > 2000) return fallback;
   // Only a path: a scheme, a host or anything the parser would strip first is refused outright.
-  if (!next.startsWith("/") || next.startsWith("//") || /[\\\u0000-\u0020\u007f]/.test(next)) return fallback;
+  if (!next.startsWith("/") || next.startsWith("//") || hasStrippedCharacter(next)) return fallback;
   let url: URL;
   try {
     url = new URL(next, PROBE_ORIGIN);
@@ -22,4 +22,13 @@ export function safeNext(next: string | undefined | null, fallback: string): str
   const path = url.pathname + url.search + url.hash;
   // A path that itself begins with `//` would be read as a host when served back.
   return path.startsWith("//") ? fallback : path;
+}
+
+/** Whether `text` holds a backslash, a space, or an ASCII control character (which URL parsers drop or rewrite). */
+function hasStrippedCharacter(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code <= 0x20 || code === 0x7f || code === 0x5c) return true;
+  }
+  return false;
 }
