@@ -6,6 +6,7 @@ import { csrfProtection } from "../lib/auth/csrf.ts";
 import { oauthProviders } from "../lib/auth/oauth_providers.ts";
 import { generalRateLimit } from "../lib/auth/rate_limit.ts";
 import type { AppDeps, AppEnv, ResolvedDeps } from "../lib/context.ts";
+import { requestBodyLimits } from "../lib/body_limits.ts";
 import { errorBody, handleError } from "../lib/errors.ts";
 import { createMailer } from "../lib/mailer.ts";
 import { serveFile } from "../lib/static_files.ts";
@@ -58,6 +59,9 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
       ms: Math.round((performance.now() - started) * 10) / 10,
     });
   });
+
+  // Before anything reads a body: an oversized one is refused unread (lib/body_limits.ts).
+  app.use("*", requestBodyLimits(deps.config));
 
   // The demo voice agent sets its own headers (routes/demo.ts), so it is mounted before the
   // app's; it exists only while the demo runs (embedded database and VOX_DEMO).

@@ -1,0 +1,63 @@
+// How large a request body may be. One limit for every route (MAX_BODY_BYTES, 1 MiB by default),
+// larger only where a route needs it; hono's bodyLimit refuses a declared Content-Length over
+// the limit before reading a byte, and stops reading a chunked body at the limit, so an
+// unauthenticated multi-GB POST costs at most the limit in memory.
+import type { MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { Config } from "./config.ts";
+import { HttpError } from "./errors.ts";
+
+/** Workflow and eval set bodies carry up to 300,000 characters of YAML, up to 3 bytes each. */
+export const ITEM_BODY_BYTES = 2 * 1024 * 1024;
+
+// Routes that enforce a limit of their own: the artifact upload (routes/api/agent_gateway.ts).
+const OWN_LIMIT = /^\/api\/agent\/jobs\/[^/]+\/artifacts\/[^/]+$/;
+const ITEM_ROUTES = /^\/api\/v1\/(workflows|eval-sets)(\/|$)/;
+
+/** The body limit of a request to `path`, or null when its route enforces its own. */
+export function bodyLimitFor(path: string, config: Config): number | null {
+  if (OWN_LIMIT.test(path)) return null;
+  if (ITEM_ROUTES.test(path)) return Math.max(ITEM_BODY_BYTES, config.MAX_BODY_BYTES);
+  return config.MAX_BODY_BYTES;
+}
+
+function tooLarge(limit: number): HttpError {
+  return new HttpError(413, "payload_too_large", `The request body is larger than the ${limit}-byte limit`, {
+    details: { limitBytes: limit },
+    // The rest of the body is not wanted: closing the connection spares receiving it.
+    headers: { Connection: "close" },
+  });
+}
+
+/** Middleware: 413 `payload_too_large` (the error envelope) for a body over its route's limit. */
+export function requestBodyLimits(config: Config): MiddlewareHandler {
+  return (c, next) => {
+    const limit = bodyLimitFor(c.req.path, config);
+    const source = c.req.raw.body;
+    if (limit === null || !source) return next();
+    const declared = c.req.raw.headers.has("content-length") && !c.req.raw.headers.has("transfer-encoding");
+    if (declared) {
+      return bodyLimit({ maxSize: limit, onError: () => Promise.reject(tooLarge(limit)) })(c, next);
+    }
+    // A body without a length is read up to the limit by bodyLimit. It stops there but does not
+    // cancel the stream, and the server then keeps receiving the rest (measured: ~5 MB of RSS
+    // per 10 MB body); reading through a stream we can cancel ends the transfer instead.
+    const reader = source.getReader();
+    const cancellable = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      },
+      cancel: (reason) => reader.cancel(reason),
+    });
+    c.req.raw = new Request(c.req.raw, { body: cancellable, duplex: "half" } as RequestInit);
+    return bodyLimit({
+      maxSize: limit,
+      onError: async () => {
+        await reader.cancel().catch(() => {});
+        throw tooLarge(limit);
+      },
+    })(c, next);
+  };
+}
