@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { changePassword } from "../../lib/accounts.ts";
 import { actionContext } from "../../lib/auth/action_context.ts";
+import { clientIp } from "../../lib/auth/client.ts";
 import { PASSWORD_MAX } from "../../lib/auth/passwords.ts";
 import { createSession, setSessionCookie } from "../../lib/auth/sessions.ts";
 import type { AppEnv, ResolvedDeps } from "../../lib/context.ts";
@@ -83,7 +84,10 @@ export function userApi(deps: ResolvedDeps) {
     setSessionCookie(
       c,
       deps.config,
-      await createSession(deps.sql, user.id, { userAgent: c.req.header("user-agent") }),
+      await createSession(deps.sql, user.id, {
+        ip: clientIp(c, deps.config),
+        userAgent: c.req.header("user-agent"),
+      }),
     );
     return c.json({ changed: true, otherSessionsEnded: true, apiKeysRevoked });
   });
