@@ -23,7 +23,8 @@ export type WindowLimit = z.infer<typeof windowLimit>;
 const lockoutSetting = z.object({
   failures: z.number().int().min(1),
   lockSeconds: z.number().int().min(1),
-  maxLockSeconds: z.number().int().min(1).default(24 * 3600),
+  // At most a day: counters are pruned a day after their last failure (lib/auth/rate_limit.ts).
+  maxLockSeconds: z.number().int().min(1).max(24 * 3600).default(24 * 3600),
   accountFailures: z.number().int().min(1).default(50),
 });
 export type LockoutSetting = z.infer<typeof lockoutSetting>;
