@@ -149,15 +149,16 @@ export async function signup(ctx: ActionContext, input: SignupInput): Promise<vo
   await sendMail(ctx, {
     to: email,
     subject: "Vox: activate your account",
-    text:
-      `Welcome to Vox.\n\nOpen this link to activate your account:\n${
-        activationUrl(ctx.config, result.token)
-      }\n\n` +
+    text: `Welcome to Vox.\n\nOpen this link and enter the password you chose at sign-up to activate ` +
+      `your account:\n${activationUrl(ctx.config, result.token)}\n\n` +
       `The link works once and expires. If you did not sign up, ignore this message.\n`,
   });
 }
 
-/** Facts about an activation token, for the page that asks to confirm it. */
+/**
+ * Facts about an activation token, for the page that asks to confirm it: whether the account
+ * must choose a password (none yet) or confirm the one given at sign-up.
+ */
 export async function inspectActivationToken(
   sql: Sql,
   token: string,
@@ -174,13 +175,15 @@ export async function inspectActivationToken(
 }
 
 /**
- * Redeems an activation token: activates its user, once. An account created without a
- * password (the Scout) must choose one here. Refuses unknown, used and expired tokens.
+ * Redeems an activation token: activates its user, once. The link proves the mailbox; the
+ * password proves the sign-up: an account created without a password (the Scout, or one signed
+ * up for twice) chooses one here, and an account signed up with a password must give that
+ * password, so a link mailed to someone who never signed up activates nothing for whoever did.
+ * Refuses unknown, used and expired tokens.
  */
 export async function activate(ctx: ActionContext, token: string, password?: string): Promise<UserView> {
   const invalid = new HttpError(400, "token_invalid", "This activation link is not valid");
   if (!/^[a-z2-7]{32}$/.test(token)) throw invalid;
-  const newHash = password ? await hashPassword(password) : null;
   const user = await ctx.sql.begin(async (tx) => {
     const sql = tx as unknown as Sql;
     const [row] = await sql<
@@ -188,13 +191,12 @@ export async function activate(ctx: ActionContext, token: string, password?: str
         userId: number;
         usedAt: Date | null;
         expired: boolean;
-        hasPassword: boolean;
+        passwordHash: string | null;
         email: string;
         username: string;
       }[]
     >`
-      SELECT t.user_id, t.used_at, t.expires_at <= now() AS expired,
-             u.password_hash IS NOT NULL AS has_password, u.email, u.username
+      SELECT t.user_id, t.used_at, t.expires_at <= now() AS expired, u.password_hash, u.email, u.username
       FROM activation_tokens t JOIN users u ON u.id = t.user_id
       WHERE t.token_hash = ${hashToken(token)} AND t.purpose = 'activation'
       FOR UPDATE OF t`;
@@ -207,14 +209,27 @@ export async function activate(ctx: ActionContext, token: string, password?: str
         "This activation link has expired; sign up again to get a new one",
       );
     }
-    if (!row.hasPassword && !password) {
-      throw new HttpError(400, "password_required", "Choose a password to activate this account", {
-        details: { field: "password" },
-      });
+    if (!password) {
+      throw new HttpError(
+        400,
+        "password_required",
+        row.passwordHash
+          ? "Enter the password chosen at sign-up to activate this account"
+          : "Choose a password to activate this account",
+        { details: { field: "password" } },
+      );
     }
-    if (password) {
+    let newHash: string | null = null;
+    if (row.passwordHash) {
+      if (!(await verifyPassword(row.passwordHash, password))) {
+        throw new HttpError(400, "wrong_password", "This is not the password chosen at sign-up", {
+          details: { field: "password" },
+        });
+      }
+    } else {
       const problem = passwordProblem(password, { email: row.email, username: row.username });
       if (problem) throw new HttpError(400, "weak_password", problem, { details: { field: "password" } });
+      newHash = await hashPassword(password);
     }
     await sql`UPDATE activation_tokens SET used_at = now() WHERE token_hash = ${hashToken(token)}`;
     const [u] = await sql<UserRow[]>`

@@ -167,7 +167,7 @@ export function authPageRoutes(deps: ResolvedDeps) {
     const token = c.req.param("token");
     try {
       await checkAuthRateLimit(c, deps);
-      if (form.password !== undefined && form.password !== form.passwordAgain) {
+      if (form.passwordAgain !== undefined && form.password !== form.passwordAgain) {
         throw new HttpError(400, "password_mismatch", "The two passwords differ");
       }
       await activate(actionContext(c, deps), token, form.password || undefined);
@@ -387,23 +387,32 @@ function activatePage(
       )}
       <Problem error={s.error} />
       <form class="stack" method="post">
-        {s.needsPassword && (
-          <>
+        {s.needsPassword
+          ? (
+            <>
+              <Field
+                label={`Choose a password (at least ${PASSWORD_MIN} characters)`}
+                name="password"
+                type="password"
+                autocomplete="new-password"
+                minLength={PASSWORD_MIN}
+              />
+              <Field
+                label="Repeat the password"
+                name="passwordAgain"
+                type="password"
+                autocomplete="new-password"
+              />
+            </>
+          )
+          : (
             <Field
-              label={`Choose a password (at least ${PASSWORD_MIN} characters)`}
+              label="The password you chose when signing up"
               name="password"
               type="password"
-              autocomplete="new-password"
-              minLength={PASSWORD_MIN}
+              autocomplete="current-password"
             />
-            <Field
-              label="Repeat the password"
-              name="passwordAgain"
-              type="password"
-              autocomplete="new-password"
-            />
-          </>
-        )}
+          )}
         <button class="button primary" type="submit">Activate</button>
       </form>
     </section>,

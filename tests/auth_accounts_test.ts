@@ -51,7 +51,18 @@ Deno.test("sign-up → activation → login → status → logout", async () => 
   assert.equal(mailer.sent[0].to, email);
   assert.match(mailer.sent[0].text, /http:\/\/vox\.test\/activate\/[a-z2-7]{32}/);
   const token = activationTokenIn(mailer.sent[0].text);
-  const activated = await app.request("/api/auth/activate", jsonInit("POST", { token }));
+  // The link alone, or with another password, activates nothing: whoever clicks it must know the
+  // password given at sign-up.
+  const bare = await app.request("/api/auth/activate", jsonInit("POST", { token }));
+  assert.equal(bare.status, 400);
+  assert.equal((await bare.json()).error.code, "password_required");
+  const wrong = await app.request(
+    "/api/auth/activate",
+    jsonInit("POST", { token, password: "not the one at all" }),
+  );
+  assert.equal(wrong.status, 400);
+  assert.equal((await wrong.json()).error.code, "wrong_password");
+  const activated = await app.request("/api/auth/activate", jsonInit("POST", { token, password: PASSWORD }));
   assert.equal(activated.status, 200);
   assert.equal((await activated.json()).user.activated, true);
 
@@ -90,8 +101,11 @@ Deno.test("an activation token works once; a reused one is refused", async () =>
   const email = freshEmail();
   await app.request("/api/auth/signup", jsonInit("POST", { email, password: PASSWORD }));
   const token = activationTokenIn(mailer.sent.at(-1)!.text);
-  assert.equal((await app.request("/api/auth/activate", jsonInit("POST", { token }))).status, 200);
-  const again = await app.request("/api/auth/activate", jsonInit("POST", { token }));
+  assert.equal(
+    (await app.request("/api/auth/activate", jsonInit("POST", { token, password: PASSWORD }))).status,
+    200,
+  );
+  const again = await app.request("/api/auth/activate", jsonInit("POST", { token, password: PASSWORD }));
   assert.equal(again.status, 400);
   const body = await again.json();
   assert.equal(body.error.code, "token_used");

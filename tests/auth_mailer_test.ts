@@ -72,7 +72,10 @@ Deno.test("with SMTP_URL set, sign-up mails the activation link and does not log
   assert.match(text, /Subject: Vox: activate your account/);
   const token = activationTokenIn(text);
   assert.ok(!logs.text.includes(token));
-  const activated = await app.request("/api/auth/activate", jsonInit("POST", { token }));
+  const activated = await app.request(
+    "/api/auth/activate",
+    jsonInit("POST", { token, password: "smtp user passphrase" }),
+  );
   assert.equal(activated.status, 200);
 });
 
@@ -94,7 +97,11 @@ Deno.test("without SMTP_URL the mail, link included, goes to the server log", as
   assert.equal(entry.mailTo, "log-user@example.test");
   assert.equal(entry.subject, "Vox: activate your account");
   const token = activationTokenIn(entry.body);
-  assert.equal((await app.request("/api/auth/activate", jsonInit("POST", { token }))).status, 200);
+  const activated = await app.request(
+    "/api/auth/activate",
+    jsonInit("POST", { token, password: "log user passphrase" }),
+  );
+  assert.equal(activated.status, 200);
 });
 
 Deno.test("createMailer picks SMTP when configured and the log otherwise", () => {

@@ -130,7 +130,13 @@ Deno.test(
       assert.match(await page.content(), /Check your email/);
       const token = activationTokenIn(mailer.sent.at(-1)!.text);
       await page.goto(`${origin}/activate/${token}`);
-      await submit(page, {});
+      // The link alone is not enough: the password chosen at sign-up confirms it.
+      await submit(page, { password: "not the password" });
+      assert.match(
+        await page.$eval(".error-box", (el) => el.textContent ?? ""),
+        /not the password chosen at sign-up/,
+      );
+      await submit(page, { password: "form person passphrase" });
       await submit(page, { login: "form.person@example.test", password: "not the password" });
       assert.match(
         await page.$eval(".error-box", (el) => el.textContent ?? ""),

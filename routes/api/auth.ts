@@ -47,7 +47,9 @@ const loginBody = z.preprocess(
 
 const activateSchema = z.object({
   token: z.string().max(100),
-  password: z.string().max(PASSWORD_MAX).optional(),
+  password: z.string().max(PASSWORD_MAX).optional().describe(
+    "The password chosen at sign-up, or a new one when the account has none; required either way",
+  ),
 });
 
 const OAUTH_COOKIE = (id: string) => `vox_oauth_${id}`;
@@ -83,8 +85,8 @@ doc({
 doc({
   method: "post",
   path: "/api/auth/activate",
-  summary:
-    "Activate an account with the token from its activation link (and choose a password if it has none)",
+  summary: "Activate an account with the token from its activation link and a password: the one given at " +
+    "sign-up, or a new one when the account has none (the Scout, or an address signed up for twice)",
   tag,
   auth: "public",
   body: activateSchema,
