@@ -4,7 +4,11 @@
 // Scale (environment): BENCH_QUICK=1 for a small run, or individually BENCH_DISPATCH_AGENTS
 // (100), BENCH_DISPATCH_SAMPLES (500), BENCH_BACKLOG (100000), BENCH_THROUGHPUT_AGENTS (50),
 // BENCH_RAW_JOBS (30000), BENCH_FLEET (10000), BENCH_RESULTS (1000000), BENCH_STREAMS (1000),
-// BENCH_PUSH_SAMPLES (20). DATABASE_URL names the server; the bench uses its own database.
+// BENCH_PUSH_SAMPLES (20), BENCH_PEER_BACKLOG (20000), BENCH_HTTP_MS (10000), BENCH_HTTP_CONCURRENCY
+// (50). DATABASE_URL names the server; the bench uses its own database.
+//
+// Targets are ratios against baselines and peers measured in the same run (bench/results.json
+// `ratios`); absolute figures move several-fold between machines and are printed for reference.
 import { createAgentToken } from "../lib/agent_tokens.ts";
 import { createSql } from "../lib/db.ts";
 import { freePort } from "../lib/embedded_pg.ts";
@@ -13,6 +17,9 @@ import { claimJobs, createJob } from "../lib/queue.ts";
 import { leaderboard, realtime, rollUpResults } from "../lib/metrics.ts";
 import { migrate } from "../lib/migrate.ts";
 import { seed, SEEDED_PROVIDERS } from "../lib/seed.ts";
+import { createApiKey } from "../lib/auth/api_keys.ts";
+import { load, pageJavaScript, ttfb } from "./http.ts";
+import { benchGraphileWorker, benchPgBoss } from "./peers.ts";
 import { type Offer, sampleReport, SimAgent } from "./sim_agent.ts";
 import { cpuSeconds, cpuSecondsOf, envInt, percentile, r2, report, rssKb, sleep, waitReady } from "./lib.ts";
 
@@ -27,9 +34,12 @@ const scale = {
   results: envInt("BENCH_RESULTS", quick ? 50_000 : 1_000_000),
   streams: envInt("BENCH_STREAMS", quick ? 100 : 1_000),
   pushSamples: envInt("BENCH_PUSH_SAMPLES", quick ? 5 : 20),
+  peerBacklog: envInt("BENCH_PEER_BACKLOG", quick ? 2_000 : 20_000),
+  httpMs: envInt("BENCH_HTTP_MS", quick ? 3_000 : 10_000),
+  httpConcurrency: envInt("BENCH_HTTP_CONCURRENCY", 50),
 };
 const ROOT = new URL("..", import.meta.url).pathname;
-// BENCH_ONLY=raw,dispatch,fleet,reads runs a subset (dispatch includes throughput and push);
+// BENCH_ONLY=raw,dispatch,peers,fleet,reads,http runs a subset (dispatch includes throughput and push);
 // BENCH_ONLY=throughput runs the claim + complete baseline and the full cycle only.
 const only = Deno.env.get("BENCH_ONLY")?.split(",").map((s) => s.trim());
 const want = (phase: string) => !only || only.includes(phase);
@@ -207,6 +217,31 @@ if (wantDispatch || wantThroughput) {
   if (wantThroughput) await benchThroughput(server.url, server.pid);
   if (wantDispatch) await benchPush(server.url);
   await server.stop();
+}
+
+// ---------------------------------------------------------------- queue peers
+if (want("peers")) {
+  const peerScale = {
+    idleWorkers: scale.dispatchAgents,
+    samples: scale.dispatchSamples,
+    backlog: scale.peerBacklog,
+    concurrency: scale.throughputAgents,
+  };
+  console.log(
+    `\nQueue peers on the same PostgreSQL: ${peerScale.idleWorkers} idle workers for latency, ` +
+      `concurrency ${peerScale.concurrency} through a ${peerScale.backlog} backlog`,
+  );
+  const peers: Record<string, unknown> = {};
+  for (const [name, fn] of [["graphile_worker", benchGraphileWorker], ["pg_boss", benchPgBoss]] as const) {
+    const f = await fn(dbUrl, peerScale);
+    peers[name] = f;
+    report(
+      `${name} inserted → handler p50 / p99`,
+      `${f.dispatch_p50_ms ?? "n/a"} / ${f.dispatch_p99_ms ?? "n/a"} ms`,
+    );
+    report(`${name} insert → start → complete`, `${f.jobs_per_s ?? "n/a"} jobs/s`);
+  }
+  results.peers = peers;
 }
 
 async function benchDispatch(url: string) {
@@ -564,6 +599,148 @@ if (want("reads")) {
     "  computed on read p50",
     `${results.realtime_on_read_p50_ms} ms (${results.realtime_speedup}× slower)`,
   );
+}
+
+// ---------------------------------------------------------------- HTTP
+if (want("http")) {
+  const [{ n: resultCount }] = await sql`SELECT count(*)::int AS n FROM eval_results`;
+  console.log(
+    `\nHTTP: ${scale.httpConcurrency} clients for ${
+      scale.httpMs / 1000
+    } s per route; pages over ${resultCount} results`,
+  );
+  // The general rate limit would answer 429 long before a load test ends; its bookkeeping
+  // (one upsert per request) still runs, as it does in production.
+  await sql`UPDATE system_config SET value = ${sql.json({ max: 1e9, windowSeconds: 900 })}
+            WHERE key IN ('rate_limit.general', 'rate_limit.auth')`;
+  const job = await createJob(sql, {
+    workflowId: pairs[0].workflowId,
+    evalSetId: pairs[0].evalSetId,
+    region: "http",
+  });
+  const { key } = await createApiKey(sql, owner[0].id as number, { name: "bench" });
+  const server = await startServer();
+  const barePort = freePort();
+  const bare = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "bench/bare_hono_server.ts", String(barePort)],
+    cwd: ROOT,
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  await waitReady(`http://127.0.0.1:${barePort}/job`);
+  const opts = { concurrency: scale.httpConcurrency, ms: scale.httpMs };
+  const http: Record<string, unknown> = {};
+  http.bare_hono = await load(`http://127.0.0.1:${barePort}/job`, opts);
+  http.job_by_api_key = await load(`${server.url}/api/v1/jobs/${job.id}`, {
+    ...opts,
+    headers: { authorization: `Bearer ${key}` },
+  });
+  http.leaderboard_json = await load(`${server.url}/api/v1/metrics/leaderboard`, opts);
+  for (
+    const [label, k] of [
+      ["bare Hono JSON route", "bare_hono"],
+      ["GET /api/v1/jobs/:id with an API key", "job_by_api_key"],
+      ["GET /api/v1/metrics/leaderboard", "leaderboard_json"],
+    ] as const
+  ) {
+    const f = http[k] as Awaited<ReturnType<typeof load>>;
+    report(
+      label,
+      `${f.requests_per_s ?? "n/a"} req/s, p99 ${f.p99_ms ?? "n/a"} ms${
+        f.non_200 ? ` (${f.non_200} not 200)` : ""
+      }`,
+    );
+  }
+  for (const page of ["/leaderboard", "/realtime"]) {
+    const t = await ttfb(`${server.url}${page}`, {
+      concurrency: scale.httpConcurrency,
+      requests: quick ? 200 : 1000,
+    });
+    http[`ttfb_${page.slice(1)}`] = t;
+    report(`${page} time to first byte p50 / p99`, `${t.p50_ms ?? "n/a"} / ${t.p99_ms ?? "n/a"} ms`);
+  }
+  const js: Record<string, unknown> = {};
+  for (const page of ["/", "/realtime", "/leaderboard", "/dive", "/agents", "/run-your-own", "/login"]) {
+    const f = await pageJavaScript(`${server.url}${page}`);
+    js[page] = f;
+    report(
+      `JavaScript on ${page}`,
+      `${r2(f.gzip_bytes / 1024)} KB gzip (${f.files} files, ${r2(f.bytes / 1024)} KB raw)`,
+    );
+  }
+  http.page_javascript = js;
+  results.http = http;
+  bare.kill("SIGTERM");
+  await bare.status;
+  await server.stop();
+}
+
+// ---------------------------------------------------------------- targets as ratios
+{
+  const num = (v: unknown) => typeof v === "number" && Number.isFinite(v) ? v : null;
+  const peer = (name: string, k: string) =>
+    num((results.peers as Record<string, Record<string, unknown>>)?.[name]?.[k]);
+  const http = results.http as Record<string, Record<string, unknown>> | undefined;
+  const div = (a: number | null, b: number | null) => a !== null && b !== null && b > 0 ? r2(a / b) : null;
+  const ratios: Record<string, { value: number | null; goal: string }> = {
+    dispatch_p50_over_raw_notify_claim: {
+      value: div(num(results.dispatch_p50_ms), num(results.raw_notify_claim_p50_ms)),
+      goal: "overhead of Vox's WebSocket hop over insert+NOTIFY→claim (lower is better)",
+    },
+    throughput_over_raw_claim_complete: {
+      value: div(num(results.throughput_jobs_per_s), num(results.raw_claim_complete_per_s)),
+      goal: "≥ 0.5",
+    },
+    dispatch_p50_over_graphile_worker: {
+      value: div(num(results.dispatch_p50_ms), peer("graphile_worker", "dispatch_p50_ms")),
+      goal: "≤ 1",
+    },
+    dispatch_p50_over_pg_boss: {
+      value: div(num(results.dispatch_p50_ms), peer("pg_boss", "dispatch_p50_ms")),
+      goal: "≤ 1",
+    },
+    throughput_over_pg_boss: {
+      value: div(num(results.throughput_jobs_per_s), peer("pg_boss", "jobs_per_s")),
+      goal: "≥ 1",
+    },
+    throughput_over_graphile_worker: {
+      value: div(num(results.throughput_jobs_per_s), peer("graphile_worker", "jobs_per_s")),
+      goal: "≥ 1 (not a stated target)",
+    },
+    job_route_over_bare_hono: {
+      value: div(num(http?.job_by_api_key?.requests_per_s), num(http?.bare_hono?.requests_per_s)),
+      goal: "≥ 0.3",
+    },
+    leaderboard_json_over_bare_hono: {
+      value: div(num(http?.leaderboard_json?.requests_per_s), num(http?.bare_hono?.requests_per_s)),
+      goal: "for reference",
+    },
+  };
+  results.ratios = ratios;
+  console.log("\nTargets as ratios (same run)");
+  for (const [k, r] of Object.entries(ratios)) {
+    report(
+      k,
+      r.value === null ? "n/a (a phase it needs did not run or measured nothing)" : `${r.value} (${r.goal})`,
+    );
+  }
+  // A short run may not fill every window: say which figures could not be computed instead of NaN.
+  const missing: string[] = [];
+  const scrub = (o: Record<string, unknown>, path: string) => {
+    for (const [k, v] of Object.entries(o)) {
+      if (typeof v === "number" && !Number.isFinite(v)) {
+        o[k] = null;
+        missing.push(path + k);
+      } else if (v && typeof v === "object" && !Array.isArray(v)) {
+        scrub(v as Record<string, unknown>, `${path}${k}.`);
+      }
+    }
+  };
+  scrub(results, "");
+  if (missing.length > 0) {
+    results.not_computed = missing;
+    console.log(`\n  not computed in this run (too short or a phase skipped): ${missing.join(", ")}`);
+  }
 }
 
 await sql.end();
