@@ -1,16 +1,27 @@
 /** Audio helpers on the Deno side: speech synthesis and WAV files. */
+import { withAgentLife } from "./die_with_agent.ts";
 
-/** Synthesizes `text` with espeak-ng into WAV bytes (mono, espeak's native 22.05 kHz). */
+/**
+ * Synthesizes `text` with espeak-ng into WAV bytes (mono, espeak's native 22.05 kHz). The text
+ * goes in on stdin (`--stdin`), never on the command line, so a config's text such as
+ * `-f/etc/passwd` or `-w/tmp/x` is spoken, not read as an option.
+ */
 export async function synthesize(text: string, voice = "en-us"): Promise<Uint8Array> {
   const bin = Deno.env.get("ESPEAK_PATH") ?? "espeak-ng";
+  if (!/^[A-Za-z0-9][A-Za-z0-9_+-]{0,99}$/.test(voice)) throw new Error(`not a voice name: ${voice}`);
   let out: Deno.CommandOutput;
   try {
-    out = await new Deno.Command(bin, {
-      args: ["-v", voice, "--stdout", text],
+    const espeak = withAgentLife(bin, ["-v", voice, "--stdout", "--stdin"]);
+    const child = new Deno.Command(espeak.cmd, {
+      args: espeak.args,
+      stdin: "piped",
       stdout: "piped",
       stderr: "piped",
-    })
-      .output();
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(text));
+    await writer.close();
+    out = await child.output();
   } catch (err) {
     throw new Error(`cannot synthesize speech: ${bin} is not available (${(err as Error).message})`);
   }

@@ -4,11 +4,12 @@
  * and resolves the audio files it names, so a bad file fails before a browser starts, with an
  * error naming the file and the step.
  */
-import { basename, dirname, extname, join, resolve } from "node:path";
+import { basename, dirname, extname, join, resolve, sep } from "node:path";
 import type { z } from "zod";
 import {
   type Application,
   applicationSchema,
+  FILE_NAME,
   type NetworkProfile,
   type NoiseSpec,
   parseYaml,
@@ -43,20 +44,60 @@ export interface LoadedConfig {
   background?: NoiseSpec;
   network?: NetworkProfile[];
   silenceMs?: number;
+  /** Audio only from `dir/assets` (a daemon job: its folder holds nothing the config may read). */
+  assetsOnly?: boolean;
 }
 
-/** Resolves an audio file named in `config` against its folder, then an `assets/` folder beside it. */
-export async function resolveAudio(config: Pick<LoadedConfig, "dir">, name: string): Promise<string | null> {
-  for (const candidate of [resolve(config.dir, name), resolve(config.dir, "assets", name)]) {
+/** Where a named audio file is, or why it cannot be used. */
+export type AudioLookup = { path: string } | { problem: string };
+
+/**
+ * Finds an audio file named in `config`: a plain file name (FILE_NAME) in the config's folder,
+ * then in `assets/` beside it (only `assets/` when `assetsOnly`). The file's real path must lie
+ * inside the real path of the folder it was found in, so a symlink pointing elsewhere is refused
+ * rather than followed; `assets/` itself may be a link (the daemon links the agent's assets).
+ */
+export async function findAudio(
+  config: Pick<LoadedConfig, "dir" | "assetsOnly">,
+  name: string,
+): Promise<AudioLookup> {
+  if (!FILE_NAME.test(name)) return { problem: `not a plain file name: ${JSON.stringify(name)}` };
+  const roots = config.assetsOnly ? [join(config.dir, "assets")] : [config.dir, join(config.dir, "assets")];
+  for (const root of roots) {
+    let realRoot: string;
+    let real: string;
     try {
-      if ((await Deno.stat(candidate)).isFile) return candidate;
-    } catch { /* try the next */ }
+      realRoot = await Deno.realPath(root);
+      real = await Deno.realPath(join(root, name));
+    } catch {
+      continue;
+    }
+    if (!real.startsWith(realRoot + sep)) {
+      return { problem: `${name} leads outside ${basename(root)}/ (a link to ${real}); refused` };
+    }
+    if ((await Deno.stat(real)).isFile) return { path: real };
   }
-  return null;
+  return { problem: `audio file not found: ${name} (looked in ${roots.join(" and ")})` };
 }
 
-/** Reads and validates one YAML config; `kind` picks the format (application or scenario). */
-export async function loadConfig(path: string, kind: "application" | "scenario"): Promise<LoadedConfig> {
+/** The path of an audio file named in `config` (see findAudio), or null when it cannot be used. */
+export async function resolveAudio(
+  config: Pick<LoadedConfig, "dir" | "assetsOnly">,
+  name: string,
+): Promise<string | null> {
+  const found = await findAudio(config, name);
+  return "path" in found ? found.path : null;
+}
+
+/**
+ * Reads and validates one YAML config; `kind` picks the format (application or scenario).
+ * `assetsOnly`: audio only from the `assets/` folder beside it (daemon jobs).
+ */
+export async function loadConfig(
+  path: string,
+  kind: "application" | "scenario",
+  opts: { assetsOnly?: boolean } = {},
+): Promise<LoadedConfig> {
   const abs = resolve(path);
   let text: string;
   try {
@@ -74,7 +115,11 @@ export async function loadConfig(path: string, kind: "application" | "scenario")
       err.line ? `malformed YAML at line ${err.line}: ${err.message}` : err.message,
     );
   }
-  return await parseConfig(raw, { path: abs, name: basename(abs, extname(abs)), dir: dirname(abs) }, kind);
+  return await parseConfig(
+    raw,
+    { path: abs, name: basename(abs, extname(abs)), dir: dirname(abs), assetsOnly: opts.assetsOnly },
+    kind,
+  );
 }
 
 /**
@@ -83,7 +128,7 @@ export async function loadConfig(path: string, kind: "application" | "scenario")
  */
 export async function parseConfig(
   raw: unknown,
-  meta: { path: string; name: string; dir: string },
+  meta: { path: string; name: string; dir: string; assetsOnly?: boolean },
   kind: "application" | "scenario",
 ): Promise<LoadedConfig> {
   const path = meta.path;
@@ -93,6 +138,7 @@ export async function parseConfig(
     name: meta.name,
     path,
     dir: meta.dir,
+    assetsOnly: meta.assetsOnly,
     steps: parsed.data.steps as Step[],
     tags: parsed.data.tags ?? [],
   };
@@ -114,18 +160,13 @@ export async function parseConfig(
   }
   for (const [i, step] of config.steps.entries()) {
     for (const f of audioFilesOf(step)) {
-      if (!(await resolveAudio(config, f))) {
-        throw new ConfigError(
-          path,
-          `audio file not found: ${f} (looked in ${config.dir} and ${join(config.dir, "assets")})`,
-          i + 1,
-          step.action,
-        );
-      }
+      const found = await findAudio(config, f);
+      if ("problem" in found) throw new ConfigError(path, found.problem, i + 1, step.action);
     }
   }
-  if (config.background?.file && !(await resolveAudio(config, config.background.file))) {
-    throw new ConfigError(path, `background noise file not found: ${config.background.file}`);
+  if (config.background?.file) {
+    const found = await findAudio(config, config.background.file);
+    if ("problem" in found) throw new ConfigError(path, `background noise: ${found.problem}`);
   }
   return config;
 }

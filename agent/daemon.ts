@@ -25,6 +25,7 @@ import { launchChromium, type LaunchedBrowser } from "./browser.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { AgentConnection } from "./connection.ts";
 import type { DaemonSettings } from "./daemon_settings.ts";
+import { jobDeadlineMs } from "./format.ts";
 import { artifactUploadPath, MAX_FRAME_BYTES, type RunReport, type ServerMessage } from "./protocol.ts";
 import { runJob } from "./job.ts";
 import type { Report } from "./report.ts";
@@ -278,6 +279,8 @@ export class EvalDaemon {
   async #run(job: HeldJob): Promise<void> {
     const { offer } = job;
     let outcome: Outcome;
+    const abort = new AbortController();
+    let deadlineTimer: ReturnType<typeof setTimeout> | undefined;
     try {
       if (this.settings.workDir) await Deno.mkdir(this.settings.workDir, { recursive: true });
       job.dir = await Deno.makeTempDir({ dir: this.settings.workDir, prefix: `vox-job-${offer.jobId}-` });
@@ -286,17 +289,41 @@ export class EvalDaemon {
       const suitePath = join(job.dir, "scenario.yaml");
       await Deno.writeTextFile(appPath, JSON.stringify(offer.workflow.config));
       await Deno.writeTextFile(suitePath, JSON.stringify(offer.evalSet.config));
+      // Audio comes only from the agent's own assets: the job folder holds the configs
+      // themselves and the job's outputs, nothing a config may name.
       if (this.settings.assetsDir) {
         await Deno.symlink(resolve(this.settings.assetsDir), join(job.dir, "assets"));
-      }
-      const app = await loadConfig(appPath, "application");
-      const suite = await loadConfig(suitePath, "scenario");
+      } else await Deno.mkdir(join(job.dir, "assets"));
+      const app = await loadConfig(appPath, "application", { assetsOnly: true });
+      const suite = await loadConfig(suitePath, "scenario", { assetsOnly: true });
       app.name = `workflow ${offer.workflow.id}`;
       suite.name = `eval set ${offer.evalSet.id}`;
       job.totalSteps = offer.repeat * (app.steps.length + suite.steps.length);
+      const capSeconds = Math.min(this.settings.maxRuntimeSeconds, offer.maxRuntimeSeconds ?? Infinity);
+      const deadlineMs = jobDeadlineMs(
+        app,
+        suite,
+        offer.repeat,
+        capSeconds * 1000,
+        this.settings.stepTimeoutMs,
+      );
+      // Past its deadline the job fails at once and its slot is free for the next offer; the
+      // abort closes its pages, so the run itself unwinds shortly after.
+      const deadline = new Promise<Outcome>((resolve) => {
+        deadlineTimer = setTimeout(() => {
+          abort.abort();
+          resolve({
+            kind: "failed",
+            reason: `the job ran past its deadline of ${Math.round(deadlineMs / 1000)} s and was stopped`,
+            retryable: false,
+          });
+        }, deadlineMs);
+      });
       const browser = await this.#launch();
       this.#progress(job, `starting: ${offer.workflow.name} × ${offer.evalSet.name}`);
-      const { report, recordings } = await runJob(app, suite, {
+      const measured = runJob(app, suite, {
+        signal: abort.signal,
+        closeOnAbort: true,
         repeat: offer.repeat,
         browser: browser.browser,
         headless: this.settings.headless,
@@ -307,14 +334,19 @@ export class EvalDaemon {
           if (/ step \d+: /.test(line)) job.step++;
           this.#progress(job, line.trim());
         },
-      });
-      outcome = report.ok
-        ? { kind: "result", report: resultReport(report, recordings), recordings }
-        : { kind: "failed", reason: failureReason(report), retryable: true };
+      }).then(({ report, recordings }): Outcome =>
+        report.ok
+          ? { kind: "result", report: resultReport(report, recordings), recordings }
+          : { kind: "failed", reason: failureReason(report), retryable: true }
+      );
+      measured.catch(() => {});
+      outcome = await Promise.race([measured, deadline]);
     } catch (err) {
       outcome = err instanceof ConfigError
         ? { kind: "failed", reason: `invalid config: ${err.message}`, retryable: false }
         : { kind: "failed", reason: `the run crashed: ${(err as Error).message ?? err}`, retryable: true };
+    } finally {
+      clearTimeout(deadlineTimer);
     }
     job.outcome = outcome;
     if (this.jobs.get(offer.jobId) !== job) {

@@ -18,6 +18,8 @@ export const daemonSettingsSchema = z.object({
   graceSeconds: z.coerce.number().min(0).max(86_400),
   headless: flag,
   stepTimeoutMs: z.coerce.number().int().min(100),
+  /** The agent's own cap on a job's run time; the server's cap (in the offer) applies too. */
+  maxRuntimeSeconds: z.coerce.number().positive().max(86_400),
   /** Audio files named by `speak: { file }` steps of server-side eval sets are looked up here. */
   assetsDir: z.string().min(1).optional(),
   /** Where jobs write their configs and recordings while they run. */
@@ -39,6 +41,7 @@ const SOURCES: Record<
   graceSeconds: { flag: "grace", env: "VOX_AGENT_GRACE_SECONDS", fallback: "60" },
   headless: { flag: "headless", env: "VOX_AGENT_HEADLESS", fallback: "true" },
   stepTimeoutMs: { flag: "step-timeout", env: "VOX_AGENT_STEP_TIMEOUT_MS", fallback: "30000" },
+  maxRuntimeSeconds: { flag: "max-runtime", env: "VOX_AGENT_MAX_RUNTIME_SECONDS", fallback: "3600" },
   assetsDir: { flag: "assets", env: "VOX_AGENT_ASSETS_DIR" },
   workDir: { flag: "work-dir", env: "VOX_AGENT_WORK_DIR" },
 };
@@ -46,11 +49,12 @@ const SOURCES: Record<
 /** The daemon's usage text: its flags and their environment variables. */
 export const DAEMON_USAGE = `usage: deno task agent [daemon] [--server URL] [--token TOKEN] [--region REGION]
          [--name NAME] [--concurrency N] [--grace SECONDS] [--assets DIR] [--work-dir DIR]
-         [--headless true|false] [--step-timeout MS] [--verbose]
+         [--headless true|false] [--step-timeout MS] [--max-runtime SECONDS] [--verbose]
        each flag falls back to its environment variable: VOX_SERVER_URL, VOX_AGENT_TOKEN,
        VOX_AGENT_REGION, VOX_AGENT_NAME (default: host name), VOX_AGENT_CONCURRENCY (1),
        VOX_AGENT_GRACE_SECONDS (60), VOX_AGENT_ASSETS_DIR, VOX_AGENT_WORK_DIR,
-       VOX_AGENT_HEADLESS (true), VOX_AGENT_STEP_TIMEOUT_MS (30000)`;
+       VOX_AGENT_HEADLESS (true), VOX_AGENT_STEP_TIMEOUT_MS (30000),
+       VOX_AGENT_MAX_RUNTIME_SECONDS (3600)`;
 
 /** Thrown for unusable settings; the message names each flag and variable at fault. */
 export class DaemonSettingsError extends Error {}

@@ -6,22 +6,59 @@
  * (`agent/config.ts`) validates the same files with them before a browser starts, so a config
  * the server stores is one the agent runs.
  *
- * Files written for voice-agent-tester validate unchanged. Unknown fields are kept (the tester
- * reads some Vox does not); only what would make a file unrunnable is refused, with limits on
- * sizes and durations so a stored config cannot ask for unbounded work. Pure: zod and yaml
- * only, no file access (audio files named here are resolved by the agent's loader).
+ * Configs are untrusted input (any signed-up user writes them; docs/security.md). Unknown
+ * top-level fields are kept (the tester reads some Vox does not), but a step's keys are checked
+ * strictly, so a typo or a field Vox would not honour is refused with its name. Files are named
+ * by plain name only (no folder, no `..`), and sizes, durations, counts and total sleep are
+ * capped (`LIMITS`) so a stored config cannot ask for unbounded work. Pure: zod and yaml only,
+ * no file access (audio files named here are resolved by the agent's loader).
  */
 import { parse, stringify, YAMLParseError } from "yaml";
 import { z } from "zod";
 
-/** The longest wait or pause a step may ask for, in ms (one hour). */
-export const MAX_STEP_MS = 3_600_000;
+/**
+ * What one config may ask for. The server refuses a config beyond these with a 400 naming the
+ * field; the agent refuses it at load (same schema). A job's deadline (`jobDeadlineMs`) is
+ * derived from the steps within these bounds and capped by the server's `jobs.max_runtime_seconds`.
+ */
+export const LIMITS = {
+  /** The longest wait or pause one step may ask for, in ms (ten minutes). */
+  stepMs: 600_000,
+  /** All `sleep` steps and click_with_retry delays of one file together, in ms (ten minutes). */
+  totalSleepMs: 600_000,
+  /** Steps in an application file. */
+  applicationSteps: 200,
+  /** Steps in a scenario file. */
+  scenarioSteps: 500,
+  /** Repetitions of one job. */
+  repeat: 100,
+  /** Retries of one click_with_retry step. */
+  retries: 100,
+  /** Bytes of one run's recording pulled from the page (stereo 16-bit: ~45 min at 48 kHz). */
+  recordingBytes: 512 * 1024 * 1024,
+  /** Calls to the page for one recording, whatever the page answers. */
+  recordingCalls: 20_000,
+} as const;
+
+/** The longest wait or pause a step may ask for, in ms. */
+export const MAX_STEP_MS = LIMITS.stepMs;
+
+/**
+ * A file a config names: a plain file name in the config's folder or its `assets/` (no folder,
+ * no leading dot, so neither `/etc/hostname` nor `../x.wav` nor `.env`).
+ */
+export const FILE_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
+const fileName = (what: string) =>
+  z.string().min(1).max(200).regex(
+    FILE_NAME,
+    `${what} must be a plain file name (letters, digits, . _ -; no folder, no leading dot)`,
+  );
 
 const selector = z.string({ error: "needs a selector" }).min(1, "needs a selector").max(2000);
 const waitMs = z.number().positive().max(MAX_STEP_MS);
 const pauseMs = z.number().nonnegative().max(MAX_STEP_MS);
-/** An audio file name, resolved by whoever runs the file. */
-const audio = z.string().min(1).max(500);
+/** An audio file name, resolved by whoever runs the file (its folder or assets/ only). */
+const audio = fileName("an audio file");
 const noiseType = z.enum(["white", "pink", "brown"]);
 /** `metrics: elapsed_time` or a list of metric names, reported per step. */
 const metrics = z.union([z.string(), z.array(z.string())]).optional();
@@ -38,12 +75,20 @@ const noiseSpec = z.strictObject({
 export type NoiseSpec = z.infer<typeof noiseSpec>;
 
 const step = <T extends z.ZodRawShape>(action: string, shape: T) =>
-  z.looseObject({ action: z.literal(action), metrics, ...shape });
+  z.strictObject({ action: z.literal(action), metrics, ...shape }, {
+    error: (issue) =>
+      issue.code === "unrecognized_keys"
+        ? `unknown key${issue.keys.length > 1 ? "s" : ""} ${
+          issue.keys.map((k) => `"${k}"`).join(", ")
+        } in a ${action} step`
+        : undefined,
+  });
 
 const speakShape = {
   file: audio.optional(),
   text: z.string().min(1).max(5000).optional(),
-  voice: z.string().max(100).optional().describe("Vox: the espeak-ng voice for text"),
+  voice: z.string().max(100).regex(/^[A-Za-z0-9][A-Za-z0-9_+-]*$/, "a voice name: letters, digits, _ + -")
+    .optional().describe("Vox: the espeak-ng voice for text"),
   gain_db: z.number().optional().describe("Vox: gain applied to the speech"),
   noise: noiseSpec.optional(),
 };
@@ -54,7 +99,7 @@ const steps = [
   step("click", { selector, timeout: waitMs.optional() }),
   step("click_with_retry", {
     selector,
-    retries: z.number().int().positive().max(100).optional(),
+    retries: z.number().int().positive().max(LIMITS.retries).optional(),
     delay: pauseMs.optional(),
     timeout: waitMs.optional(),
   }),
@@ -70,7 +115,14 @@ const steps = [
     checked: z.boolean().optional(),
   }),
   step("sleep", { time: pauseMs }),
-  step("screenshot", { filename: z.string().max(200).optional(), outputDir: z.string().max(500).optional() }),
+  step("screenshot", {
+    filename: fileName("a screenshot's filename").optional().describe(
+      "Vox: a plain name; the file goes to the job's own output folder",
+    ),
+    outputDir: fileName("outputDir").optional().describe(
+      "Vox: a plain folder name inside the job's own output folder",
+    ),
+  }),
   step("speak", speakShape).refine(needsFileOrText, fileOrText),
   step("wait_for_voice", { timeout: waitMs.optional() }),
   step("wait_for_silence", {
@@ -114,6 +166,33 @@ export type Step = { action: string; [k: string]: unknown };
 
 const tags = z.array(z.string().max(100)).max(50).optional();
 
+/** The pause a step asks for outright (sleep, click_with_retry's delays), in ms. */
+function pauseOf(step: Step): number {
+  if (step.action === "sleep" && typeof step.time === "number") return step.time;
+  if (step.action === "click_with_retry") {
+    const retries = typeof step.retries === "number" ? step.retries : 3;
+    return retries * (typeof step.delay === "number" ? step.delay : 1000);
+  }
+  return 0;
+}
+
+/** A file's steps, refusing more than `max` and pauses adding up to more than LIMITS.totalSleepMs. */
+const stepList = (max: number) =>
+  z.array(stepSchema).max(max).superRefine((list, ctx) => {
+    let total = 0;
+    for (const [i, st] of list.entries()) {
+      total += pauseOf(st as Step);
+      if (total > LIMITS.totalSleepMs) {
+        ctx.addIssue({
+          code: "custom",
+          path: [i, st.action === "sleep" ? "time" : "delay"],
+          message: `the file's sleeps and retry delays add up to more than ${LIMITS.totalSleepMs} ms`,
+        });
+        return;
+      }
+    }
+  });
+
 /** Vox: an impaired-network profile, a preset by name or explicit netem values. */
 const networkProfile = z.strictObject({
   name: z.string().min(1).max(100),
@@ -131,7 +210,7 @@ export const applicationSchema = z.looseObject({
   /** A page served from the file's folder instead of a URL. */
   html: z.string().min(1).max(200_000).optional(),
   tags,
-  steps: z.array(stepSchema).max(200).default([]),
+  steps: stepList(LIMITS.applicationSteps).default([]),
 }).refine((a) => Boolean(a.url) !== Boolean(a.html), {
   message: "needs exactly one of url or html",
   path: ["url"],
@@ -150,7 +229,7 @@ export const scenarioSchema = z.looseObject({
     "Vox: impaired-network profiles (a preset name or netem values) the scenario runs again under",
   ),
   silence_ms: waitMs.optional().describe("Vox: the silence that ends the agent's turn, for every step"),
-  steps: z.array(stepSchema).min(1).max(500),
+  steps: stepList(LIMITS.scenarioSteps).min(1),
 });
 
 /** An application file as validated (unknown fields kept). */
@@ -184,4 +263,49 @@ export function parseYaml(text: string): Record<string, unknown> {
 /** A config as YAML, as voice-agent-tester reads it. */
 export function toYaml(config: unknown): string {
   return stringify(config, { lineWidth: 0 });
+}
+
+/** What the deadline of a job allows per run beyond its steps: opening the page, saving the recording. */
+const RUN_OVERHEAD_MS = 90_000;
+/** A speech step's allowance: playing its audio and the reply it waits for. */
+const SPEECH_MS = 120_000;
+
+/** The most one step can take, as the agent runs it (`stepMs`: the default wait timeout). */
+function stepBudgetMs(step: Step, stepMs: number): number {
+  const timeout = typeof step.timeout === "number" ? step.timeout : stepMs;
+  switch (step.action) {
+    case "sleep":
+      return pauseOf(step);
+    case "click_with_retry":
+      return pauseOf(step) + (typeof step.retries === "number" ? step.retries : 3) * Math.min(timeout, 5000);
+    case "speak":
+      return SPEECH_MS;
+    case "barge_in":
+      return SPEECH_MS + timeout + (typeof step.stop_timeout_ms === "number" ? step.stop_timeout_ms : 0) +
+        (typeof step.after_ms === "number" ? step.after_ms : 0);
+    case "noise":
+      return (step.duration_ms as number) + (typeof step.grace_ms === "number" ? step.grace_ms : 0) + 10_000;
+    case "listen":
+      return 2 * timeout;
+    default:
+      return timeout + 5_000;
+  }
+}
+
+/**
+ * A job's hard deadline in ms: what its steps can take at most (every wait running to its
+ * timeout), per repetition and network profile, plus a per-run allowance; capped at `capMs`
+ * (the server's `jobs.max_runtime_seconds`). Past it the agent fails the job and frees its slot.
+ */
+export function jobDeadlineMs(
+  app: { steps: readonly Step[] },
+  scenario: { steps: readonly Step[]; network?: readonly unknown[] },
+  repeat: number,
+  capMs: number,
+  stepMs = 30_000,
+): number {
+  const perRun = RUN_OVERHEAD_MS + stepMs +
+    [...app.steps, ...scenario.steps].reduce((sum, st) => sum + stepBudgetMs(st, stepMs), 0);
+  const runs = Math.max(1, repeat) * (1 + (scenario.network?.length ?? 0));
+  return Math.min(capMs, perRun * runs);
 }

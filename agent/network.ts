@@ -3,6 +3,7 @@
  * with `tc netem` on the link. Before any impaired run the agent probes whether this host
  * allows it; when it does not, network resilience is reported as null with the reason.
  */
+import { withAgentLife } from "./die_with_agent.ts";
 import type { NetworkProfile } from "./format.ts";
 
 /** Named profiles a scenario may refer to with `network: [{ name: "3g" }]`. */
@@ -145,9 +146,13 @@ export async function impairedNetwork(profile: NetworkProfile, index: number): P
         const port = u.port || (u.protocol === "https:" ? "443" : "80");
         if (!forwarded.has(port)) {
           forwarded.add(port);
+          const relay = withAgentLife("socat", [
+            `TCP-LISTEN:${port},bind=${net}.1,fork,reuseaddr`,
+            `TCP:127.0.0.1:${port}`,
+          ]);
           forwarders.push(
-            new Deno.Command("socat", {
-              args: [`TCP-LISTEN:${port},bind=${net}.1,fork,reuseaddr`, `TCP:127.0.0.1:${port}`],
+            new Deno.Command(relay.cmd, {
+              args: relay.args,
               stdout: "null",
               stderr: "null",
             }).spawn(),

@@ -246,6 +246,11 @@ export const jobOfferSchema = z.object({
   region: regionSchema,
   /** Runs of the suite to aggregate (`--repeat`). */
   repeat: z.number().int().min(1).max(100),
+  /**
+   * The server's cap on a job's run time (`jobs.max_runtime_seconds`); the agent fails the job
+   * at min(this, what its steps can take: `jobDeadlineMs()` in format.ts). Absent from older servers.
+   */
+  maxRuntimeSeconds: z.number().positive().optional(),
   workflow: z.object({
     id: z.number().int(),
     name: z.string(),

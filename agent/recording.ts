@@ -3,10 +3,16 @@
  * pulled from the page in chunks and written as a WAV, with the frame it starts at.
  */
 import { encodeWav, fromBase64 } from "./audio.ts";
+import { LIMITS } from "./format.ts";
 import { voxFrames } from "./page_hooks.ts";
 import type { Session } from "./session.ts";
 
-/** Pulls the primary meter's recording (caller left, agent right) and writes a WAV. */
+/**
+ * Pulls the primary meter's recording (caller left, agent right) and writes a WAV. The page
+ * answers the pulls, so it is not believed about sizes: at most LIMITS.recordingCalls pulls and
+ * LIMITS.recordingBytes bytes, and a pull must move forward (a page answering
+ * `{chunks: 1, total: 1e12}` forever gets a truncated recording, not a job that never ends).
+ */
 export async function saveRecording(
   s: Session,
   path: string,
@@ -24,17 +30,22 @@ export async function saveRecording(
     }
   }
   if (!frame) return null;
-  for (let from = 0;;) {
+  let bytes = 0;
+  for (let from = 0, calls = 0; calls < LIMITS.recordingCalls; calls++) {
+    if (s.queue.signal?.aborted) break;
     const r = await frame.evaluate(
       // deno-lint-ignore no-explicit-any
       (c, f) => (globalThis as any).__vox?.recording(c, f, 50) ?? null,
       ctx,
       from,
     ) as { sampleRate: number; firstFrame: number; chunks: number; total: number; b64: string } | null;
-    if (!r || r.chunks === 0) break;
+    if (!r || !(r.chunks > 0) || typeof r.b64 !== "string") break;
+    const part = fromBase64(r.b64);
+    if (bytes + part.length > LIMITS.recordingBytes) break;
+    bytes += part.length;
     sampleRate = r.sampleRate;
     if (firstFrame < 0) firstFrame = r.firstFrame;
-    parts.push(fromBase64(r.b64));
+    parts.push(part);
     from += r.chunks;
     if (from >= r.total) break;
   }

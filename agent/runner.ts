@@ -45,6 +45,8 @@ export interface RunOptions {
   onProgress?: (line: string) => void;
   /** Cancels the job: the current step stops at its next wait and the run fails as cancelled. */
   signal?: AbortSignal;
+  /** On abort, close the run's pages at once (the daemon's deadline) instead of at the next wait. */
+  closeOnAbort?: boolean;
   /** Structured progress for a daemon: before each step, and once per measured turn. */
   onStep?: (info: StepProgress) => void;
 }
@@ -112,6 +114,12 @@ export async function runOnce(
   let session: Session | null = null;
   try {
     context = await browser.createBrowserContext();
+    // A job stopped at its deadline (or cancelled) loses its pages at once: whatever the page
+    // was doing, every wait on it ends.
+    const ctx = context;
+    if (options.closeOnAbort) {
+      options.signal?.addEventListener("abort", () => ctx.close().catch(() => {}), { once: true });
+    }
     const page = await context.newPage();
     const opts = { stepTimeoutMs: 30_000, verbose: false, ...options };
     session = new Session(page, run, opts.stepTimeoutMs, options.outDir, progress);

@@ -3,7 +3,7 @@
  * the page. Page steps (click, fill, select …) are here; the audio steps hand over to turn
  * timing (`turns.ts`).
  */
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import type { LoadedConfig } from "./config.ts";
 import type { Step } from "./format.ts";
 import { DETECTOR } from "./page_hooks.ts";
@@ -69,13 +69,15 @@ export async function executeStep(
       await select(s, step, timeout);
       return;
     case "sleep":
-      await new Promise((r) => setTimeout(r, step.time as number));
+      await abortableSleep(step.time as number, s.queue.signal);
       return;
     case "screenshot": {
-      const dir = typeof step.outputDir === "string" ? resolve(config.dir, step.outputDir) : s.outDir;
+      // Always inside the job's own output folder, under a name Vox makes: the schema allows
+      // only plain names (no folder, no `..`), and the run number keeps repetitions apart.
+      const dir = typeof step.outputDir === "string" ? join(s.outDir, step.outputDir) : s.outDir;
       await Deno.mkdir(dir, { recursive: true });
-      const name = typeof step.filename === "string" ? step.filename : `screenshot_run${s.run}_step${n}.png`;
-      await page.screenshot({ path: join(dir, name) as `${string}.png` });
+      const stem = typeof step.filename === "string" ? step.filename.replace(/\.png$/i, "") : "screenshot";
+      await page.screenshot({ path: join(dir, `${stem}_run${s.run}_step${n}.png`) as `${string}.png` });
       return;
     }
     case "speak":
@@ -104,6 +106,20 @@ export async function executeStep(
       return { reply_ms: s.ms(end.ctx!, end.frame! - start.frame!) };
     }
   }
+}
+
+/** Waits `ms`, or less when `signal` aborts (a cancelled job or its deadline). */
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
 }
 
 /** `select`: a <select> by value(s) or option text, a checkbox or radio, or a custom list by text. */

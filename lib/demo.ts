@@ -2,7 +2,7 @@
 // mainline workflow on its bundled demo voice agent (routes/demo.ts) with an eval set and a
 // recurring schedule in region `local`, and runs one local eval agent for that region as a
 // child process, so a fresh install shows real measured results within minutes.
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { createAgentToken, revokeAgentToken } from "./agent_tokens.ts";
 import type { Sql } from "./db.ts";
 import { createJob } from "./queue.ts";
@@ -202,6 +202,38 @@ export async function kickDemo(sql: Sql, seed: DemoSeed): Promise<number | null>
   return job.id;
 }
 
+/** The demo agent's own working folder (its jobs, its Chromium profiles' parent). */
+export const DEMO_AGENT_DIR = resolve(".vox", "demo-agent");
+const SETPRIV = "/usr/bin/setpriv";
+
+function hasSetpriv(): boolean {
+  try {
+    return Deno.statSync(SETPRIV).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/** Variables of the server's environment the demo agent may see: tools' paths, locale, Deno's cache. */
+const DEMO_AGENT_ENV_KEYS = [
+  "PATH",
+  "HOME",
+  "LANG",
+  "LC_ALL",
+  "TZ",
+  "TMPDIR",
+  "DENO_DIR",
+  "DENO_NO_UPDATE_CHECK",
+  "CHROMIUM_PATH",
+  "ESPEAK_PATH",
+  "XDG_CACHE_HOME",
+];
+
+/** The part of this process's environment handed to the demo agent (see DEMO_AGENT_ENV_KEYS). */
+export function demoAgentBaseEnv(env: Record<string, string> = Deno.env.toObject()): Record<string, string> {
+  return Object.fromEntries(DEMO_AGENT_ENV_KEYS.filter((k) => env[k] !== undefined).map((k) => [k, env[k]]));
+}
+
 export interface DemoAgentOptions {
   /** Where the child reaches this server, e.g. http://127.0.0.1:8000. */
   serverUrl: string;
@@ -236,15 +268,27 @@ export class DemoAgent {
     if (this.#stopping) return;
     const o = this.opts;
     const main = new URL("../agent/main.ts", import.meta.url).pathname;
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", main, "daemon"],
+    const config = new URL("../deno.json", import.meta.url).pathname;
+    // The agent runs configs and pages anyone may write: it gets its own folder and an
+    // environment holding only what it needs and its own token — none of the server's
+    // secrets (INIT_CODE, OAuth, Stripe, the database, VOX_SECRET_KEY).
+    Deno.mkdirSync(DEMO_AGENT_DIR, { recursive: true });
+    // setpriv: the agent gets SIGKILL when this server dies, however it dies.
+    const die = hasSetpriv() ? [SETPRIV, "--pdeathsig", "KILL", "--"] : [];
+    const argv = [...die, Deno.execPath(), "run", "-A", "--config", config, main, "daemon"];
+    const child = new Deno.Command(argv[0], {
+      args: argv.slice(1),
+      cwd: DEMO_AGENT_DIR,
+      clearEnv: true,
       env: {
+        ...demoAgentBaseEnv(),
         VOX_SERVER_URL: o.serverUrl,
         VOX_AGENT_TOKEN: o.token,
         VOX_AGENT_REGION: DEMO.region,
         VOX_AGENT_NAME: DEMO.agentName,
         VOX_AGENT_CONCURRENCY: "1",
         VOX_AGENT_ASSETS_DIR: join(DEMO_DIR, "caller"),
+        VOX_AGENT_WORK_DIR: join(DEMO_AGENT_DIR, "jobs"),
         // Short, so stopping the server is quick; a job cut short is handed back.
         VOX_AGENT_GRACE_SECONDS: "5",
       },

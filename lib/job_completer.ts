@@ -16,6 +16,7 @@ import {
   RESULTS_CHANNEL,
 } from "./notify.ts";
 import { claimCtes, claimJobs, type JobOffer, toOffer } from "./queue.ts";
+import { settingSql } from "./settings.ts";
 
 // The eval_results columns a completion writes, in the order both statements select them.
 const RESULT_COLUMNS = (sql: Db): Fragment =>
@@ -212,7 +213,8 @@ export async function completeJobs(
       (SELECT json_agg(json_build_object(
          'agentId', c.agent_id, 'id', c.id, 'attempts', c.attempts, 'maxAttempts', c.max_attempts,
          'region', c.region, 'repeat', c.repeat, 'wId', w.id, 'wName', w.name, 'wProviderId', w.provider_id,
-         'wConfig', w.config, 'eId', e.id, 'eName', e.name, 'eConfig', e.config) ORDER BY c.id)
+         'wConfig', w.config, 'eId', e.id, 'eName', e.name, 'eConfig', e.config,
+         'maxRuntime', ${settingSql(sql, "jobs.max_runtime_seconds")}) ORDER BY c.id)
        FROM claimed c JOIN workflows w ON w.id = c.workflow_id JOIN eval_sets e ON e.id = c.eval_set_id) AS offers`;
   type Stored = {
     jobId: number;

@@ -150,7 +150,8 @@ export async function claimJobs(sql: Db, region: string, slots: AgentSlot[]): Pr
     )
     SELECT c.id, c.agent_id, c.attempts, c.max_attempts, c.region, c.repeat,
            w.id AS w_id, w.name AS w_name, w.provider_id AS w_provider_id, w.config AS w_config,
-           e.id AS e_id, e.name AS e_name, e.config AS e_config
+           e.id AS e_id, e.name AS e_name, e.config AS e_config,
+           ${settingSql(sql, "jobs.max_runtime_seconds")} AS max_runtime
     FROM claimed c
     JOIN workflows w ON w.id = c.workflow_id
     JOIN eval_sets e ON e.id = c.eval_set_id
@@ -169,6 +170,7 @@ export function toOffer(r: Record<string, unknown>): JobOffer {
       maxAttempts: r.maxAttempts as number,
       region: r.region as string,
       repeat: r.repeat as number,
+      maxRuntimeSeconds: r.maxRuntime as number,
       workflow: {
         id: r.wId as number,
         name: r.wName as string,

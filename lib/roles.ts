@@ -11,6 +11,9 @@ export const PRIVATE_ROLES: readonly Role[] = ["premium", "principal", "fellow"]
 /** Roles that may mark workflows and eval sets mainline. */
 export const MAINLINE_ROLES: readonly Role[] = ["principal", "fellow"];
 
+/** Roles that may give a job or schedule a priority above 0 (ahead of everyone's queue). */
+export const PRIORITY_ROLES: readonly Role[] = ["principal", "fellow"];
+
 /** The caller of a request, resolved from a session cookie or an API key. */
 export interface AuthUser {
   id: number;
@@ -43,4 +46,13 @@ export function canMakePrivate(user: AuthUser): boolean {
 /** Whether the user may mark workflows and eval sets mainline (SPEC §2). */
 export function canMarkMainline(user: AuthUser): boolean {
   return hasRole(user, MAINLINE_ROLES);
+}
+
+/**
+ * Refuses a priority above 0 from a user who may not jump the shared queue (basic and premium):
+ * an HttpError-ready message, or null when allowed.
+ */
+export function priorityProblem(user: AuthUser, priority: number | undefined): string | null {
+  if (priority === undefined || priority <= 0 || hasRole(user, PRIORITY_ROLES)) return null;
+  return "priority: only principal, fellow and admin users may set a priority above 0";
 }

@@ -77,6 +77,12 @@ export const SETTINGS = {
     "float8",
     "Silence after which an agent's job is released",
   ),
+  "jobs.max_runtime_seconds": setting(
+    positiveNumber,
+    3600,
+    "float8",
+    "Hard cap on one job's run time; the agent fails a job at the lesser of this and what its steps can take",
+  ),
   "agents.heartbeat_interval_seconds": setting(positiveNumber, 10, "float8", "Agent heartbeat period"),
 } as const;
 

@@ -78,9 +78,35 @@ steps:
   app_("app_html", true, `html: "<!doctype html><p>hi</p>"\nsteps: []\n`),
   app_("app_url_only", true, PAGE),
   app_(
-    "app_unknown_fields_kept",
+    "app_unknown_top_level_fields_kept",
     true,
-    `${PAGE}description: notes for people\nsteps:\n  - action: click\n    selector: "#go"\n    comment: read by people\n`,
+    `${PAGE}description: notes for people\nsteps:\n  - action: click\n    selector: "#go"\n`,
+  ),
+  // Steps are strict: a key Vox would not honour is refused, not silently ignored.
+  app_(
+    "app_step_unknown_key",
+    false,
+    `${PAGE}steps:\n  - action: click\n    selector: "#go"\n    comment: read by people\n`,
+  ),
+  app_(
+    "app_screenshot_dir_in_name",
+    false,
+    `${PAGE}steps:\n  - action: screenshot\n    filename: shots/a.png\n`,
+  ),
+  app_(
+    "app_screenshot_dotdot",
+    false,
+    `${PAGE}steps:\n  - action: screenshot\n    filename: ../../a.png\n`,
+  ),
+  app_(
+    "app_screenshot_output_dir_path",
+    false,
+    `${PAGE}steps:\n  - action: screenshot\n    outputDir: /tmp\n`,
+  ),
+  app_(
+    "app_sleeps_add_up",
+    false,
+    `${PAGE}steps:\n${"  - action: sleep\n    time: 300000\n".repeat(3)}`,
   ),
   app_(
     "app_select_text_checkbox",
@@ -225,6 +251,26 @@ steps:
   scenario("sc_background_number", false, `background: 5\nsteps:\n  - action: wait_for_voice\n`),
   scenario("sc_negative_timeout", false, `steps:\n  - action: wait_for_silence\n    timeout: -1\n`),
   scenario("sc_sleep_over_an_hour", false, `steps:\n  - action: sleep\n    time: 4000000\n`),
+  // Audio by plain file name only: no absolute path, no folder, no `..`, no hidden file.
+  scenario("sc_speak_absolute_path", false, `steps:\n  - action: speak\n    file: /etc/hostname\n`),
+  scenario("sc_speak_dotdot", false, `steps:\n  - action: speak\n    file: ../x.wav\n`),
+  scenario("sc_speak_in_folder", false, `steps:\n  - action: speak\n    file: assets/hello.wav\n`),
+  scenario(
+    "sc_noise_hidden_file",
+    false,
+    `steps:\n  - action: noise\n    file: .env\n    duration_ms: 500\n`,
+  ),
+  scenario(
+    "sc_background_path",
+    false,
+    `background: /proc/self/environ\nsteps:\n  - action: wait_for_voice\n`,
+  ),
+  scenario(
+    "sc_speak_unknown_key",
+    false,
+    `steps:\n  - action: speak\n    file: hello.wav\n    volume: 3\n`,
+  ),
+  scenario("sc_voice_option", false, `steps:\n  - action: speak\n    text: hi\n    voice: "-f/etc/passwd"\n`),
 ];
 
 async function call(method: string, path: string, body?: unknown) {
@@ -339,3 +385,35 @@ async function checkAgreement() {
   assert.ok(CASES.some((c) => c.valid) && CASES.some((c) => !c.valid));
   await Deno.remove(dir, { recursive: true });
 }
+
+Deno.test("the API's 400 names the field: a path as audio, an unknown step key, a screenshot folder", async () => {
+  const post = (config: unknown) =>
+    call("POST", "/api/v1/eval-sets", { projectId: me.defaultProjectId, name: "refused", config });
+  const cases: [unknown, RegExp][] = [
+    [{ steps: [{ action: "speak", file: "/etc/hostname" }] }, /^config\.steps\.0\.file: .*plain file name/],
+    [{ steps: [{ action: "speak", file: "../x.wav" }] }, /^config\.steps\.0\.file: .*plain file name/],
+    [
+      { steps: [{ action: "wait_for_voice", timeout: 1000, outputDir: "/tmp" }] },
+      /^config\.steps\.0: unknown key "outputDir"/,
+    ],
+    [{ background: "/etc/hostname", steps: [{ action: "wait_for_voice" }] }, /^config\.background/],
+    [
+      { steps: [{ action: "sleep", time: 400_000 }, { action: "sleep", time: 400_000 }] },
+      /^config\.steps\.1\.time: .*add up/,
+    ],
+  ];
+  for (const [config, message] of cases) {
+    const r = await post(config);
+    assert.equal(r.status, 400, JSON.stringify(config));
+    assert.equal(r.data.error.code, "invalid_input");
+    assert.match(r.data.error.message, message);
+  }
+  const shot = await call("POST", "/api/v1/workflows", {
+    projectId: me.defaultProjectId,
+    name: "refused",
+    provider: { name: "Format agreement", sku: 0 },
+    config: { url: "https://agent.example.test/", steps: [{ action: "screenshot", filename: "../a.png" }] },
+  });
+  assert.equal(shot.status, 400);
+  assert.match(shot.data.error.message, /^config\.steps\.0\.filename: .*plain file name/);
+});

@@ -1,5 +1,6 @@
 // Request/response pieces shared by the /api/v1 route modules (each also feeds /openapi.json).
 import { z } from "zod";
+import { LIMITS } from "../../agent/format.ts";
 import { regionSchema } from "../../agent/protocol.ts";
 import { JOB_STATUSES } from "../../lib/job_status.ts";
 
@@ -46,5 +47,5 @@ export const runSchema = z.object({
   evalSetId: z.number().int().positive(),
   region: regionSchema,
   priority: z.number().int().min(-10).max(10).default(0),
-  repeat: z.number().int().min(1).max(100).default(1),
+  repeat: z.number().int().min(1).max(LIMITS.repeat).default(1),
 });

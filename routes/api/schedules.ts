@@ -7,7 +7,7 @@ import { HttpError } from "../../lib/errors.ts";
 import { requireUser } from "../../lib/guards.ts";
 import { doc, valid } from "../../lib/openapi.ts";
 import { accessibleProject } from "../../lib/projects.ts";
-import type { AuthUser } from "../../lib/roles.ts";
+import { type AuthUser, priorityProblem } from "../../lib/roles.ts";
 import {
   createSchedule,
   deleteSchedule,
@@ -163,6 +163,8 @@ export function schedulesApi(deps: AppDeps) {
   app.post("/", valid("json", createScheduleSchema), async (c) => {
     const body = c.req.valid("json");
     const user = c.var.user!;
+    const tooHigh = priorityProblem(user, body.priority);
+    if (tooHigh) throw new HttpError(403, "forbidden", tooHigh);
     // The workflow and eval set must be visible to the caller (their own, or public).
     await getItem(sql, "workflow", user, body.workflowId);
     await getItem(sql, "eval_set", user, body.evalSetId);
@@ -183,6 +185,8 @@ export function schedulesApi(deps: AppDeps) {
   app.patch("/:id", valid("param", idParam), valid("json", patchScheduleSchema), async (c) => {
     const cur = await ownSchedule(sql, c.var.user!, c.req.valid("param").id);
     const body = c.req.valid("json");
+    const tooHigh = priorityProblem(c.var.user!, body.priority);
+    if (tooHigh) throw new HttpError(403, "forbidden", tooHigh);
     if (cur.scheduleType === "recurring" && (body.cronExpression || body.timezone)) {
       const problem = cronProblem(body.cronExpression ?? cur.cronExpression!, body.timezone ?? cur.timezone);
       if (problem) throw new HttpError(400, "invalid_input", `cronExpression: ${problem}`);

@@ -8,6 +8,7 @@ import { HttpError } from "../../lib/errors.ts";
 import { requireUser } from "../../lib/guards.ts";
 import { createJob } from "../../lib/queue.ts";
 import { doc, invalidInput, valid } from "../../lib/openapi.ts";
+import { priorityProblem } from "../../lib/roles.ts";
 import {
   createItem,
   deleteItem,
@@ -229,6 +230,8 @@ export function itemsApi(deps: AppDeps, kind: ItemKind) {
     app.post("/:id/run", valid("param", idParam), valid("json", runSchema), async (c) => {
       const user = c.var.user!;
       const body = c.req.valid("json");
+      const tooHigh = priorityProblem(user, body.priority);
+      if (tooHigh) throw new HttpError(403, "forbidden", tooHigh);
       const workflow = await getItem(deps.sql, "workflow", user, c.req.valid("param").id);
       const evalSet = await getItem(deps.sql, "eval_set", user, body.evalSetId).catch((err) => {
         if (err instanceof HttpError && err.status === 404) {
