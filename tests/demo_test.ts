@@ -164,6 +164,54 @@ Deno.test("the demo agent is restarted when it dies, within bounds, and stopped 
   assert.throws(() => Deno.kill(pid, "SIGCONT"), "the child is gone after stop()");
 });
 
+Deno.test("the demo agent runs in its own folder with none of the server's secrets in its environment", async () => {
+  const { createLogger } = await import("../lib/log.ts");
+  const secrets: Record<string, string> = {
+    INIT_CODE: "init-code-for-the-demo-env-test",
+    GOOGLE_CLIENT_SECRET: "google-secret-for-the-demo-env-test",
+    STRIPE_SECRET_KEY: "sk_test_demo_env_test",
+    STRIPE_WEBHOOK_SECRET: "whsec_demo_env_test",
+    VOX_SECRET_KEY: btoa("k".repeat(32)),
+    DATABASE_URL: "postgres://vox:hunter2@127.0.0.1:1/vox",
+  };
+  const before = Object.fromEntries(Object.keys(secrets).map((k) => [k, Deno.env.get(k)]));
+  for (const [k, v] of Object.entries(secrets)) Deno.env.set(k, v);
+  const token = "vox_agent_" + "e".repeat(40);
+  const agent = new DemoAgent({
+    serverUrl: `http://127.0.0.1:${freePort()}`,
+    token,
+    log: createLogger({ test: "demo-agent-env" }),
+  });
+  try {
+    agent.start();
+    const pid = agent.pid!;
+    // setpriv execs the agent in place: wait for the agent's own command line.
+    await eventually(
+      () => Deno.readTextFileSync(`/proc/${pid}/cmdline`).includes("agent/main.ts"),
+      "the agent",
+    );
+    const env = Object.fromEntries(
+      Deno.readTextFileSync(`/proc/${pid}/environ`).split("\0").filter(Boolean).map((l) => {
+        const i = l.indexOf("=");
+        return [l.slice(0, i), l.slice(i + 1)];
+      }),
+    );
+    for (const [k, v] of Object.entries(secrets)) {
+      assert.equal(env[k], undefined, `${k} is not passed on`);
+      assert.ok(!Object.values(env).some((x) => x.includes(v)), `the value of ${k} is nowhere`);
+    }
+    assert.ok(
+      !Object.keys(env).some((k) => /OAUTH|GOOGLE|GITHUB|STRIPE|SMTP|SECRET/.test(k)),
+      Object.keys(env).join(),
+    );
+    assert.equal(env.VOX_AGENT_TOKEN, token, "its own token");
+    assert.equal(Deno.readLinkSync(`/proc/${pid}/cwd`), Deno.realPathSync(".vox/demo-agent"));
+  } finally {
+    await agent.stop();
+    for (const [k, v] of Object.entries(before)) v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
+  }
+});
+
 /** Pids of `agent/main.ts daemon` processes started for the server on `port`. */
 function demoAgentPids(port: number): number[] {
   const pids: number[] = [];
@@ -258,3 +306,95 @@ Deno.test(
     }
   },
 );
+
+/** Every descendant of `pid`, from /proc (children, their children …). */
+function descendants(pid: number): number[] {
+  const parent = new Map<number, number>();
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
+      parent.set(Number(e.name), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+    } catch { /* gone */ }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const [c, pp] of parent) if (pp === p) out.push(c), walk(c);
+  };
+  walk(pid);
+  return out;
+}
+
+/** Whether `pid` runs (a zombie does not). */
+function alive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+function cmdline(pid: number): string {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/cmdline`).replaceAll("\0", " ");
+  } catch {
+    return "";
+  }
+}
+
+Deno.test("SIGKILL to a `deno task start` process group with the demo running leaves no process it started", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "vox-demo-kill-" });
+  await Deno.chmod(dataDir, 0o755);
+  const port = freePort();
+  const env: Record<string, string> = { ...Deno.env.toObject(), VOX_DATA_DIR: dataDir, PORT: String(port) };
+  delete env.DATABASE_URL;
+  Object.assign(env, { HOST: "127.0.0.1", VOX_DEMO: "true", LOG_LEVEL: "warn" });
+  // setsid: the server gets a process group of its own, as a terminal or a supervisor gives it.
+  const child = new Deno.Command("setsid", {
+    args: [Deno.execPath(), "task", "start"],
+    env,
+    clearEnv: true,
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  let started: number[] = [];
+  try {
+    // The demo's first job is running: its Chromium is up.
+    started = await eventually(
+      () => {
+        const all = descendants(child.pid);
+        return all.some((p) => /chromium/.test(cmdline(p))) &&
+            all.some((p) => /agent\/main\.ts/.test(cmdline(p)))
+          ? all
+          : null;
+      },
+      "the demo agent's Chromium",
+      { timeoutMs: 3 * 60_000, intervalMs: 200 },
+    );
+    await sleep(500);
+    started = [...new Set([...started, ...descendants(child.pid)])];
+    const out = await new Deno.Command("kill", { args: ["-KILL", "--", `-${child.pid}`] }).output();
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    await child.status;
+    await eventually(
+      () => started.every((p) => !alive(p)),
+      () =>
+        `no process left; still running: ${
+          started.filter(alive).map((p) => `${p} ${cmdline(p).slice(0, 80)}`).join("; ")
+        }`,
+      10_000,
+    );
+  } finally {
+    for (const p of started.filter(alive)) {
+      try {
+        Deno.kill(p, "SIGKILL");
+      } catch { /* gone */ }
+    }
+    try {
+      child.kill("SIGKILL");
+    } catch { /* gone */ }
+    await child.status;
+    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+  }
+});
