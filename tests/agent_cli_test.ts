@@ -152,7 +152,11 @@ Deno.test("folders make a matrix, --repeat and --concurrency multiply runs, tags
   assert.equal(json.runs.length, 4);
   assert.deepEqual(json.runs.map((x: { run: number }) => x.run), [1, 2, 3, 4]);
   assert.ok(json.runs.every((x: { ok: boolean }) => x.ok));
-  assert.ok((await Deno.stat(join(dir, "recordings", "matrix.png"))).isFile);
+  // Screenshots land in the output folder under a name Vox makes from the file name, run and step.
+  const shots = [...Deno.readDirSync(join(dir, "recordings"))].map((e) => e.name).filter((n) =>
+    n.endsWith(".png")
+  );
+  assert.ok(shots.length > 0 && shots.every((n) => /^matrix_run\d+_step2\.png$/.test(n)), shots.join());
   const tagged = await runCli([
     "-a",
     "tests/fixtures/vat/html_app.yaml",

@@ -348,11 +348,12 @@ Deno.test(
     const run = await call("POST", `/api/v1/workflows/${wf.id}/run`, basic, {
       evalSetId: es.id,
       region: "eu-west",
-      priority: 3,
+      // A basic user may lower a job's priority, not raise it (api_job_limits_test.ts).
+      priority: -3,
     });
     assert.equal(run.status, 201);
     assert.equal(run.data.status, "pending");
-    assert.equal(run.data.priority, 3);
+    assert.equal(run.data.priority, -3);
     const jobId = run.data.id;
     assert.equal((await call("GET", `/api/v1/jobs/${jobId}`, basic)).data.status, "pending");
     assert.equal((await call("GET", `/api/v1/jobs/${jobId}`, stranger)).status, 404);
