@@ -7,10 +7,13 @@ import { LIMITS } from "./format.ts";
 import { voxFrames } from "./page_hooks.ts";
 import type { Session } from "./session.ts";
 
+/** Chunks asked for in one pull. */
+const PULL_CHUNKS = 50;
+
 /**
  * Pulls the primary meter's recording (caller left, agent right) and writes a WAV. The page
  * answers the pulls, so it is not believed about sizes: at most LIMITS.recordingCalls pulls and
- * LIMITS.recordingBytes bytes, and a pull must move forward (a page answering
+ * LIMITS.recordingBytes bytes, and only a full pull is followed by another (a page answering
  * `{chunks: 1, total: 1e12}` forever gets a truncated recording, not a job that never ends).
  */
 export async function saveRecording(
@@ -35,9 +38,10 @@ export async function saveRecording(
     if (s.queue.signal?.aborted) break;
     const r = await frame.evaluate(
       // deno-lint-ignore no-explicit-any
-      (c, f) => (globalThis as any).__vox?.recording(c, f, 50) ?? null,
+      (c, f, n) => (globalThis as any).__vox?.recording(c, f, n) ?? null,
       ctx,
       from,
+      PULL_CHUNKS,
     ) as { sampleRate: number; firstFrame: number; chunks: number; total: number; b64: string } | null;
     if (!r || !(r.chunks > 0) || typeof r.b64 !== "string") break;
     const part = fromBase64(r.b64);
@@ -47,7 +51,8 @@ export async function saveRecording(
     if (firstFrame < 0) firstFrame = r.firstFrame;
     parts.push(part);
     from += r.chunks;
-    if (from >= r.total) break;
+    // The hooks answer a full pull until the last one: a short answer ends the recording.
+    if (from >= r.total || r.chunks < PULL_CHUNKS) break;
   }
   if (parts.length === 0) return null;
   const pcm = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));

@@ -307,3 +307,69 @@ Deno.test("a voice widget inside a cross-site iframe is hooked, spoken to and me
   assert.ok(report.runs[0].recording);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test(
+  "a page answering the recording pull with {chunks: 1, total: 1e12} cannot hold the run",
+  async () => {
+    const meta = (name: string) => ({ path: `job:${name}`, name, dir: outDir });
+    const app = await parseConfig(
+      { url: `${server.url}agent/index.html?out=webaudio&delay=700` },
+      meta("app"),
+      "application",
+    );
+    const suite = await parseConfig(
+      {
+        steps: [
+          { action: "wait_for_element", selector: "body[data-ready='1']" },
+          { action: "speak", file: "hello.wav" },
+          { action: "wait_for_voice" },
+          { action: "sleep", time: 1000 },
+        ],
+      },
+      { ...meta("suite"), dir: new URL("./fixtures/vat", import.meta.url).pathname },
+      "scenario",
+    );
+    // The page's own script, once the turn is measured: every pull answers one more tiny chunk
+    // of a recording it claims is a terabyte long. (Where the page cannot reach Vox's hooks at
+    // all, the override changes nothing and the recording is the real one.)
+    const pages: import("puppeteer-core").Page[] = [];
+    const onTarget = async (t: import("puppeteer-core").Target) => {
+      const p = await t.page().catch(() => null);
+      if (p) pages.push(p);
+    };
+    chromium.browser.on("targetcreated", onTarget);
+    let forged: Promise<unknown> = Promise.resolve();
+    const run = runJob(app, suite, {
+      browser: chromium.browser,
+      outDir,
+      onStep: (p) => {
+        if (p.turn || p.step !== 4) return;
+        forged = Promise.all(pages.map((page) =>
+          page.evaluate(() => {
+            // deno-lint-ignore no-explicit-any
+            const vox = (globalThis as any).__vox;
+            if (vox) {
+              vox.recording = () => ({
+                sampleRate: 48000,
+                firstFrame: 0,
+                chunks: 1,
+                total: 1e12,
+                b64: "AAAAAA==",
+              });
+            }
+          }).catch(() => {})
+        ));
+      },
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const hung = new Promise<"hung">((r) => timer = setTimeout(() => r("hung"), 120_000));
+    const out = await Promise.race([run, hung]);
+    clearTimeout(timer);
+    chromium.browser.off("targetcreated", onTarget);
+    await forged;
+    assert.notEqual(out, "hung", "the run ended");
+    const { report } = out as Awaited<typeof run>;
+    assert.equal(report.ok, true, JSON.stringify(report.errors));
+    assert.equal(report.metrics.response_latency.n, 1, "the turn measured before the forgery stands");
+  },
+);
