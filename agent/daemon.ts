@@ -51,6 +51,8 @@ interface HeldJob {
   step: number;
   totalSteps: number;
   handedBack?: () => void;
+  /** Stops the run (its deadline, or the server taking the job back). */
+  abort: AbortController;
 }
 
 type LogFn = (level: "info" | "warn" | "error", message: string, fields?: Record<string, unknown>) => void;
@@ -254,6 +256,7 @@ export class EvalDaemon {
       sentAt: null,
       step: 0,
       totalSteps: 0,
+      abort: new AbortController(),
     };
     this.jobs.set(offer.jobId, job);
     this.conn.send({ type: "job.accepted", jobId: offer.jobId });
@@ -268,10 +271,11 @@ export class EvalDaemon {
     this.#running.add(run);
   }
 
-  /** Drops a job the server took back; a run still going finishes unseen. */
+  /** Drops a job the server took back; a run still going is stopped and finishes unseen. */
   #forget(job: HeldJob, why: string): void {
     if (this.jobs.get(job.offer.jobId) !== job) return;
     this.jobs.delete(job.offer.jobId);
+    job.abort.abort();
     this.log("warn", "job dropped", { jobId: job.offer.jobId, reason: why });
     if (job.outcome) this.#cleanup(job);
   }
@@ -279,7 +283,7 @@ export class EvalDaemon {
   async #run(job: HeldJob): Promise<void> {
     const { offer } = job;
     let outcome: Outcome;
-    const abort = new AbortController();
+    const abort = job.abort;
     let deadlineTimer: ReturnType<typeof setTimeout> | undefined;
     try {
       if (this.settings.workDir) await Deno.mkdir(this.settings.workDir, { recursive: true });

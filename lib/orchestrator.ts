@@ -21,7 +21,14 @@ import {
   Notifier,
   RESULTS_CHANNEL,
 } from "./notify.ts";
-import { claimJobs, type JobOffer, markAccepted, reapStaleJobs, releaseJob } from "./queue.ts";
+import {
+  claimJobs,
+  failOverrunJobs,
+  type JobOffer,
+  markAccepted,
+  reapStaleJobs,
+  releaseJob,
+} from "./queue.ts";
 import { defaultSetting, readSettings } from "./settings.ts";
 
 /** One registered agent socket on this process. */
@@ -245,6 +252,8 @@ export class Orchestrator {
     await this.loadSettings();
     const reaped = await reapStaleJobs(this.sql);
     if (reaped.length > 0) this.log.warn("released jobs of silent agents", { jobs: reaped });
+    const overrun = await failOverrunJobs(this.sql);
+    if (overrun.length > 0) this.log.warn("failed jobs past jobs.max_runtime_seconds", { jobs: overrun });
     await markSilentAgentsOffline(this.sql);
     const now = Date.now();
     for (const conn of [...this.#conns.values()]) {

@@ -329,6 +329,38 @@ export async function reapStaleJobs(sql: Db): Promise<ReapedJob[]> {
   }));
 }
 
+/**
+ * Fails running jobs past the server's cap on a job's run time (system_config
+ * jobs.max_runtime_seconds, plus a minute for the agent to deliver its own deadline failure).
+ * The agent enforces the deadline itself; this is the server's backstop against an agent that
+ * does not (an old version, a wedged process that still heartbeats). Not retried: the same
+ * config would run as long again. The job event tells the agent holding it to stop.
+ */
+export async function failOverrunJobs(sql: Db): Promise<{ id: number; agentId: number | null }[]> {
+  const rows = await sql`
+    WITH cfg AS (
+      SELECT ${settingSql(sql, "jobs.max_runtime_seconds")} AS cap
+    ), over AS (
+      SELECT id, agent_id FROM eval_jobs
+      WHERE status = 'running' AND started_at < now() - make_interval(secs => (SELECT cap FROM cfg) + 60)
+      FOR UPDATE SKIP LOCKED
+    ), j AS (
+      UPDATE eval_jobs j
+      SET status = 'failed', finished_at = now(), heartbeat_at = NULL,
+          error = format('the job ran past the server''s limit of %s s (jobs.max_runtime_seconds)',
+                         (SELECT cap FROM cfg))
+      FROM over WHERE j.id = over.id
+      RETURNING j.id, j.error, over.agent_id)
+    SELECT id, agent_id, pg_notify(${JOB_EVENTS_CHANNEL}, ${
+    jobEventSql(sql, { jobId: sql`id`, status: "failed", agentId: sql`agent_id`, error: sql`error` })
+  })
+    FROM j`;
+  return rows.map((r: Record<string, unknown>) => ({
+    id: r.id as number,
+    agentId: r.agentId as number | null,
+  }));
+}
+
 /** Cancels a job that has not started. Returns its status afterwards, or null if it does not exist. */
 export async function cancelJob(
   sql: Db,

@@ -99,3 +99,31 @@ Deno.test("a repeat above the cap is a 400 naming repeat", async () => {
   assert.equal(run.status, 400);
   assert.match(run.data.error.message, /^repeat: /);
 });
+
+Deno.test("the server fails a job running past jobs.max_runtime_seconds, whatever its agent says", async () => {
+  const { failOverrunJobs } = await import("../lib/queue.ts");
+  const { setSetting } = await import("./_db.ts");
+  const u = await userWithPair("principal");
+  const run = await call(u.headers, "POST", `/api/v1/workflows/${u.workflowId}/run`, {
+    evalSetId: u.evalSetId,
+    region: "local",
+  });
+  const { createAgentToken } = await import("../lib/agent_tokens.ts");
+  const { info } = await createAgentToken(sql, { name: "overrun", region: "local" });
+  const [agent] = await sql`
+    INSERT INTO eval_agents (token_id, name, region, state) VALUES (${info.id}, 'overrun', 'local', 'OCCUPIED')
+    RETURNING id`;
+  // Running for 100 s, heartbeats fresh: only the run-time cap can end it.
+  await sql`
+    UPDATE eval_jobs SET status = 'running', agent_id = ${agent.id}, attempts = 1,
+      started_at = now() - interval '100 seconds', heartbeat_at = now()
+    WHERE id = ${run.data.id}`;
+  await setSetting(sql, "jobs.max_runtime_seconds", 3600);
+  assert.deepEqual(await failOverrunJobs(sql), []);
+  await setSetting(sql, "jobs.max_runtime_seconds", 30);
+  assert.deepEqual(await failOverrunJobs(sql), [{ id: run.data.id, agentId: agent.id }]);
+  const [job] = await sql`SELECT status, error FROM eval_jobs WHERE id = ${run.data.id}`;
+  assert.equal(job.status, "failed");
+  assert.match(job.error, /ran past the server's limit of 30 s/);
+  await setSetting(sql, "jobs.max_runtime_seconds", 3600);
+});
