@@ -6,7 +6,7 @@
  * every pair and repetition.
  */
 import type { Browser, BrowserContext, Page } from "puppeteer-core";
-import { join, resolve } from "node:path";
+import { join, resolve, sep } from "node:path";
 import { ConfigError, type LoadedConfig } from "./config.ts";
 import type { Step } from "./format.ts";
 import { background, noisePayload } from "./injection.ts";
@@ -71,8 +71,15 @@ function serveHtml(config: LoadedConfig): { url: string; close(): Promise<void> 
       return new Response(config.html, { headers: { "content-type": "text/html; charset=utf-8" } });
     }
     try {
-      const file = resolve(config.dir, "." + decodeURIComponent(path));
-      if (!file.startsWith(config.dir)) return new Response("forbidden", { status: 403 });
+      // Only files inside the config's folder or its assets/ (which may be a link, as in a
+      // daemon job), links resolved: any other link leading out is not served.
+      const file = await Deno.realPath(resolve(config.dir, "." + decodeURIComponent(path)));
+      const roots = await Promise.all(
+        [config.dir, join(config.dir, "assets")].map((d) => Deno.realPath(d).catch(() => null)),
+      );
+      if (!roots.some((r) => r && file.startsWith(r + sep))) {
+        return new Response("forbidden", { status: 403 });
+      }
       return new Response(await Deno.readFile(file));
     } catch {
       return new Response("not found", { status: 404 });

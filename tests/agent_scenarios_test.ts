@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { launchChromium } from "../agent/browser.ts";
 import { loadConfig, parseConfig } from "../agent/config.ts";
 import { runJob } from "../agent/job.ts";
@@ -373,3 +374,33 @@ Deno.test(
     assert.equal(report.metrics.response_latency.n, 1, "the turn measured before the forgery stands");
   },
 );
+
+Deno.test("an html application's page gets files of its folder and assets/, not a link leading out", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vox-html-links-" });
+  try {
+    await Deno.mkdir(join(dir, "assets"));
+    await Deno.writeTextFile(join(dir, "assets", "ok.txt"), "ok");
+    await Deno.symlink("/etc/hostname", join(dir, "leak.txt"));
+    const html = `<!doctype html><body><script>
+      Promise.all(["assets/ok.txt", "leak.txt"].map((u) => fetch(u).then((r) => r.status)))
+        .then(([ok, leak]) => { document.body.dataset.ok = ok; document.body.dataset.leak = leak; });
+    </script></body>`;
+    const meta = (name: string) => ({ path: join(dir, `${name}.yaml`), name, dir });
+    const app = await parseConfig({ html }, meta("app"), "application");
+    const suite = await parseConfig(
+      {
+        steps: [{
+          action: "wait_for_element",
+          selector: "body[data-ok='200'][data-leak='403']",
+          timeout: 10_000,
+        }],
+      },
+      meta("suite"),
+      "scenario",
+    );
+    const { report } = await runJob(app, suite, { browser: chromium.browser, outDir });
+    assert.equal(report.ok, true, JSON.stringify(report.errors));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
