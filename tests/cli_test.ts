@@ -340,6 +340,50 @@ Deno.test("local mode: gates, baseline and compare over report files with no ser
 });
 
 Deno.test({
+  name: "vox run --local measures with the eval agent's run mode and gates its report, no server",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ dir: tmp, prefix: "local-" });
+    await Deno.copyFile(join(ASSETS, "tuesday.wav"), join(dir, "tuesday.wav"));
+    const app = join(dir, "app.yaml");
+    await Deno.writeTextFile(app, `url: "${fixtures.url}agent/index.html?delay=600"\n`);
+    const suite = join(dir, "one_turn.yaml");
+    await Deno.writeTextFile(
+      suite,
+      `steps:\n  - action: wait_for_element\n    selector: "body[data-ready='1']"\n` +
+        "  - action: speak\n    file: tuesday.wav\n  - action: wait_for_voice\n",
+    );
+    const noServer = { VOX_URL: `http://127.0.0.1:${freePort()}` };
+    const report = join(dir, "report.json");
+    const args = ["run", "--local", "--app", app, "--suite", suite, "--report", report];
+    const met = await vox([...args, "--fail-if", "response.median > 2000", "--format", "json"], {
+      env: noServer,
+    });
+    assert.equal(met.code, 0, met.stdout + met.stderr);
+    const ev = JSON.parse(met.stdout).evaluations[0];
+    assert.ok(
+      Math.abs(ev.measurement.response.median - 600) < 10,
+      `median ${ev.measurement.response.median}`,
+    );
+    assert.match(met.stderr, /agent: .*step 2: speak/);
+    // The report it wrote gates the same way afterwards; a missed threshold names the metric.
+    const missed = await vox(["gate", report, "--fail-if", "response.median > 500"], { env: noServer });
+    assert.equal(missed.code, 1);
+    assert.match(missed.stdout, /✗ response.median = \d+(\.\d+)?, fails 'response.median > 500'/);
+    // A scenario the agent cannot run: exit 2 with the agent's reason.
+    const broken = join(dir, "broken.yaml");
+    await Deno.writeTextFile(
+      broken,
+      "steps:\n  - action: speak\n    file: nope.wav\n  - action: wait_for_voice\n",
+    );
+    const failed = await vox(["run", "--local", "--app", app, "--suite", broken], { env: noServer });
+    assert.equal(failed.code, 2);
+    assert.match(failed.stdout, /! the run failed \(exit 1\): .*audio file not found: nope\.wav/);
+  },
+});
+
+Deno.test({
   name:
     "end to end with a real eval agent: thresholds met (0) and missed (1), baseline same delay passes, +80 ms fails, a job that cannot run (2)",
   sanitizeResources: false,
@@ -433,6 +477,20 @@ Deno.test({
       const slower = await vox([...runArgs, "--baseline", String(r1)]);
       assert.equal(slower.code, 1, slower.stdout + slower.stderr);
       assert.match(slower.stdout, /✗ response: regression; shift \+(7[5-9]|8[0-5])(\.\d+)? ms/);
+      const r3 = /^job \d+ \(cli-e2e\), result (\d+): ✗ failed$/m.exec(slower.stdout)?.[1];
+      assert.ok(r3, slower.stdout);
+
+      // Two server results side by side, with the test's verdict; one result on its own.
+      const cmp = await vox(["compare", String(r1), r3]);
+      assert.equal(cmp.code, 1, cmp.stdout + cmp.stderr);
+      assert.match(cmp.stdout, new RegExp(`^response\\.n +4 +4 +\\+0$`, "m"));
+      assert.match(cmp.stdout, /^response: regression; shift \+/m);
+      const got = await vox(["results", "get", r3]);
+      assert.equal(got.code, 0, got.stderr);
+      assert.match(
+        got.stdout,
+        new RegExp(`^result ${r3}: ✓ passed\n  ${server.baseUrl}/api/v1/results/${r3}$`, "m"),
+      );
 
       // A scenario the agent cannot run (its audio file does not exist): exit 2 with the reason.
       await write(

@@ -275,6 +275,7 @@ export async function localRun(opts: LocalRun): Promise<Evaluation> {
     if (buf.trim()) note(`  agent: ${buf}`);
   };
   const [status] = await Promise.all([child.status, pump(child.stdout), pump(child.stderr)]);
+  const title = `local run ${opts.app} × ${opts.suite}`;
   let m: Measurement;
   try {
     m = await readReport(report);
@@ -296,5 +297,5 @@ export async function localRun(opts: LocalRun): Promise<Evaluation> {
       error: `the run failed (exit ${status.code})${errors ? `: ${errors}` : ""}`,
     };
   }
-  return evaluate(`local run ${report}`, m, opts.gates, baseline, opts.stats);
+  return evaluate(title, m, opts.gates, baseline, opts.stats);
 }
