@@ -23,7 +23,10 @@ export class ProgressView {
   /** Records and shows a job's new state. */
   update(key: string, state: JobState): void {
     const prev = this.#rows.get(key);
-    const next = { ...prev, ...state };
+    // A finished job's last step message would only mislead.
+    const next = ["completed", "failed", "cancelled"].includes(state.status)
+      ? { ...state }
+      : { ...prev, ...state };
     this.#rows.set(key, next);
     if (this.tty) return this.#redraw();
     const line = `${key}: ${next.status}` +
@@ -35,19 +38,13 @@ export class ProgressView {
   }
 
   #redraw(): void {
-    const cols = Math.max(
-      40,
-      (() => {
-        try {
-          return Deno.consoleSize().columns;
-        } catch {
-          return 80;
-        }
-      })(),
-    );
+    let cols = 80;
+    try {
+      cols = Deno.consoleSize().columns || 80;
+    } catch { /* not a console: keep 80 */ }
     let text = this.#drawn ? `\x1b[${this.#drawn}A` : "";
     for (const [key, s] of this.#rows) {
-      const width = 24;
+      const width = 20;
       const frac = s.status === "completed"
         ? 1
         : s.totalSteps
@@ -55,7 +52,8 @@ export class ProgressView {
         : 0;
       const filled = Math.round(frac * width);
       const bar = "█".repeat(filled) + "░".repeat(width - filled);
-      const line = `${key} [${bar}] ${s.status}${s.message ? ` · ${s.message}` : ""}`;
+      const count = s.totalSteps ? ` ${s.step ?? 0}/${s.totalSteps}` : "";
+      const line = `${key} ${s.status}${count} [${bar}]${s.message ? ` ${s.message}` : ""}`;
       text += "\x1b[2K" + [...line].slice(0, cols - 1).join("") + "\n";
     }
     this.#drawn = this.#rows.size;
