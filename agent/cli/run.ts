@@ -143,9 +143,10 @@ async function follow(
       }
     } catch (err) {
       if (!abort.signal.aborted) {
-        if (err instanceof CliError) throw err;
-        note(`${key}: event stream interrupted (${(err as Error).message}); reconnecting`);
-        await new Promise((r) => setTimeout(r, 1000));
+        // A server without live streams (503) is still a server: poll the job instead.
+        if (err instanceof CliError && !/ 503 /.test(err.message)) throw err;
+        note(`${key}: no live event stream (${(err as Error).message}); checking again in 2 s`);
+        await new Promise((r) => setTimeout(r, 2000));
       }
     } finally {
       clearTimeout(timer);
