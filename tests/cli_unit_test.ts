@@ -1,6 +1,7 @@
 // The vox CLI's pure parts: the baseline test's statistics, gates, file validation with
 // positions, config diffs and the CI output formats. No server, no browser.
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { hodgesLehmann, mannWhitneyU, normalCdf, shiftTest } from "../agent/cli/baseline.ts";
 import { configDiff, validateText } from "../agent/cli/files.ts";
 import { checkGates, parseGate } from "../agent/cli/gates.ts";
@@ -8,6 +9,8 @@ import type { Measurement } from "../agent/cli/measurement.ts";
 import { json, junit, markdown } from "../agent/cli/output.ts";
 import { evaluate, exitCode, statusOf } from "../agent/cli/verdict.ts";
 import { CliError } from "../agent/cli/errors.ts";
+import { hideSecret, scrub } from "../agent/cli/io.ts";
+import { credentials, writeConfig } from "../agent/cli/settings.ts";
 import { checkJUnit } from "./_junit.ts";
 
 /** A deterministic pseudo-random source (mulberry32). */
@@ -210,4 +213,48 @@ Deno.test("JSON and Markdown carry the verdict, the metrics and the link", () =>
   assert.match(md, /\| response latency \| 702 ms \|/);
   assert.match(md, /\| `response.median > 650` \| 702 \| ❌ failed \|/);
   assert.match(md, /\[result 9\]\(http:\/\/vox\/api\/v1\/results\/9\)/);
+});
+
+Deno.test("credentials: VOX_URL/VOX_API_KEY first; the stored key only ever goes to its own server", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vox-cred-" });
+  try {
+    const path = join(dir, "sub", "config.json");
+    await writeConfig(path, { url: "https://vox.example.com", apiKey: "vox_live_stored_key_123" });
+    assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
+    const env = { VOX_CONFIG: path };
+    assert.deepEqual(await credentials(env), {
+      url: "https://vox.example.com",
+      apiKey: "vox_live_stored_key_123",
+    });
+    assert.deepEqual(
+      await credentials({ ...env, VOX_URL: "https://vox.example.com/", VOX_API_KEY: "vox_live_env" }),
+      {
+        url: "https://vox.example.com",
+        apiKey: "vox_live_env",
+      },
+    );
+    await assert.rejects(
+      () => credentials({ ...env, VOX_URL: "https://elsewhere.example.com" }),
+      /the stored one is for https:\/\/vox\.example\.com/,
+    );
+    await assert.rejects(() => credentials({ VOX_CONFIG: join(dir, "none.json") }), /not logged in/);
+    await assert.rejects(
+      () => credentials({ VOX_URL: "ftp://x", VOX_API_KEY: "k" }),
+      /must be http or https/,
+    );
+    // A file that existed with looser permissions is tightened on the next login.
+    await Deno.chmod(path, 0o644);
+    await writeConfig(path, { url: "https://vox.example.com", apiKey: "vox_live_new" });
+    assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("scrub() removes a registered secret from anything printed", () => {
+  hideSecret("vox_live_abcdefghijklmnop");
+  assert.equal(
+    scrub("key vox_live_abcdefghijklmnop in a URL ?k=vox_live_abcdefghijklmnop"),
+    "key [redacted] in a URL ?k=[redacted]",
+  );
 });

@@ -17,17 +17,23 @@ export function scrub(text: string): string {
   return out;
 }
 
+// writeSync may take part of a buffer (a full pipe): write until all of it is out.
+function writeAll(to: typeof Deno.stdout, text: string): void {
+  let bytes = encoder.encode(scrub(text));
+  while (bytes.length > 0) bytes = bytes.subarray(to.writeSync(bytes));
+}
+
 /** Writes to stdout: results, the things a pipeline reads. */
 export function out(text: string): void {
-  Deno.stdout.writeSync(encoder.encode(scrub(text)));
+  writeAll(Deno.stdout, text);
 }
 
 /** Writes a line to stderr: progress, notes and errors. */
 export function note(text: string): void {
-  Deno.stderr.writeSync(encoder.encode(scrub(text) + "\n"));
+  writeAll(Deno.stderr, text + "\n");
 }
 
 /** Raw stderr writes (a terminal's progress bars). */
 export function rawErr(text: string): void {
-  Deno.stderr.writeSync(encoder.encode(scrub(text)));
+  writeAll(Deno.stderr, text);
 }

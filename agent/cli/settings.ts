@@ -58,9 +58,18 @@ export async function credentials(
 ): Promise<Credentials> {
   const file = env.VOX_URL && env.VOX_API_KEY ? {} : await readConfig(configPath(env));
   const url = env.VOX_URL || file.url;
-  const apiKey = env.VOX_API_KEY || file.apiKey;
-  if (!url || !apiKey) {
+  if (!url) {
     throw new CliError("not logged in: run `vox login --url <server>` or set VOX_URL and VOX_API_KEY");
+  }
+  // The stored key goes only to the server it was stored for, never to another VOX_URL.
+  const stored = file.url && file.apiKey && serverUrl(file.url) === serverUrl(url) ? file.apiKey : undefined;
+  const apiKey = env.VOX_API_KEY || stored;
+  if (!apiKey) {
+    throw new CliError(
+      file.apiKey
+        ? `no API key for ${serverUrl(url)}: the stored one is for ${file.url}; set VOX_API_KEY or vox login`
+        : "not logged in: run `vox login --url <server>` or set VOX_URL and VOX_API_KEY",
+    );
   }
   return { url: serverUrl(url), apiKey };
 }
