@@ -203,6 +203,12 @@ Deno.test("vox push creates, then changes nothing for the same files, then updat
   const pulled = await vox(["pull", "--workflow", "push_app", "--eval-set", "push_suite", "--out", outDir]);
   assert.equal(pulled.code, 0, pulled.stderr);
   assert.match(await Deno.readTextFile(join(outDir, "push_app.yaml")), /delay=580/);
+  // With no names: every workflow and eval set of the project.
+  const all = await vox(["pull", "--out", join(tmp, "pulled_all")]);
+  assert.equal(all.code, 0, all.stderr);
+  for (const name of ["push_app", "push_suite"]) {
+    assert.match(all.stdout, new RegExp(`pulled_all/${name}\\.yaml$`, "m"));
+  }
   // What pull wrote pushes back as unchanged.
   const roundTrip = await vox(["push", join(outDir, "push_app.yaml"), join(outDir, "push_suite.yaml")]);
   assert.equal(roundTrip.code, 0, roundTrip.stderr);
@@ -214,6 +220,10 @@ Deno.test("a job no agent takes: --wait gives up after --timeout, cancels it and
   await write("idle_suite.yaml", "steps:\n  - action: wait_for_voice\n");
   const pushed = await vox(["push", "idle_app.yaml", "idle_suite.yaml", "--provider", "CLI test agents"]);
   assert.equal(pushed.code, 0, pushed.stderr);
+  // No --region and no eval agent online anywhere: nothing to guess, exit 2.
+  const noRegion = await vox(["run", "--workflow", "idle_app", "--eval-set", "idle_suite"]);
+  assert.equal(noRegion.code, 2);
+  assert.match(noRegion.stderr, /--region is needed: no eval agent is online/);
   const run = await vox([
     "run",
     "--workflow",
