@@ -487,7 +487,7 @@ Deno.test({
       // "last": the newest earlier result of this workflow, eval set and region (the second run).
       const slower = await vox([...runArgs, "--baseline", "last"]);
       assert.equal(slower.code, 1, slower.stdout + slower.stderr);
-      assert.match(slower.stdout, /^  baseline result \d+:$/m);
+      assert.match(slower.stdout, /^ {2}baseline result \d+:$/m);
       assert.doesNotMatch(slower.stdout, new RegExp(`baseline result ${r1}:`));
       assert.match(slower.stdout, /✗ response: regression; shift \+(7[5-9]|8[0-5])(\.\d+)? ms/);
       const r3 = /^job \d+ \(cli-e2e\), result (\d+): ✗ failed$/m.exec(slower.stdout)?.[1];
