@@ -146,6 +146,22 @@ Deno.test("bad input exits 2 with a clear message: wrong key, unreachable server
   ]);
   assert.equal(malformed.code, 2);
   assert.match(malformed.stderr, /--fail-if 'response.p90 >> 800': expected '<metric> <op> <number>'/);
+  // Asked for JUnit, the failure is a JUnit error too, so CI shows why nothing ran.
+  const asJunit = await vox([
+    "run",
+    "--workflow",
+    "nope",
+    "--eval-set",
+    "b",
+    "--region",
+    "r",
+    "--format",
+    "junit",
+  ]);
+  assert.equal(asJunit.code, 2);
+  const shape = checkJUnit(asJunit.stdout);
+  assert.deepEqual([shape.tests, shape.errors], [1, 1]);
+  assert.match(shape.root.children[0].children[0].children[0].attrs.message, /no workflow named "nope"/);
 
   const notLoggedIn = await vox(["whoami"], { auth: false });
   assert.equal(notLoggedIn.code, 2);

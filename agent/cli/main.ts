@@ -429,6 +429,9 @@ async function jobs(f: Flags, args: string[]): Promise<number> {
 
 /** Runs `vox` with `args`; the exit code. */
 export async function main(args: string[]): Promise<number> {
+  // For a verdict command asked for junit/json: the failure as a document too, so a CI system
+  // reading the file shows why nothing ran instead of an empty report.
+  let errorDoc: { command: string; format: Format } | null = null;
   try {
     let parsed;
     try {
@@ -438,6 +441,9 @@ export async function main(args: string[]): Promise<number> {
     }
     const [command, ...rest] = parsed.positionals;
     const f = parsed.values as Flags;
+    if (["run", "gate", "compare"].includes(command) && (f.format === "junit" || f.format === "json")) {
+      errorDoc = { command, format: f.format };
+    }
     if (f.help || !command) {
       (command || f.help ? out : note)(USAGE + "\n");
       return f.help ? EXIT.passed : EXIT.error;
@@ -465,8 +471,18 @@ export async function main(args: string[]): Promise<number> {
         throw new CliError(`unknown command "${command}"\n${USAGE}`);
     }
   } catch (err) {
-    if (err instanceof CliError) note(`vox: ${err.message}`);
-    else note(`vox: unexpected error: ${(err as Error)?.stack ?? err}`);
+    const message = err instanceof CliError
+      ? err.message
+      : `unexpected error: ${(err as Error)?.stack ?? err}`;
+    note(`vox: ${message}`);
+    if (errorDoc) {
+      out(
+        render(
+          [{ title: `vox ${errorDoc.command}`, gates: [], error: message.split("\n")[0] }],
+          errorDoc.format,
+        ),
+      );
+    }
     return EXIT.error;
   }
 }
