@@ -77,6 +77,7 @@ export async function listResults(
   user: AuthUser,
   opts: {
     scope: "mine" | "mainline";
+    jobId?: number;
     workflowId?: number;
     evalSetId?: number;
     providerId?: string;
@@ -91,6 +92,7 @@ export async function listResults(
     FROM eval_results r JOIN eval_jobs j ON j.id = r.job_id
     JOIN workflows w ON w.id = r.workflow_id JOIN projects p ON p.id = w.project_id
     WHERE ${scope}
+      ${opts.jobId ? sql`AND r.job_id = ${opts.jobId}` : sql``}
       ${opts.workflowId ? sql`AND r.workflow_id = ${opts.workflowId}` : sql``}
       ${opts.evalSetId ? sql`AND r.eval_set_id = ${opts.evalSetId}` : sql``}
       ${opts.providerId ? sql`AND r.provider_id = ${opts.providerId}` : sql``}

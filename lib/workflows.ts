@@ -96,11 +96,19 @@ export async function listItems(
   sql: Sql,
   kind: ItemKind,
   user: AuthUser,
-  opts: { scope: "mine" | "public"; projectId?: number; mainline?: boolean; limit: number; offset: number },
+  opts: {
+    scope: "mine" | "public";
+    projectId?: number;
+    mainline?: boolean;
+    name?: string;
+    limit: number;
+    offset: number;
+  },
 ): Promise<{ items: Item[]; total: number }> {
   const where = sql`${opts.scope === "mine" ? accessibleProject(sql, user) : sql`i.visibility = 'public'`}
     ${opts.projectId ? sql`AND i.project_id = ${opts.projectId}` : sql``}
-    ${opts.mainline !== undefined ? sql`AND i.is_mainline = ${opts.mainline}` : sql``}`;
+    ${opts.mainline !== undefined ? sql`AND i.is_mainline = ${opts.mainline}` : sql``}
+    ${opts.name !== undefined ? sql`AND i.name = ${opts.name}` : sql``}`;
   const rows = await sql`
     SELECT ${columns(sql, kind, user)}, count(*) OVER () AS total
     FROM ${from(sql, kind)} WHERE ${where}

@@ -1,7 +1,8 @@
 // The layout's rules (STYLE.md §15), checked on the module graph Deno itself resolves with
 // `deno info --json`: dependencies point one way (main.ts → routes/ → lib/ → agent/protocol.ts),
-// so nothing under lib/ imports routes/, islands/ or components/; neither entry point's graph of
-// local modules has an import cycle; the bench and the tasks do not import the tests.
+// so nothing under lib/ imports routes/, islands/ or components/; no entry point's graph of
+// local modules has an import cycle; agent/ (eval agent, vox CLI) imports nothing of the server;
+// the bench and the tasks do not import the tests.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 
@@ -189,7 +190,7 @@ Deno.test("nothing under lib/ imports routes/, islands/ or components/", async (
   }
 });
 
-for (const entry of ["main.ts", "agent/main.ts"]) {
+for (const entry of ["main.ts", "agent/main.ts", "agent/cli/main.ts"]) {
   Deno.test(`the local module graph of ${entry} has no import cycle`, async () => {
     const found = knots(await localEdges(join(ROOT, entry)));
     if (found.length > 0) {
@@ -201,6 +202,17 @@ for (const entry of ["main.ts", "agent/main.ts"]) {
     }
   });
 }
+
+Deno.test("agent/ (the eval agent and the vox CLI) imports nothing of the server: no lib/, routes/, islands/, components/", async () => {
+  const wrong = (await importsOf(["agent"])).filter((e) => /^(lib|routes|islands|components)\//.test(e.to));
+  if (wrong.length > 0) {
+    assert.fail(
+      `agent/ runs apart from the server and talks to it over the network; these imports do not:\n  ${
+        wrong.map(show).join("\n  ")
+      }`,
+    );
+  }
+});
 
 Deno.test("bench/ and tasks/ import nothing from tests/", async () => {
   const wrong = (await importsOf(["bench", "tasks"])).filter((e) => e.to.startsWith("tests/"));

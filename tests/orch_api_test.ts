@@ -488,8 +488,32 @@ Deno.test(
       404,
     );
     assert.equal((await call("GET", "/api/v1/results?region=Bad Region", premium)).status, 400);
+    // One job's result (how `vox run` finds it); none for a job it cannot see or that has none.
+    const byJob = await call("GET", `/api/v1/results?jobId=${run.data.id}`, premium);
+    assert.deepEqual(byJob.data.results.map((r: { id: number }) => r.id), [resultId]);
+    assert.equal((await call("GET", `/api/v1/results?jobId=${run.data.id}`, stranger)).data.total, 0);
+    const bad = await call("GET", "/api/v1/results?jobId=x", premium);
+    assert.equal(bad.status, 400);
+    assert.match(bad.data.error.message, /^jobId: /);
   },
 );
+
+Deno.test("workflow and eval-set lists filter by exact name (how `vox push` finds its items)", async () => {
+  const user = await member({ role: "basic" });
+  const a = await workflow(user, { name: "checkout agent" });
+  await workflow(user, { name: "checkout agent v2" });
+  const es = await evalSet(user, { name: "checkout" });
+  const byName = await call("GET", `/api/v1/workflows?name=${encodeURIComponent("checkout agent")}`, user);
+  assert.deepEqual(byName.data.items.map((i: { id: number }) => i.id), [a.id]);
+  assert.equal(byName.data.total, 1);
+  const sets = await call("GET", "/api/v1/eval-sets?name=checkout", user);
+  assert.deepEqual(sets.data.items.map((i: { id: number }) => i.id), [es.id]);
+  // Another user's item of the same name is not theirs to find.
+  assert.equal((await call("GET", "/api/v1/eval-sets?name=checkout", stranger)).data.total, 0);
+  const empty = await call("GET", "/api/v1/workflows?name=", user);
+  assert.equal(empty.status, 400);
+  assert.match(empty.data.error.message, /^name: /);
+});
 
 Deno.test(
   "organizations: members share org projects and their private items; outsiders see none",

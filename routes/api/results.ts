@@ -8,6 +8,7 @@ import { idParam, page, regionSchema } from "./_schemas.ts";
 
 const listQuery = z.object({
   scope: z.enum(["mine", "mainline"]).default("mine"),
+  jobId: z.coerce.number().int().positive().optional().describe("the result of one job"),
   workflowId: z.coerce.number().int().positive().optional(),
   evalSetId: z.coerce.number().int().positive().optional(),
   providerId: z.string().regex(/^[0-9a-z]{12}$/, "a 12-character provider id").optional(),

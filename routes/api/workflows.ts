@@ -68,6 +68,9 @@ function schemasFor(kind: ItemKind) {
     ),
     projectId: z.coerce.number().int().positive().optional(),
     mainline: z.enum(["true", "false"]).transform((v) => v === "true").optional(),
+    name: z.string().trim().min(1).max(200).optional().describe(
+      "only items with exactly this name (how `vox push` finds what it created)",
+    ),
     ...page,
   });
   return { config, create, patch, item, list };
