@@ -7,7 +7,7 @@ import { type DemoAgent, disableDemo, startDemo } from "./lib/demo.ts";
 import { pruneIdentity } from "./lib/auth/maintenance.ts";
 import { buildIslands } from "./lib/islands/bundle.ts";
 import { ConfigError, loadConfig, publicUrl } from "./lib/config.ts";
-import { openDatabase } from "./lib/db.ts";
+import { createSql, openDatabase } from "./lib/db.ts";
 import { leaveShutdownSignalsToCaller } from "./lib/embedded_pg.ts";
 import { Orchestrator } from "./lib/orchestrator.ts";
 import { configureLogging, log } from "./lib/log.ts";
@@ -35,12 +35,18 @@ await migrate(db.sql, { log });
 await seed(db.sql);
 const secretKey = await loadSecretKey(config, log);
 const assets = await buildIslands({ outRoot: join(config.VOX_DATA_DIR, "build", "islands"), log });
+// LISTEN needs a session of its own; a transaction pooler in DATABASE_URL drops notifications.
+const listenSql = config.DATABASE_LISTEN_URL
+  ? createSql(config.DATABASE_LISTEN_URL, { max: 1, appName: "vox-listen" })
+  : undefined;
 const orchestrator = new Orchestrator({
   sql: db.sql,
+  listenSql,
   serverId,
   log,
   pollMs: config.VOX_DISPATCH_POLL_MS,
   reapMs: config.VOX_REAP_MS,
+  probeMs: config.VOX_LISTENER_PROBE_MS,
 });
 await orchestrator.start();
 const app = createApp({ sql: db.sql, config, assets, log, serverId, secretKey, orchestrator });
@@ -101,6 +107,7 @@ if (db.embedded && config.VOX_DEMO) {
   log.info("the demo is turned off (VOX_DEMO=false): its schedule is disabled");
 }
 
+const drainMs = config.VOX_DRAIN_SECONDS * 1000;
 async function shutdown(signal: string) {
   if (stopping) return;
   stopping = true;
@@ -111,7 +118,13 @@ async function shutdown(signal: string) {
   // to another process), then in-flight requests.
   await demo?.stop();
   await orchestrator.stop();
-  await server.shutdown();
+  // Bounded, so the orchestrator's grace period (deploy/, docs/deploy.md) can be longer.
+  const drained = await Promise.race([
+    server.shutdown().then(() => true),
+    new Promise<false>((r) => setTimeout(() => r(false), drainMs)),
+  ]);
+  if (!drained) log.warn("requests still open after VOX_DRAIN_SECONDS; exiting anyway");
+  await listenSql?.end({ timeout: 5 });
   await db.close();
   log.info("stopped");
   Deno.exit(0);

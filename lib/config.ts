@@ -12,6 +12,11 @@ export const configSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8000),
   HOST: z.string().default("0.0.0.0"),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  /**
+   * The LISTEN connection, when DATABASE_URL goes through a transaction pooler (which drops
+   * notifications): a direct or session-pooled URL to the same database. Default: DATABASE_URL.
+   */
+  DATABASE_LISTEN_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   /** Where the embedded database, build output and local keys live. */
   VOX_DATA_DIR: z.string().default(".vox"),
   PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
@@ -32,6 +37,15 @@ export const configSchema = z.object({
   }),
   /** Fallback re-scan for pending jobs in ms; LISTEN/NOTIFY does the prompt work (lib/orchestrator.ts). */
   VOX_DISPATCH_POLL_MS: z.coerce.number().int().min(100).default(5000),
+  /**
+   * How often each process NOTIFYs itself to check that its LISTEN connection delivers, in ms;
+   * a probe not back within this interval marks the listener degraded (log, /readyz, /metrics).
+   */
+  VOX_LISTENER_PROBE_MS: z.coerce.number().int().min(100).default(10_000),
+  /** On SIGTERM, how long in-flight requests may take before the process exits anyway, in s. */
+  VOX_DRAIN_SECONDS: z.coerce.number().int().min(0).max(3600).default(20),
+  /** Bearer token for GET /metrics (Prometheus); unset means /metrics answers 404. */
+  METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
   /** How often the heartbeat reaper releases the jobs of silent agents, in ms. */
   VOX_REAP_MS: z.coerce.number().int().min(100).default(2000),
   /** An extra schedule tick in ms besides the per-minute Deno.cron (0 = none; tests use it). */
@@ -67,6 +81,13 @@ export const configSchema = z.object({
       code: "custom",
       path: [v.GOOGLE_CLIENT_ID ? "GOOGLE_CLIENT_SECRET" : "GOOGLE_CLIENT_ID"],
       message: "GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET must be set together",
+    });
+  }
+  if (v.DATABASE_LISTEN_URL && !v.DATABASE_URL) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["DATABASE_LISTEN_URL"],
+      message: "needs DATABASE_URL (the embedded database has no pooler in between)",
     });
   }
   if (v.DATABASE_URL && !v.VOX_SECRET_KEY) {

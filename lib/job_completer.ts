@@ -213,7 +213,7 @@ export async function completeJobs(
       (SELECT json_agg(json_build_object(
          'agentId', c.agent_id, 'id', c.id, 'attempts', c.attempts, 'maxAttempts', c.max_attempts,
          'region', c.region, 'repeat', c.repeat, 'wId', w.id, 'wName', w.name, 'wProviderId', w.provider_id,
-         'wConfig', w.config, 'eId', e.id, 'eName', e.name, 'eConfig', e.config,
+         'wConfig', w.config, 'eId', e.id, 'eName', e.name, 'eConfig', e.config, 'waitedMs', c.waited_ms,
          'maxRuntime', ${settingSql(sql, "jobs.max_runtime_seconds")}) ORDER BY c.id)
        FROM claimed c JOIN workflows w ON w.id = c.workflow_id JOIN eval_sets e ON e.id = c.eval_set_id) AS offers`;
   type Stored = {

@@ -95,6 +95,8 @@ async function insertJob(sql: Db, input: NewJob, scheduledFor: Date | null): Pro
 export interface JobOffer {
   agentId: number;
   message: z.infer<typeof jobOfferSchema>;
+  /** How long the job was claimable before this claim, in ms (for the dispatch latency metric). */
+  waitedMs?: number;
 }
 
 /**
@@ -120,7 +122,9 @@ export function claimCtes(sql: Db, region: string, limit: number | Fragment) {
           started_at = now(), heartbeat_at = now(), accepted_at = NULL
       FROM next JOIN slots USING (ord)
       WHERE x.id = next.id
-      RETURNING x.id, x.agent_id, x.attempts, x.max_attempts, x.region, x.repeat, x.workflow_id, x.eval_set_id
+      RETURNING x.id, x.agent_id, x.attempts, x.max_attempts, x.region, x.repeat, x.workflow_id, x.eval_set_id,
+        -- Claimable since its insert, or since a release/retry moved run_after forward.
+        extract(epoch FROM clock_timestamp() - greatest(x.created_at, x.run_after)) * 1000 AS waited_ms
     )`;
 }
 
@@ -148,7 +152,7 @@ export async function claimJobs(sql: Db, region: string, slots: AgentSlot[]): Pr
       FROM claimed c WHERE a.id = c.agent_id
         AND a.id IN (SELECT id FROM eval_agents WHERE id IN (SELECT agent_id FROM claimed) ORDER BY id FOR UPDATE)
     )
-    SELECT c.id, c.agent_id, c.attempts, c.max_attempts, c.region, c.repeat,
+    SELECT c.id, c.agent_id, c.attempts, c.max_attempts, c.region, c.repeat, c.waited_ms,
            w.id AS w_id, w.name AS w_name, w.provider_id AS w_provider_id, w.config AS w_config,
            e.id AS e_id, e.name AS e_name, e.config AS e_config,
            ${settingSql(sql, "jobs.max_runtime_seconds")} AS max_runtime
@@ -179,6 +183,7 @@ export function toOffer(r: Record<string, unknown>): JobOffer {
       },
       evalSet: { id: r.eId as number, name: r.eName as string, config: r.eConfig as Record<string, unknown> },
     },
+    ...(r.waitedMs == null ? {} : { waitedMs: Number(r.waitedMs) }),
   };
 }
 

@@ -9,6 +9,7 @@ import type { AppDeps, AppEnv, ResolvedDeps } from "../lib/context.ts";
 import { requestBodyLimits } from "../lib/body_limits.ts";
 import { errorBody, handleError } from "../lib/errors.ts";
 import { createMailer } from "../lib/mailer.ts";
+import { requestCounter } from "../lib/ops_metrics.ts";
 import { serveFile } from "../lib/static_files.ts";
 import { adminUsersApi } from "./api/admin_users.ts";
 import { agentGateway } from "./api/agent_gateway.ts";
@@ -32,6 +33,7 @@ import { docsRoutes } from "./docs.tsx";
 import { healthRoutes } from "./health.ts";
 import { metricsPageRoutes } from "./metrics_pages.tsx";
 import { pageRoutes } from "./pages.tsx";
+import { prometheusRoutes } from "./prometheus.ts";
 import { runYourOwnRoutes } from "./run_your_own.tsx";
 
 const STATIC_DIR = new URL("../static/", import.meta.url).pathname;
@@ -40,6 +42,7 @@ const STATIC_DIR = new URL("../static/", import.meta.url).pathname;
 export function createApp(given: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const deps = resolveDeps(given);
+  const requests = requestCounter();
 
   app.use("*", async (c, next) => {
     const given = c.req.header("x-request-id");
@@ -51,6 +54,7 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
     const started = performance.now();
     await next();
     c.header("X-Request-Id", requestId);
+    requests.inc({ method: c.req.method, code: String(c.res.status) });
     log.info("request", {
       method: c.req.method,
       // Activation links carry their single-use token in the path; it must not reach the log.
@@ -101,6 +105,7 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
   app.use("/api/*", generalRateLimit(deps));
 
   app.route("/", healthRoutes(deps));
+  app.route("/", prometheusRoutes(deps, requests));
   app.route("/api/v1/agents", agentsApi(deps));
   app.route("/api/setup", setupApi(deps));
   app.route("/api/auth", authApi(deps));

@@ -15,7 +15,12 @@ export function healthRoutes(deps: AppDeps) {
       if (!current) {
         return c.json(errorBody("not_ready", "Database migrations are not current"), 503);
       }
-      return c.json({ status: "ready" });
+      // A listener that drops notifications leaves the process ready: polling still
+      // dispatches every job (VOX_DISPATCH_POLL_MS late), and failing readiness would take
+      // every process behind the same pooler out of the load balancer at once. It is
+      // reported here, logged, and exported as vox_listener_up for alerting.
+      const listener = deps.orchestrator?.listener?.health();
+      return c.json({ status: "ready", ...(listener ? { listener } : {}) });
     } catch (err) {
       c.var.log.warn("readiness check failed", { error: String(err) });
       return c.json(errorBody("not_ready", "Database is unreachable"), 503);

@@ -98,6 +98,8 @@ export interface ServerProcess {
   baseUrl: string;
   port: number;
   child: Deno.ChildProcess;
+  /** The process's stderr lines (warnings and errors as JSON), when started with `captureLog`. */
+  log: string[];
   /** SIGKILL (no shutdown hooks) or SIGTERM (graceful), then wait for the exit. */
   stop(signal?: "SIGKILL" | "SIGTERM"): Promise<void>;
 }
@@ -105,7 +107,7 @@ export interface ServerProcess {
 /** Starts Vox as a real process against `databaseUrl` and waits until /readyz answers. */
 export async function spawnServer(
   databaseUrl: string,
-  opts: { port?: number; env?: Record<string, string> } = {},
+  opts: { port?: number; env?: Record<string, string>; captureLog?: boolean } = {},
 ): Promise<ServerProcess> {
   const { freePort } = await import("../lib/embedded_pg.ts");
   const port = opts.port ?? freePort();
@@ -125,8 +127,19 @@ export async function spawnServer(
     },
     stdin: "null",
     stdout: "null",
-    stderr: "inherit",
+    stderr: opts.captureLog ? "piped" : "inherit",
   }).spawn();
+  const log: string[] = [];
+  if (opts.captureLog) {
+    (async () => {
+      let rest = "";
+      for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+        const lines = (rest + chunk).split("\n");
+        rest = lines.pop() ?? "";
+        log.push(...lines);
+      }
+    })().catch(() => {});
+  }
   const baseUrl = `http://127.0.0.1:${port}`;
   try {
     await serverReady(baseUrl, { child });
@@ -140,6 +153,7 @@ export async function spawnServer(
     baseUrl,
     port,
     child,
+    log,
     async stop(signal = "SIGTERM") {
       try {
         child.kill(signal);
