@@ -37,6 +37,24 @@ Deno.test("loadConfig() rejects a secret key that is not 32 bytes", () => {
   assert.equal(loadConfig({ VOX_SECRET_KEY: btoa("k".repeat(32)) }).VOX_SECRET_KEY, btoa("k".repeat(32)));
 });
 
+Deno.test("loadConfig() checks the deployment settings: metrics token, listen URL, probe, drain", () => {
+  assert.throws(() => loadConfig({ METRICS_TOKEN: "short" }), /METRICS_TOKEN: must be at least 16 characters/);
+  assert.throws(
+    () => loadConfig({ DATABASE_LISTEN_URL: "postgres://u@db/vox" }),
+    /DATABASE_LISTEN_URL: needs DATABASE_URL/,
+  );
+  assert.throws(() => loadConfig({ VOX_LISTENER_PROBE_MS: "10" }), /VOX_LISTENER_PROBE_MS/);
+  const c = loadConfig({
+    DATABASE_URL: "postgres://u@pooler:6432/vox",
+    DATABASE_LISTEN_URL: "postgres://u@db:5432/vox",
+    VOX_SECRET_KEY: "ab".repeat(32),
+  });
+  assert.equal(c.DATABASE_LISTEN_URL, "postgres://u@db:5432/vox");
+  assert.equal(c.VOX_LISTENER_PROBE_MS, 10_000);
+  assert.equal(c.VOX_DRAIN_SECONDS, 20);
+  assert.equal(c.METRICS_TOKEN, undefined);
+});
+
 Deno.test("loadConfig() wants the Google client id and secret together", () => {
   assert.throws(() => loadConfig({ GOOGLE_CLIENT_ID: "id" }), /GOOGLE_CLIENT_SECRET/);
 });
