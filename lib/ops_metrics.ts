@@ -7,6 +7,9 @@ import { JOB_STATUSES } from "./job_status.ts";
 import type { Orchestrator } from "./orchestrator.ts";
 import { Counter, type MetricFamily, renderExposition } from "./prometheus.ts";
 
+/** The states of eval_agents.state (its CHECK constraint in migrations/00001_init.sql). */
+const AGENT_STATES = ["IDLE", "OCCUPIED", "OFFLINE"] as const;
+
 /** The request counter createApp() keeps and /metrics reports. */
 export function requestCounter(): Counter {
   return new Counter(
@@ -63,7 +66,7 @@ export async function renderOpsMetrics(
       name: "vox_agents",
       help: "Eval agents by region and state (the same on every process).",
       type: "gauge",
-      samples: agents.map((r) => ({ labels: { region: r.region, state: r.state }, value: r.n })),
+      samples: agentSamples(agents),
     },
     opts.requests.family(),
   ];
@@ -112,4 +115,14 @@ export async function renderOpsMetrics(
     samples: [{ value: Deno.memoryUsage().rss }],
   });
   return renderExposition(families);
+}
+
+// Every state of every region that has agents, zeros included, so "no agent online in a
+// region" is a 0 an alert can see rather than a missing series.
+function agentSamples(rows: { region: string; state: string; n: number }[]) {
+  const counts = new Map(rows.map((r) => [`${r.region} ${r.state}`, r.n]));
+  const regions = [...new Set(rows.map((r) => r.region))].sort();
+  return regions.flatMap((region) =>
+    AGENT_STATES.map((state) => ({ labels: { region, state }, value: counts.get(`${region} ${state}`) ?? 0 }))
+  );
 }

@@ -38,7 +38,10 @@ Deno.test("loadConfig() rejects a secret key that is not 32 bytes", () => {
 });
 
 Deno.test("loadConfig() checks the deployment settings: metrics token, listen URL, probe, drain", () => {
-  assert.throws(() => loadConfig({ METRICS_TOKEN: "short" }), /METRICS_TOKEN: must be at least 16 characters/);
+  assert.throws(
+    () => loadConfig({ METRICS_TOKEN: "short" }),
+    /METRICS_TOKEN: must be at least 16 characters/,
+  );
   assert.throws(
     () => loadConfig({ DATABASE_LISTEN_URL: "postgres://u@db/vox" }),
     /DATABASE_LISTEN_URL: needs DATABASE_URL/,

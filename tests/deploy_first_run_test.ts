@@ -85,11 +85,15 @@ Deno.test("first run: setup, agent token, agent online, a measured result of the
     stdout: "null",
     stderr: "inherit",
   }).spawn();
-  await eventually(async () => {
-    const res = await fetch(`${server.baseUrl}/api/v1/agents`);
-    const { agents } = await res.json() as { agents: { region: string; state: string }[] };
-    return agents.some((a) => a.region === "local" && a.state === "IDLE");
-  }, "the agent to be listed IDLE in region local", 60_000);
+  await eventually(
+    async () => {
+      const res = await fetch(`${server.baseUrl}/api/v1/agents`);
+      const { agents } = await res.json() as { agents: { region: string; state: string }[] };
+      return agents.some((a) => a.region === "local" && a.state === "IDLE");
+    },
+    "the agent to be listed IDLE in region local",
+    60_000,
+  );
 
   const { results } = JSON.parse(await firstRun("measure")) as {
     results: { region: string; responseLatency: { median: number }; interruptLatency: { median: number } }[];

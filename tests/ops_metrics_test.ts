@@ -179,6 +179,12 @@ Deno.test("/metrics values move when jobs are queued, dispatched and completed",
         : null;
     }, "three completed jobs and an idle agent in /metrics");
     assert.equal(value(after, "vox_queue_depth", { region }), 0);
+    // Every state of the region is a sample, zeros included, so alerts see "none online".
+    assert.equal(
+      after.find((s) => s.name === "vox_agents" && s.labels.region === region && s.labels.state === "OFFLINE")
+        ?.value,
+      0,
+    );
     assert.equal(value(after, "vox_agent_connections", { region }), 1);
     assert.equal(
       value(after, "vox_dispatch_latency_seconds_count"),
