@@ -30,7 +30,7 @@ import {
   reapStaleJobs,
   releaseJob,
 } from "./queue.ts";
-import { Histogram } from "./prometheus.ts";
+import { Counter, Histogram } from "./prometheus.ts";
 import { defaultSetting, readSettings } from "./settings.ts";
 
 /** One registered agent socket on this process. */
@@ -114,6 +114,14 @@ export class Orchestrator {
     "vox_dispatch_latency_seconds",
     "Time from a job becoming claimable to its offer being sent to an agent by this process.",
     DISPATCH_BUCKETS,
+  );
+  /**
+   * Job state changes heard on JOB_EVENTS_CHANNEL, every process's jobs included: the rate of
+   * completions and failures without counting a table that grows with history.
+   */
+  readonly jobTransitions = new Counter(
+    "vox_job_transitions_total",
+    "Job state changes this process heard on vox_job_events (all processes' jobs), by new status.",
   );
   /** From system_config, refreshed by the reaper loop. */
   heartbeatIntervalMs = defaultSetting("agents.heartbeat_interval_seconds") * 1000;
@@ -469,6 +477,7 @@ export class Orchestrator {
   }
 
   #onJobEvent(event: JobEvent): void {
+    if (event.progress === undefined) this.jobTransitions.inc({ status: event.status });
     this.events.publish(`job:${event.jobId}`, event.progress !== undefined ? "progress" : "status", event);
     if (event.status === "running" || event.status === "completed" || !event.agentId) return;
     // The job was taken from an agent (heartbeat lost, cancelled): if this process holds

@@ -129,6 +129,7 @@ Deno.test("/metrics is the Prometheus text format with the families operators ne
   for (
     const [name, type] of [
       ["vox_jobs", "gauge"],
+      ["vox_job_transitions_total", "counter"],
       ["vox_queue_depth", "gauge"],
       ["vox_agents", "gauge"],
       ["vox_http_requests_total", "counter"],
@@ -139,7 +140,7 @@ Deno.test("/metrics is the Prometheus text format with the families operators ne
   ) assert.equal(types.get(name), type, name);
   assert.deepEqual(
     samples.filter((s) => s.name === "vox_jobs").map((s) => s.labels.status).sort(),
-    ["cancelled", "completed", "failed", "pending", "running"],
+    ["pending", "running"],
   );
   const buckets = samples.filter((s) => s.name === "vox_dispatch_latency_seconds_bucket");
   assert.equal(buckets.at(-1)?.labels.le, "+Inf");
@@ -172,13 +173,22 @@ Deno.test("/metrics values move when jobs are queued, dispatched and completed",
   try {
     const after = await eventually(async () => {
       const { samples } = await scrape();
-      return value(samples, "vox_jobs", { status: "completed" }) ===
-            value(before, "vox_jobs", { status: "completed" }) + 3 &&
+      return value(samples, "vox_job_transitions_total", { status: "completed" }) ===
+            value(before, "vox_job_transitions_total", { status: "completed" }) + 3 &&
           value(samples, "vox_agents", { region, state: "IDLE" }) === 1
         ? samples
         : null;
     }, "three completed jobs and an idle agent in /metrics");
     assert.equal(value(after, "vox_queue_depth", { region }), 0);
+    assert.equal(
+      value(after, "vox_jobs", { status: "pending" }),
+      value(before, "vox_jobs", { status: "pending" }),
+    );
+    assert.equal(
+      value(after, "vox_job_transitions_total", { status: "running" }),
+      value(before, "vox_job_transitions_total", { status: "running" }) + 3,
+      "each dispatch is a transition to running",
+    );
     // Every state of the region is a sample, zeros included, so alerts see "none online".
     assert.equal(
       after.find((s) => s.name === "vox_agents" && s.labels.region === region && s.labels.state === "OFFLINE")
