@@ -45,6 +45,8 @@ export class ListenerProbe {
     readonly serverId: string,
     readonly intervalMs: number,
     readonly log: Logger,
+    /** The clock probes are judged by (tests drive their own). */
+    readonly now: () => number = Date.now,
   ) {}
 
   /** Called with every payload on PROBE_CHANNEL. */
@@ -75,7 +77,7 @@ export class ListenerProbe {
    * A failing send is thrown to the caller's loop; it says nothing about the listener.
    */
   async tick(): Promise<void> {
-    const now = Date.now();
+    const now = this.now();
     if (this.#outstanding && now - this.#outstanding.at >= this.intervalMs && this.#state !== "degraded") {
       const reason = `a NOTIFY this process sent was not delivered to its LISTEN connection within ` +
         `${this.intervalMs} ms`;

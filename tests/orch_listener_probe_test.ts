@@ -2,6 +2,8 @@
 // (a proxy dropping every NotificationResponse): the process notices, says so in its log,
 // /readyz and /metrics, and polling keeps its jobs flowing; DATABASE_LISTEN_URL fixes it.
 import assert from "node:assert/strict";
+import { ListenerProbe } from "../lib/listener_probe.ts";
+import type { Logger } from "../lib/log.ts";
 import { createJob } from "../lib/queue.ts";
 import { SimAgent } from "../bench/sim_agent.ts";
 import { createTestDatabase } from "./_db.ts";
@@ -125,4 +127,42 @@ Deno.test("DATABASE_LISTEN_URL: pool through the pooler, LISTEN direct, jobs dis
   } finally {
     await agent.kill();
   }
+});
+
+Deno.test("the probe judges only overdue probes, and logs the recovery when one is heard again", async () => {
+  const lines: [string, string][] = [];
+  const log: Logger = {
+    debug: () => {},
+    info: (m) => lines.push(["info", m]),
+    warn: (m) => lines.push(["warn", m]),
+    error: (m) => lines.push(["error", m]),
+    child: () => log,
+  };
+  // Probes go out through the real pool; nothing listens, so none comes back by itself.
+  let now = 0;
+  const probe = new ListenerProbe(sql, "probe-unit", 1000, log, () => now);
+  await probe.tick();
+  assert.equal(probe.health().state, "checking");
+  now = 999;
+  await probe.tick(); // the first probe is not overdue yet
+  assert.equal(probe.health().state, "checking");
+  now = 1000;
+  await probe.tick();
+  assert.equal(probe.health().state, "degraded");
+  assert.deepEqual(lines.map(([level]) => level), ["warn"]);
+  now = 5000;
+  await probe.tick(); // still deaf: no second warning
+  assert.equal(lines.length, 1);
+
+  probe.received(JSON.stringify({ serverId: "another-process", seq: 99 }));
+  probe.received("not json");
+  assert.equal(probe.health().state, "degraded", "other processes' probes and noise do not count");
+  probe.received(JSON.stringify({ serverId: "probe-unit", seq: 4 }));
+  const health = probe.health();
+  assert.equal(health.state, "ok");
+  assert.equal(health.probesSent, 4);
+  assert.equal(health.probesReceived, 1);
+  assert.equal(health.reason, undefined);
+  assert.deepEqual(lines.map(([level]) => level), ["warn", "info"]);
+  assert.match(lines[1][1], /delivers notifications again/);
 });
