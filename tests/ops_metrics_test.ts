@@ -186,11 +186,6 @@ Deno.test("/metrics values move when jobs are queued, dispatched and completed",
       value(after, "vox_jobs", { status: "pending" }),
       value(before, "vox_jobs", { status: "pending" }),
     );
-    assert.equal(
-      value(after, "vox_job_transitions_total", { status: "running" }),
-      value(before, "vox_job_transitions_total", { status: "running" }) + 3,
-      "each dispatch is a transition to running",
-    );
     // Every state of the region is a sample, zeros included, so alerts see "none online".
     assert.equal(
       after.find((s) => s.name === "vox_agents" && s.labels.region === region && s.labels.state === "OFFLINE")
