@@ -1,15 +1,17 @@
 /**
  * vox_eval_agentd entry point.
  *
- *   deno task agent run --app A.yaml --suite S.yaml [--repeat N] [--report out.json]
- *   deno task agent validate [--app A.yaml] [--suite S.yaml]   (load and check, no browser)
+ *   deno task agent run --app A.yaml --suite S.yaml [--repeat N] [--report out.json|out.csv] …
+ *   deno task agent run … --dry-run   (every pair loaded and checked as a run needs it, no browser)
+ *   deno task agent validate [--app A.yaml] [--suite S.yaml]   (each file's format, no browser)
  *   deno task agent [daemon] [--server URL --token TOKEN --region REGION …]   (agent/daemon.ts)
  *
  * `--app`/`-a` and `--suite`/`-s` take comma-separated files or folders and may repeat (every
  * application × scenario pair runs, like voice-agent-tester's matrix). Exit code 0 when every
  * run completed, 1 when a run failed (the partial report is still written), 2 on bad usage.
- * `validate` checks every file as `run` would before starting a browser (the formats of
- * `format.ts`, audio files present) and exits 0 when all are valid, 1 when one is not.
+ * `validate` checks every file's format as the server does (`format.ts`, audio files present;
+ * url `{{params}}` left unfilled) and exits 0 when all are valid, 1 when one is not. The
+ * voice-agent-tester flags (--params, --retries, tags, CSV reports …) are in docs/agent.md.
  */
 import { parseArgs } from "node:util";
 import { dirname, extname, join, resolve } from "node:path";
@@ -142,6 +144,16 @@ async function loadAll(
   return { apps, suites, problems };
 }
 
+/** Whether `ffmpeg` runs (puppeteer's screencast pipes the video through it). */
+async function hasFfmpeg(): Promise<boolean> {
+  try {
+    return (await new Deno.Command("ffmpeg", { args: ["-version"], stdout: "null", stderr: "null" }).output())
+      .success;
+  } catch {
+    return false;
+  }
+}
+
 /** `--audio-url`: a URL (http/https, fetched once by the agent) or a local file, as base64. */
 async function audioBedOf(source: string, volume: number): Promise<{ b64: string; levelDb: number }> {
   let bytes: Uint8Array;
@@ -252,6 +264,12 @@ async function run(args: string[]): Promise<number> {
     for (const p of problems) console.error(`✗ ${p.message}`);
     await writeReport(reportPath, report);
     return 1;
+  }
+  if (v.record && !(await hasFfmpeg())) {
+    console.error(
+      "--record needs ffmpeg on PATH for the video (the audio is recorded on every run without it)",
+    );
+    return 2;
   }
   let audioBed;
   if (v["audio-url"]) {
