@@ -156,6 +156,39 @@ Deno.test("--assets adds a folder audio is found in; paths in audio names are re
   await Deno.remove(elsewhere, { recursive: true });
 });
 
+/** tests/fixtures/vat_tester copied with assets/ beside it holding the audio its scenarios name. */
+async function fixtureLayout(): Promise<string> {
+  const root = await Deno.makeTempDir({ prefix: "vox-vat-fixture-" });
+  for (const d of ["applications", "scenarios"]) {
+    await Deno.mkdir(join(root, d));
+    for await (const e of Deno.readDir(join("tests/fixtures/vat_tester", d))) {
+      await Deno.copyFile(join("tests/fixtures/vat_tester", d, e.name), join(root, d, e.name));
+    }
+  }
+  await Deno.mkdir(join(root, "assets"));
+  for (const name of ["hello_make_an_appointment.mp3", "appointment_data.mp3"]) {
+    await Deno.copyFile("tests/fixtures/vat/assets/tuesday.mp3", join(root, "assets", name));
+  }
+  return root;
+}
+
+Deno.test("every construct of the tester's files passes the dry run once its params are given", async () => {
+  const root = await fixtureLayout();
+  const args = ["-a", join(root, "applications"), "-s", join(root, "scenarios"), "--dry-run"];
+  const ok = await agent([...args, "-p", "assistantId=as-1,shareKey=sk-1,branchId=br-1"]);
+  assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+  assert.match(ok.stdout, /dry run: 10 pair\(s\) runnable/);
+  // The background the tester never played, naming a file that never existed: said, not fatal.
+  assert.match(ok.stdout, /appointment_with_listen\.yaml: background audio file not found: white_noise\.mp3/);
+  const without = await agent([...args, "-p", "assistantId=as-1"]);
+  assert.equal(without.code, 1);
+  const problems = without.stderr.split("\n").filter((l) => l.startsWith("✗ "));
+  assert.equal(problems.length, 2, without.stderr);
+  assert.ok(problems.some((l) => /talk_to\.yaml: .*missing \{\{branchId\}\}/.test(l)), without.stderr);
+  assert.ok(problems.some((l) => /share_key\.yaml: .*missing \{\{shareKey\}\}/.test(l)), without.stderr);
+  await Deno.remove(root, { recursive: true });
+});
+
 Deno.test("tag filters select the pairs whose files carry one of the tags", async () => {
   const root = await testerLayout();
   await Deno.writeTextFile(
@@ -225,6 +258,19 @@ Deno.test("the tester-layout files are accepted as YAML by POST /api/v1/workflow
     const r = await post("/api/v1/eval-sets", await Deno.readTextFile(join(root, "scenarios", f)));
     assert.equal(r.status, 201, `${f}: ${JSON.stringify(r.body)}`);
   }
+  const fixtures = await fixtureLayout();
+  for (
+    const [dir, path, extra] of [
+      ["applications", "/api/v1/workflows", { provider: { name: "Tester layout", sku: 0 } }],
+      ["scenarios", "/api/v1/eval-sets", {}],
+    ] as const
+  ) {
+    for await (const e of Deno.readDir(join(fixtures, dir))) {
+      const r = await post(path, await Deno.readTextFile(join(fixtures, dir, e.name)), extra);
+      assert.equal(r.status, 201, `${dir}/${e.name}: ${JSON.stringify(r.body)}`);
+    }
+  }
+  await Deno.remove(fixtures, { recursive: true });
   // What the agent refuses, the API refuses too (one schema).
   const refused = await post("/api/v1/workflows", WIDGET.replace("execute_javascript", "execute_python"), {
     provider: { name: "Tester layout", sku: 0 },
