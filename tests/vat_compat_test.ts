@@ -338,3 +338,34 @@ Deno.test("a run with -r out.csv writes the tester's columns; --retries 1 reruns
   }
   await Deno.remove(root, { recursive: true });
 });
+
+async function hasFfmpeg(): Promise<boolean> {
+  try {
+    return (await new Deno.Command("ffmpeg", { args: ["-version"], stdout: "null", stderr: "null" }).output())
+      .success;
+  } catch {
+    return false;
+  }
+}
+const ffmpeg = await hasFfmpeg();
+
+Deno.test({
+  name: "--record without ffmpeg stops before a browser starts and says why",
+  ignore: ffmpeg,
+  fn: async () => {
+    const root = await testerLayout();
+    const r = await agent([
+      "-a",
+      join(root, "applications", "widget.yaml"),
+      "-s",
+      join(root, "scenarios", "greeting.yaml"),
+      "-p",
+      "greet=1",
+      "--record",
+    ]);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, /--record needs ffmpeg on PATH/);
+    assert.doesNotMatch(r.stdout, /run 1\//);
+    await Deno.remove(root, { recursive: true });
+  },
+});
