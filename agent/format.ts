@@ -123,7 +123,10 @@ const steps = [
     checked: z.boolean().optional(),
   }),
   step("sleep", { time: pauseMs }),
-  step("execute_javascript", { code: z.string().min(1, "needs code").max(100_000) }).describe(
+  step("execute_javascript", {
+    code: z.string().min(1, "needs code").max(100_000),
+    timeout: waitMs.optional(),
+  }).describe(
     "voice-agent-tester (unreleased versions): code evaluated in the page, like the page's own scripts",
   ),
   step("screenshot", {

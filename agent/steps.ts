@@ -34,7 +34,17 @@ export async function executeStep(
     case "execute_javascript": {
       // Evaluated in the page like the page's own scripts (the tester's `page.evaluate(code)`);
       // numbers in an object it returns are metrics the step's `metrics:` can pick.
-      const result: unknown = await page.evaluate(step.code as string);
+      // Bounded by the step timeout: code that never settles does not hold the run.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const result: unknown = await Promise.race([
+        page.evaluate(step.code as string),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`the code did not finish within ${timeout} ms`)),
+            timeout,
+          );
+        }),
+      ]).finally(() => clearTimeout(timer));
       if (!result || typeof result !== "object") return;
       const out: Record<string, number> = {};
       for (const [k, v] of Object.entries(result)) {
