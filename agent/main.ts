@@ -161,7 +161,13 @@ async function audioBedOf(source: string, volume: number): Promise<{ b64: string
     const res = await fetch(source, { signal: AbortSignal.timeout(30_000) });
     if (!res.ok) throw new Error(`--audio-url: ${source} answered HTTP ${res.status}`);
     bytes = new Uint8Array(await res.arrayBuffer());
-  } else bytes = await Deno.readFile(source);
+  } else {
+    try {
+      bytes = await Deno.readFile(source);
+    } catch (err) {
+      throw new Error(`--audio-url: cannot read ${source} (${(err as Error).message.split(":")[0]})`);
+    }
+  }
   if (bytes.length > 50_000_000) throw new Error(`--audio-url: ${source} is over 50 MB`);
   // The page normalises the bed to a level; volume 1 is -20 dBFS RMS (a gain in dB above it).
   return { b64: toBase64(bytes), levelDb: -20 + 20 * Math.log10(volume) };

@@ -369,3 +369,21 @@ Deno.test({
     await Deno.remove(root, { recursive: true });
   },
 });
+
+Deno.test("--audio-url that cannot be read and a bad --audio-volume stop before a browser starts", async () => {
+  const root = await testerLayout();
+  const args = [
+    "-a",
+    join(root, "applications", "widget.yaml"),
+    "-s",
+    join(root, "scenarios", "greeting.yaml"),
+  ];
+  const missing = await agent([...args, "-p", "greet=1", "--audio-url", join(root, "assets", "nope.wav")]);
+  assert.equal(missing.code, 1, missing.stdout + missing.stderr);
+  assert.match(missing.stderr, /✗ --audio-url: cannot read .*nope\.wav \(No such file or directory/);
+  assert.doesNotMatch(missing.stdout, /run 1\//);
+  const volume = await agent([...args, "-p", "greet=1", "--audio-volume", "0"]);
+  assert.equal(volume.code, 2);
+  assert.match(volume.stderr, /--audio-volume must be a gain above 0/);
+  await Deno.remove(root, { recursive: true });
+});
