@@ -147,11 +147,11 @@ Deno.test("--assets adds a folder audio is found in; paths in audio names are re
   ]);
   assert.equal(escape.code, 1);
   assert.match(escape.stderr, /escape\.yaml step 1 \(speak\): .*must be a plain file name/);
-  // A link inside assets/ that points out of it is not followed.
+  // A link inside assets/ that points out of it is refused, not followed.
   await Deno.symlink(join(elsewhere, "hello.wav"), join(root, "assets", "hello.wav"));
   const linked = await agent([...args, "--params", "greet=1", "--dry-run"]);
   assert.equal(linked.code, 1);
-  assert.match(linked.stderr, /audio file not found: hello\.wav/);
+  assert.match(linked.stderr, /greeting\.yaml step 3 \(speak\): hello\.wav leads outside assets\/ .*refused/);
   await Deno.remove(root, { recursive: true });
   await Deno.remove(elsewhere, { recursive: true });
 });
