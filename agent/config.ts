@@ -10,6 +10,7 @@ import {
   type Application,
   applicationSchema,
   FILE_NAME,
+  fillTemplate,
   type NetworkProfile,
   type NoiseSpec,
   parseYaml,
@@ -46,23 +47,58 @@ export interface LoadedConfig {
   silenceMs?: number;
   /** Audio only from `dir/assets` (a daemon job: its folder holds nothing the config may read). */
   assetsOnly?: boolean;
+  /** Extra folders audio files are looked up in (`--assets`), after the file's own. */
+  assets?: string[];
+  /** What loading noticed but let pass (voice-agent-tester ignored it too). */
+  warnings?: string[];
 }
 
-/** Where a named audio file is, or why it cannot be used. */
-export type AudioLookup = { path: string } | { problem: string };
+/** How a run fills and finds what files name: `--params` values and `--assets` folders. */
+export interface LoadOptions {
+  params?: Record<string, string>;
+  assets?: string[];
+  /**
+   * Check the format only and keep `{{key}}` placeholders unfilled (what the server stores;
+   * `validate`). Otherwise a placeholder `params` lacks is an error naming it.
+   */
+  formatOnly?: boolean;
+  /** Audio only from the `assets/` folder beside the file (daemon jobs). */
+  assetsOnly?: boolean;
+}
 
 /**
- * Finds an audio file named in `config`: a plain file name (FILE_NAME) in the config's folder,
- * then in `assets/` beside it (only `assets/` when `assetsOnly`). The file's real path must lie
- * inside the real path of the folder it was found in, so a symlink pointing elsewhere is refused
- * rather than followed; `assets/` itself may be a link (the daemon links the agent's assets).
+ * The folders an audio file named in `config` is looked up in, in order: the file's folder,
+ * its `assets/`, the `assets/` folder beside the file's folder (voice-agent-tester's layout:
+ * applications/, scenarios/, assets/ side by side), then the `--assets` folders. A daemon job
+ * (`assetsOnly`) has only its `assets/`.
+ */
+export function audioFolders(config: Pick<LoadedConfig, "dir" | "assets" | "assetsOnly">): string[] {
+  if (config.assetsOnly) return [join(config.dir, "assets")];
+  return [
+    ...new Set([
+      config.dir,
+      join(config.dir, "assets"),
+      join(dirname(config.dir), "assets"),
+      ...(config.assets ?? []).map((d) => resolve(d)),
+    ]),
+  ];
+}
+
+/** Where a named audio file is, or why it cannot be used (`missing`: found in no folder). */
+export type AudioLookup = { path: string } | { problem: string; missing?: boolean };
+
+/**
+ * Finds an audio file named in `config`: a plain file name (FILE_NAME) in `audioFolders()`, in
+ * order. The file's real path must lie inside the real path of the folder it was found in, so
+ * a symlink pointing elsewhere is refused rather than followed; a folder itself may be a link
+ * (the daemon links the agent's assets).
  */
 export async function findAudio(
-  config: Pick<LoadedConfig, "dir" | "assetsOnly">,
+  config: Pick<LoadedConfig, "dir" | "assets" | "assetsOnly">,
   name: string,
 ): Promise<AudioLookup> {
   if (!FILE_NAME.test(name)) return { problem: `not a plain file name: ${JSON.stringify(name)}` };
-  const roots = config.assetsOnly ? [join(config.dir, "assets")] : [config.dir, join(config.dir, "assets")];
+  const roots = audioFolders(config);
   for (const root of roots) {
     let realRoot: string;
     let real: string;
@@ -77,12 +113,12 @@ export async function findAudio(
     }
     if ((await Deno.stat(real)).isFile) return { path: real };
   }
-  return { problem: `audio file not found: ${name} (looked in ${roots.join(" and ")})` };
+  return { problem: `audio file not found: ${name} (looked in ${roots.join(", ")})`, missing: true };
 }
 
 /** The path of an audio file named in `config` (see findAudio), or null when it cannot be used. */
 export async function resolveAudio(
-  config: Pick<LoadedConfig, "dir" | "assetsOnly">,
+  config: Pick<LoadedConfig, "dir" | "assets" | "assetsOnly">,
   name: string,
 ): Promise<string | null> {
   const found = await findAudio(config, name);
@@ -90,13 +126,13 @@ export async function resolveAudio(
 }
 
 /**
- * Reads and validates one YAML config; `kind` picks the format (application or scenario).
- * `assetsOnly`: audio only from the `assets/` folder beside it (daemon jobs).
+ * Reads and validates one YAML config; `kind` picks the format (application or scenario);
+ * `options` carries a run's `--params` and `--assets` (see LoadOptions).
  */
 export async function loadConfig(
   path: string,
   kind: "application" | "scenario",
-  opts: { assetsOnly?: boolean } = {},
+  options: LoadOptions = {},
 ): Promise<LoadedConfig> {
   const abs = resolve(path);
   let text: string;
@@ -117,19 +153,22 @@ export async function loadConfig(
   }
   return await parseConfig(
     raw,
-    { path: abs, name: basename(abs, extname(abs)), dir: dirname(abs), assetsOnly: opts.assetsOnly },
+    { path: abs, name: basename(abs, extname(abs)), dir: dirname(abs), assetsOnly: options.assetsOnly },
     kind,
+    options,
   );
 }
 
 /**
  * Validates a config that is already parsed (a daemon job carries the YAML as JSON). `path`
- * names it in errors; audio files resolve against `dir`, then `dir/assets`.
+ * names it in errors; audio files resolve as `resolveAudio()` says; `{{key}}` placeholders in
+ * an application's url are filled from `options.params` (a missing one is an error).
  */
 export async function parseConfig(
   raw: unknown,
   meta: { path: string; name: string; dir: string; assetsOnly?: boolean },
   kind: "application" | "scenario",
+  options: LoadOptions = {},
 ): Promise<LoadedConfig> {
   const path = meta.path;
   const parsed = (kind === "application" ? applicationSchema : scenarioSchema).safeParse(raw);
@@ -141,10 +180,14 @@ export async function parseConfig(
     assetsOnly: meta.assetsOnly,
     steps: parsed.data.steps as Step[],
     tags: parsed.data.tags ?? [],
+    assets: options.assets,
+    warnings: [],
   };
   if (kind === "application") {
     const app = parsed.data as Application;
-    config.url = app.url;
+    config.url = app.url === undefined || options.formatOnly
+      ? app.url
+      : fillUrl(path, app.url, options.params ?? {});
     config.html = app.html;
   } else {
     const scenario = parsed.data as Scenario;
@@ -166,9 +209,40 @@ export async function parseConfig(
   }
   if (config.background?.file) {
     const found = await findAudio(config, config.background.file);
-    if ("problem" in found) throw new ConfigError(path, `background noise: ${found.problem}`);
+    if ("problem" in found) {
+      if (!found.missing || typeof (parsed.data as Scenario).background !== "string") {
+        throw new ConfigError(path, `background noise: ${found.problem}`);
+      }
+      // voice-agent-tester read `background: <file>` and never used it, so its files name
+      // files that never existed; Vox plays the file when it is there and otherwise says so.
+      config.warnings!.push(`background ${found.problem}: the scenario runs without it`);
+      config.background = undefined;
+    }
   }
   return config;
+}
+
+/** An application's url with its `{{key}}` placeholders filled; a missing key is an error. */
+function fillUrl(path: string, url: string, params: Record<string, string>): string {
+  const { text, missing } = fillTemplate(url, params);
+  if (missing.length) {
+    throw new ConfigError(
+      path,
+      `url needs --params ${missing.map((k) => `${k}=…`).join(",")} (missing ${
+        missing.map((k) => `{{${k}}}`).join(", ")
+      })`,
+    );
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(text);
+  } catch {
+    throw new ConfigError(path, `url is not a URL once its params are filled: ${text}`);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw new ConfigError(path, `url must be http or https once its params are filled`);
+  }
+  return text;
 }
 
 /** The first schema issue as a ConfigError: a step's issue names the step and its action. */

@@ -54,7 +54,11 @@ const fileName = (what: string) =>
     `${what} must be a plain file name (letters, digits, . _ -; no folder, no leading dot)`,
   );
 
-const selector = z.string({ error: "needs a selector" }).min(1, "needs a selector").max(2000);
+const selector = z.string({ error: "needs a selector" }).min(1, "needs a selector").max(2000)
+  .superRefine((sel, ctx) => {
+    const problem = selectorProblem(sel);
+    if (problem) ctx.addIssue({ code: "custom", message: `selector ${JSON.stringify(sel)}: ${problem}` });
+  });
 const waitMs = z.number().positive().max(MAX_STEP_MS);
 const pauseMs = z.number().nonnegative().max(MAX_STEP_MS);
 /** An audio file name, resolved by whoever runs the file (its folder or assets/ only). */
@@ -99,8 +103,12 @@ const steps = [
   step("click", { selector, timeout: waitMs.optional() }),
   step("click_with_retry", {
     selector,
-    retries: z.number().int().positive().max(LIMITS.retries).optional(),
-    delay: pauseMs.optional(),
+    retries: z.number().int().nonnegative().max(LIMITS.retries).optional().describe(
+      "attempts in all (voice-agent-tester: 0 or absent means 2)",
+    ),
+    retryDelay: pauseMs.optional().describe("ms between attempts (3000)"),
+    checkDelay: pauseMs.optional().describe("ms after a click before checking the call connected (4000)"),
+    delay: pauseMs.optional().describe("Vox's earlier name for retryDelay"),
     timeout: waitMs.optional(),
   }),
   step("wait", { selector, timeout: waitMs.optional() }),
@@ -115,6 +123,12 @@ const steps = [
     checked: z.boolean().optional(),
   }),
   step("sleep", { time: pauseMs }),
+  step("execute_javascript", {
+    code: z.string().min(1, "needs code").max(100_000),
+    timeout: waitMs.optional(),
+  }).describe(
+    "voice-agent-tester (unreleased versions): code evaluated in the page, like the page's own scripts",
+  ),
   step("screenshot", {
     filename: fileName("a screenshot's filename").optional().describe(
       "Vox: a plain name; the file goes to the job's own output folder",
@@ -170,10 +184,21 @@ const tags = z.array(z.string().max(100)).max(50).optional();
 function pauseOf(step: Step): number {
   if (step.action === "sleep" && typeof step.time === "number") return step.time;
   if (step.action === "click_with_retry") {
-    const retries = typeof step.retries === "number" ? step.retries : 3;
-    return retries * (typeof step.delay === "number" ? step.delay : 1000);
+    // Each attempt may wait checkDelay after its click and retryDelay before the next one.
+    const retryDelay = typeof step.retryDelay === "number"
+      ? step.retryDelay
+      : typeof step.delay === "number"
+      ? step.delay
+      : 3000;
+    const checkDelay = typeof step.checkDelay === "number" ? step.checkDelay : 4000;
+    return clickAttempts(step) * (retryDelay + checkDelay);
   }
   return 0;
+}
+
+/** click_with_retry's attempts in all: `retries`, where 0 or absent means 2 (voice-agent-tester's rule). */
+export function clickAttempts(step: Step): number {
+  return typeof step.retries === "number" && step.retries > 0 ? step.retries : 2;
 }
 
 /** A file's steps, refusing more than `max` and pauses adding up to more than LIMITS.totalSleepMs. */
@@ -185,7 +210,7 @@ const stepList = (max: number) =>
       if (total > LIMITS.totalSleepMs) {
         ctx.addIssue({
           code: "custom",
-          path: [i, st.action === "sleep" ? "time" : "delay"],
+          path: [i, st.action === "sleep" ? "time" : "retryDelay"],
           message: `the file's sleeps and retry delays add up to more than ${LIMITS.totalSleepMs} ms`,
         });
         return;
@@ -277,7 +302,8 @@ function stepBudgetMs(step: Step, stepMs: number): number {
     case "sleep":
       return pauseOf(step);
     case "click_with_retry":
-      return pauseOf(step) + (typeof step.retries === "number" ? step.retries : 3) * Math.min(timeout, 5000);
+      // Waits for the selector (the timeout, then 5 s), a possible reload and its 2 s settle.
+      return pauseOf(step) + clickAttempts(step) * (2 * timeout + 2000);
     case "speak":
       return SPEECH_MS;
     case "barge_in":
@@ -308,4 +334,80 @@ export function jobDeadlineMs(
     [...app.steps, ...scenario.steps].reduce((sum, st) => sum + stepBudgetMs(st, stepMs), 0);
   const runs = Math.max(1, repeat) * (1 + (scenario.network?.length ?? 0));
   return Math.min(capMs, perRun * runs);
+}
+
+/**
+ * Why a selector cannot work, or null. Selectors go to puppeteer unchanged: CSS, its deep
+ * combinators `>>>` (any shadow root below) and `>>>>` (the next shadow root), `::-p-text(…)`,
+ * `::-p-aria(…)`, `::-p-xpath(…)`, and the prefixes `text=`/`text/`, `aria=`/`aria/`,
+ * `pierce=`/`pierce/`, `xpath=`/`xpath/` (voice-agent-tester's files use `text=Call AI agent`
+ * and `telnyx-ai-agent >>> button`). Only what no engine accepts is refused: an empty part
+ * around a deep combinator, an empty prefixed query, unbalanced quotes or brackets.
+ */
+export function selectorProblem(sel: string): string | null {
+  const prefixed = /^(aria|pierce|xpath|text)[=/]/.exec(sel);
+  if (prefixed) return sel.length > prefixed[0].length ? null : `nothing after ${prefixed[0]}`;
+  const parts = sel.split(/>>>>?/);
+  if (parts.length > 1 && parts.some((p) => p.trim() === "")) {
+    return "a >>> or >>>> combinator needs a selector on both sides";
+  }
+  const close: Record<string, string> = { "(": ")", "[": "]" };
+  const stack: string[] = [];
+  let quote: string | null = null;
+  for (let i = 0; i < sel.length; i++) {
+    const c = sel[i];
+    if (c === "\\") {
+      i++;
+      continue;
+    }
+    if (quote) {
+      if (c === quote) quote = null;
+    } else if (c === '"' || c === "'") quote = c;
+    else if (c === "(" || c === "[") stack.push(close[c]);
+    else if (c === ")" || c === "]") {
+      if (stack.pop() !== c) return `unbalanced ${c}`;
+    }
+  }
+  if (quote) return `unclosed ${quote}`;
+  if (stack.length) return `unclosed ${stack[stack.length - 1] === ")" ? "(" : "["}`;
+  return null;
+}
+
+/** `{{key}}` placeholders, as voice-agent-tester's `--params` fills them (no spaces inside). */
+const PLACEHOLDER = /\{\{([^{}\s]+)\}\}/g;
+
+/** The placeholder names a text uses, each once, in order. */
+export function templateKeys(text: string): string[] {
+  return [...new Set([...text.matchAll(PLACEHOLDER)].map((m) => m[1]))];
+}
+
+/**
+ * Fills `{{key}}` placeholders from `params`. Returns the text and the keys it needed but
+ * `params` lacks (the text then still holds those placeholders; callers refuse it).
+ */
+export function fillTemplate(
+  text: string,
+  params: Record<string, string>,
+): { text: string; missing: string[] } {
+  const missing = templateKeys(text).filter((k) => !Object.hasOwn(params, k));
+  return {
+    text: text.replace(PLACEHOLDER, (all, k: string) => Object.hasOwn(params, k) ? params[k] : all),
+    missing,
+  };
+}
+
+/**
+ * Parses `--params key=value,key2=value2` as voice-agent-tester does: split on commas, then on
+ * the first `=`; keys and values trimmed; later keys win. A pair without `=` or with an empty
+ * key is an error here (the tester dropped it silently).
+ */
+export function parseParams(inputs: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of inputs.flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean)) {
+    const eq = pair.indexOf("=");
+    const key = eq < 0 ? "" : pair.slice(0, eq).trim();
+    if (!key) throw new Error(`--params: "${pair}" is not key=value`);
+    out[key] = pair.slice(eq + 1).trim();
+  }
+  return out;
 }

@@ -49,6 +49,8 @@ export async function runMatrix(
   const launched = options.browser ? null : await launchChromium({ headless: options.headless ?? true });
   const browser = options.browser ?? launched!.browser;
   const runs: RunRecord[] = [];
+  const retried: RunRecord[] = [];
+  const retries = Math.max(0, options.retries ?? 0);
   try {
     let next = 0;
     const workers = Array.from(
@@ -59,7 +61,21 @@ export async function runMatrix(
           options.onProgress?.(
             `run ${p.run}/${plan.length}: ${p.app.name} × ${p.suite.name} (repetition ${p.repetition})`,
           );
-          runs.push(await runOnce(browser, p.app, p.suite, p.run, p.repetition, { ...options, outDir }));
+          let rec = await runOnce(browser, p.app, p.suite, p.run, p.repetition, { ...options, outDir });
+          let attempt = 1;
+          rec.attempt = attempt;
+          // `--retries`: voice-agent-tester runs a failed repetition again after 3 s, fresh.
+          while (!rec.ok && attempt <= retries && !options.signal?.aborted) {
+            retried.push(rec);
+            options.onProgress?.(
+              `  run ${p.run} failed (${rec.error?.message}); retry ${attempt}/${retries} in 3 s`,
+            );
+            await new Promise((r) => setTimeout(r, 3000));
+            const next = await runOnce(browser, p.app, p.suite, p.run, p.repetition, { ...options, outDir });
+            next.attempt = ++attempt;
+            rec = next;
+          }
+          runs.push(rec);
         }
       },
     );
@@ -69,6 +85,10 @@ export async function runMatrix(
   }
   runs.sort((a, b) => a.run - b.run);
   const report = buildReport(runs, startedAt);
+  if (retried.length > 0) {
+    report.retried = retried.sort((a, b) => a.run - b.run || a.attempt! - b.attempt!)
+      .map(({ turns: _t, noise_checks: _n, ...rest }) => rest);
+  }
   if (suites.some((s) => (s.network ?? []).length > 0)) {
     const net = await runNetworkProfiles(apps, suites, runs, { ...options, outDir });
     report.metrics.network_resilience = net.score;

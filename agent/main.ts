@@ -1,29 +1,37 @@
 /**
  * vox_eval_agentd entry point.
  *
- *   deno task agent run --app A.yaml --suite S.yaml [--repeat N] [--report out.json]
- *   deno task agent validate [--app A.yaml] [--suite S.yaml]   (load and check, no browser)
+ *   deno task agent run --app A.yaml --suite S.yaml [--repeat N] [--report out.json|out.csv] …
+ *   deno task agent run … --dry-run   (every pair loaded and checked as a run needs it, no browser)
+ *   deno task agent validate [--app A.yaml] [--suite S.yaml]   (each file's format, no browser)
  *   deno task agent [daemon] [--server URL --token TOKEN --region REGION …]   (agent/daemon.ts)
  *
  * `--app`/`-a` and `--suite`/`-s` take comma-separated files or folders and may repeat (every
  * application × scenario pair runs, like voice-agent-tester's matrix). Exit code 0 when every
  * run completed, 1 when a run failed (the partial report is still written), 2 on bad usage.
- * `validate` checks every file as `run` would before starting a browser (the formats of
- * `format.ts`, audio files present) and exits 0 when all are valid, 1 when one is not.
+ * `validate` checks every file's format as the server does (`format.ts`, audio files present;
+ * url `{{params}}` left unfilled) and exits 0 when all are valid, 1 when one is not. The
+ * voice-agent-tester flags (--params, --retries, tags, CSV reports …) are in docs/agent.md.
  */
 import { parseArgs } from "node:util";
-import { dirname, join, resolve } from "node:path";
-import { ConfigError, expandPaths, loadConfig, type LoadedConfig } from "./config.ts";
+import { dirname, extname, join, resolve } from "node:path";
+import { toBase64 } from "./audio.ts";
+import { ConfigError, expandPaths, loadConfig, type LoadedConfig, type LoadOptions } from "./config.ts";
+import { reportCsv } from "./csv_report.ts";
+import { parseParams } from "./format.ts";
 import { runDaemon } from "./daemon.ts";
 import { DAEMON_USAGE, daemonSettings, DaemonSettingsError } from "./daemon_settings.ts";
 import { runMatrix } from "./job.ts";
 import { buildReport, type Report } from "./report.ts";
 
 const USAGE = `usage: deno task agent run --app <application.yaml> --suite <scenario.yaml>
-         [--repeat N] [--report <file.json>] [--concurrency N] [--headless true|false]
-         [--verbose] [--recordings <dir>] [--step-timeout <ms>]
-       --app/-a and --suite/-s accept comma-separated files or folders (a matrix)
-       deno task agent validate [--app <application.yaml>] [--suite <scenario.yaml>]`;
+         [--repeat N] [--report <file.json|file.csv>] [--concurrency N] [--headless true|false]
+         [--verbose] [--recordings <dir>] [--step-timeout <ms>] [--params key=value,…]
+         [--assets <dir>] [--application-tags a,b] [--scenario-tags a,b] [--retries N]
+         [--record] [--audio-url <url|file>] [--audio-volume <gain>] [--dry-run]
+       --app/-a (--applications) and --suite/-s (--scenarios) accept comma-separated files or
+       folders (a matrix); --dry-run loads and checks every pair without a browser
+       deno task agent validate [--app <application.yaml>] [--suite <scenario.yaml>] [--assets <dir>]`;
 
 function fmt(v: number | null, unit = " ms"): string {
   return v == null ? "—" : `${v}${unit}`;
@@ -66,8 +74,103 @@ export function summaryText(report: Report): string {
 async function writeReport(path: string | undefined, report: Report) {
   if (!path) return;
   await Deno.mkdir(dirname(resolve(path)), { recursive: true });
-  await Deno.writeTextFile(path, JSON.stringify(report, null, 2) + "\n");
+  // `.csv`: voice-agent-tester's columns (and Vox's); anything else: Vox's JSON report.
+  const text = extname(path).toLowerCase() === ".csv"
+    ? reportCsv(report)
+    : JSON.stringify(report, null, 2) + "\n";
+  await Deno.writeTextFile(path, text);
   console.log(`  report: ${resolve(path)}`);
+}
+
+/** One problem a dry run (or loading before a run) found: the file, the step when known, why. */
+interface Problem {
+  file: string;
+  step: number | null;
+  action: string | null;
+  message: string;
+}
+
+function problemOf(err: unknown): Problem {
+  if (err instanceof ConfigError) {
+    return { file: err.file, step: err.step ?? null, action: err.action ?? null, message: err.message };
+  }
+  return { file: "(arguments)", step: null, action: null, message: (err as Error).message };
+}
+
+/**
+ * Loads every application and scenario (each file once, every problem kept) and applies the
+ * tag filters (voice-agent-tester's: a file is kept when one of its tags is listed).
+ */
+async function loadAll(
+  appArgs: string[],
+  suiteArgs: string[],
+  options: LoadOptions & { applicationTags?: string; scenarioTags?: string },
+): Promise<{ apps: LoadedConfig[]; suites: LoadedConfig[]; problems: Problem[] }> {
+  const problems: Problem[] = [];
+  const load = async (args: string[], kind: "application" | "scenario") => {
+    let files: string[];
+    try {
+      files = await expandPaths(args);
+    } catch (err) {
+      problems.push(problemOf(err));
+      return [];
+    }
+    const out: LoadedConfig[] = [];
+    for (const file of files) {
+      try {
+        out.push(await loadConfig(file, kind, options));
+      } catch (err) {
+        problems.push(problemOf(err));
+      }
+    }
+    return out;
+  };
+  const byTags = (list: LoadedConfig[], tags: string | undefined, what: string) => {
+    if (!tags) return list;
+    const want = tags.split(",").map((t) => t.trim()).filter(Boolean);
+    const kept = list.filter((c) => c.tags.some((t) => want.includes(t)));
+    if (list.length > 0 && kept.length === 0) {
+      problems.push({
+        file: "(tags)",
+        step: null,
+        action: null,
+        message: `no ${what} has one of the tags ${want.join(", ")}`,
+      });
+    }
+    return kept;
+  };
+  const apps = byTags(await load(appArgs, "application"), options.applicationTags, "application");
+  const suites = byTags(await load(suiteArgs, "scenario"), options.scenarioTags, "scenario");
+  return { apps, suites, problems };
+}
+
+/** Whether `ffmpeg` runs (puppeteer's screencast pipes the video through it). */
+async function hasFfmpeg(): Promise<boolean> {
+  try {
+    return (await new Deno.Command("ffmpeg", { args: ["-version"], stdout: "null", stderr: "null" }).output())
+      .success;
+  } catch {
+    return false;
+  }
+}
+
+/** `--audio-url`: a URL (http/https, fetched once by the agent) or a local file, as base64. */
+async function audioBedOf(source: string, volume: number): Promise<{ b64: string; levelDb: number }> {
+  let bytes: Uint8Array;
+  if (/^https?:\/\//i.test(source)) {
+    const res = await fetch(source, { signal: AbortSignal.timeout(30_000) });
+    if (!res.ok) throw new Error(`--audio-url: ${source} answered HTTP ${res.status}`);
+    bytes = new Uint8Array(await res.arrayBuffer());
+  } else {
+    try {
+      bytes = await Deno.readFile(source);
+    } catch (err) {
+      throw new Error(`--audio-url: cannot read ${source} (${(err as Error).message.split(":")[0]})`);
+    }
+  }
+  if (bytes.length > 50_000_000) throw new Error(`--audio-url: ${source} is over 50 MB`);
+  // The page normalises the bed to a level; volume 1 is -20 dBFS RMS (a gain in dB above it).
+  return { b64: toBase64(bytes), levelDb: -20 + 20 * Math.log10(volume) };
 }
 
 async function run(args: string[]): Promise<number> {
@@ -89,6 +192,14 @@ async function run(args: string[]): Promise<number> {
         "step-timeout": { type: "string", default: "30000" },
         "application-tags": { type: "string" },
         "scenario-tags": { type: "string" },
+        params: { type: "string", short: "p", multiple: true },
+        assets: { type: "string", multiple: true },
+        retries: { type: "string", default: "0" },
+        record: { type: "boolean", default: false },
+        "audio-url": { type: "string" },
+        "audio-volume": { type: "string", default: "1" },
+        "assets-server": { type: "string" },
+        "dry-run": { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -110,37 +221,70 @@ async function run(args: string[]): Promise<number> {
   }
   const repeat = Number(v.repeat);
   const concurrency = Number(v.concurrency);
+  const retries = Number(v.retries);
+  const volume = Number(v["audio-volume"]);
   if (!Number.isInteger(repeat) || repeat < 1 || !Number.isInteger(concurrency) || concurrency < 1) {
     console.error(`--repeat and --concurrency must be positive integers\n${USAGE}`);
     return 2;
+  }
+  if (!Number.isInteger(retries) || retries < 0 || retries > 100) {
+    console.error(`--retries must be an integer from 0 to 100\n${USAGE}`);
+    return 2;
+  }
+  if (!Number.isFinite(volume) || volume <= 0 || volume > 10) {
+    console.error(`--audio-volume must be a gain above 0 and at most 10\n${USAGE}`);
+    return 2;
+  }
+  let params: Record<string, string>;
+  try {
+    params = parseParams(v.params ?? []);
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (v["assets-server"]) {
+    console.log("note: --assets-server is not needed: Vox serves html applications and audio itself");
   }
   const started = new Date();
   const reportPath = v.report;
   const outDir = v.recordings ??
     (reportPath ? join(dirname(resolve(reportPath)), "recordings") : undefined);
-  let apps: LoadedConfig[];
-  let suites: LoadedConfig[];
-  try {
-    apps = await Promise.all((await expandPaths(appArgs)).map((p) => loadConfig(p, "application")));
-    suites = await Promise.all((await expandPaths(suiteArgs)).map((p) => loadConfig(p, "scenario")));
-    const byTags = (list: LoadedConfig[], tags?: string) => {
-      if (!tags) return list;
-      const want = tags.split(",").map((t) => t.trim());
-      return list.filter((c) => c.tags.some((t) => want.includes(t)));
-    };
-    apps = byTags(apps, v["application-tags"]);
-    suites = byTags(suites, v["scenario-tags"]);
-    if (apps.length === 0 || suites.length === 0) {
-      throw new ConfigError("(tags)", "no config matches the tags");
-    }
-  } catch (err) {
-    const e = err instanceof ConfigError
-      ? { message: err.message, file: err.file, step: err.step ?? null, action: err.action ?? null }
-      : { message: (err as Error).message, file: "(arguments)", step: null, action: null };
-    const report = buildReport([], started, [e]);
-    console.error(`✗ ${e.message}`);
+  const { apps, suites, problems } = await loadAll(appArgs, suiteArgs, {
+    params,
+    assets: v.assets,
+    applicationTags: v["application-tags"],
+    scenarioTags: v["scenario-tags"],
+  });
+  for (const c of [...apps, ...suites]) for (const w of c.warnings ?? []) console.log(`! ${c.path}: ${w}`);
+  if (v["dry-run"]) {
+    // One line per problem (file, step, reason); every runnable pair listed; no browser.
+    for (const p of problems) console.error(`✗ ${p.message}`);
+    if (problems.length === 0) {
+      for (const a of apps) for (const s of suites) console.log(`ok ${a.path} × ${s.path}`);
+      console.log(`dry run: ${apps.length * suites.length} pair(s) runnable`);
+    } else console.error(`dry run: ${problems.length} problem(s)`);
+    return problems.length === 0 ? 0 : 1;
+  }
+  if (problems.length > 0) {
+    const report = buildReport([], started, problems);
+    for (const p of problems) console.error(`✗ ${p.message}`);
     await writeReport(reportPath, report);
     return 1;
+  }
+  if (v.record && !(await hasFfmpeg())) {
+    console.error(
+      "--record needs ffmpeg on PATH for the video (the audio is recorded on every run without it)",
+    );
+    return 2;
+  }
+  let audioBed;
+  if (v["audio-url"]) {
+    try {
+      audioBed = await audioBedOf(v["audio-url"], volume);
+    } catch (err) {
+      console.error(`✗ ${(err as Error).message}`);
+      return 1;
+    }
   }
   console.log(
     `Vox agent: ${apps.length} application(s) × ${suites.length} scenario(s) × ${repeat} repetition(s)`,
@@ -159,6 +303,9 @@ async function run(args: string[]): Promise<number> {
       signal: abort.signal,
       repeat,
       concurrency,
+      retries,
+      audioBed,
+      recordVideo: v.record,
       headless: v.headless !== "false",
       verbose: v.verbose,
       outDir,
@@ -187,6 +334,7 @@ async function validate(args: string[]): Promise<number> {
         applications: { type: "string", multiple: true },
         suite: { type: "string", short: "s", multiple: true },
         scenarios: { type: "string", multiple: true },
+        assets: { type: "string", multiple: true },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -220,8 +368,10 @@ async function validate(args: string[]): Promise<number> {
     }
     for (const file of files) {
       try {
-        await loadConfig(file, kind);
+        // The format only, as the server checks it: url {{params}} are a run's input.
+        const config = await loadConfig(file, kind, { assets: v.assets, formatOnly: true });
         console.log(`ok ${kind} ${file}`);
+        for (const w of config.warnings ?? []) console.log(`! ${file}: ${w}`);
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err;
         console.error(`✗ ${err.message}`);

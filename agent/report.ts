@@ -44,6 +44,8 @@ export interface NoiseCheck {
 export interface StepRecord {
   file: string;
   step: number;
+  /** 1-based position among all the run's steps (application steps, then scenario steps). */
+  index?: number;
   action: string;
   ok: boolean;
   elapsed_ms: number;
@@ -68,6 +70,12 @@ export interface RunRecord {
   recording_first_frame?: number;
   naturalness: number | null;
   collected?: unknown;
+  /** Wall-clock ms from the run's start to the end of its steps (before recordings are saved). */
+  duration_ms?: number;
+  /** `--record`: the tab's video (webm). */
+  video?: string;
+  /** 1 for the first try; `--retries` runs a failed repetition again as attempt 2, 3 … */
+  attempt?: number;
 }
 
 /** Where a run failed. */
@@ -94,6 +102,8 @@ export interface Report {
   errors: RunErrorInfo[];
   noise_checks: NoiseCheck[];
   runs: Omit<RunRecord, "turns" | "noise_checks">[];
+  /** `--retries`: failed attempts that a later attempt of the same run replaced. */
+  retried?: Omit<RunRecord, "turns" | "noise_checks">[];
   /** Per network profile: its score and the latency under it (present when profiles ran). */
   network?: NetworkResult[];
   started_at: string;

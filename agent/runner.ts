@@ -49,6 +49,16 @@ export interface RunOptions {
   closeOnAbort?: boolean;
   /** Structured progress for a daemon: before each step, and once per measured turn. */
   onStep?: (info: StepProgress) => void;
+  /** `--retries`: a failed repetition runs again, up to this many more times (default 0). */
+  retries?: number;
+  /**
+   * `--audio-url`: audio looped into the microphone under everything the caller says, from the
+   * scenario's first step on (base64 of the file, its level in dBFS RMS); replaces the
+   * scenario's own background.
+   */
+  audioBed?: { b64: string; levelDb: number };
+  /** `--record`: a video of the tab (puppeteer's screencast, needs ffmpeg) beside the audio. */
+  recordVideo?: boolean;
 }
 
 /** A step (or opening the page) failed; names the file, step and action. */
@@ -102,6 +112,7 @@ export async function runOnce(
   options: RunOptions & { outDir: string },
 ): Promise<RunRecord> {
   const progress = options.onProgress ?? (() => {});
+  const began = performance.now();
   const record: RunRecord = {
     run,
     app: app.path,
@@ -119,6 +130,7 @@ export async function runOnce(
   let context: BrowserContext | null = null;
   let html: ReturnType<typeof serveHtml> | null = null;
   let session: Session | null = null;
+  let video: { stop(): Promise<void> } | null = null;
   try {
     context = await browser.createBrowserContext();
     // A job stopped at its deadline (or cancelled) loses its pages at once: whatever the page
@@ -160,6 +172,11 @@ export async function runOnce(
         "open",
       );
     }
+    if (options.recordVideo) {
+      const path = join(options.outDir, `${safeName(app.name)}__${safeName(suite.name)}__run${run}.webm`);
+      video = await page.screencast({ path: path as `${string}.webm` });
+      record.video = path;
+    }
     const all: [LoadedConfig, Step, number][] = [
       ...app.steps.map((st, i): [LoadedConfig, Step, number] => [app, st, i + 1]),
       ...suite.steps.map((st, i): [LoadedConfig, Step, number] => [suite, st, i + 1]),
@@ -168,6 +185,11 @@ export async function runOnce(
     for (const [config, step, n] of all) {
       if (options.signal?.aborted) {
         throw new StepFailure("the job was cancelled", config.path, n, step.action);
+      }
+      if (config === suite && !backgroundStarted && options.audioBed) {
+        backgroundStarted = true;
+        await background(s, options.audioBed);
+        s.backgroundActive = true;
       }
       if (config === suite && !backgroundStarted && suite.background) {
         backgroundStarted = true;
@@ -192,12 +214,15 @@ export async function runOnce(
         const rec: StepRecord = {
           file: config.path,
           step: n,
+          index,
           action: step.action,
           ok: true,
           elapsed_ms: elapsed,
         };
-        const wanted = ([] as string[]).concat((step.metrics as string | string[] | undefined) ?? []);
-        if (wanted.length > 0) {
+        // voice-agent-tester's `metrics.includes(name)`: a list holds names, a string is
+        // searched (`metrics: elapsed_time` and `"elapsed_time,score"` both work).
+        const wanted = step.metrics as string | string[] | undefined;
+        if (wanted && wanted.length > 0) {
           rec.metrics = {};
           if (wanted.includes("elapsed_time")) rec.metrics.elapsed_time = elapsed;
           for (const [k, v] of Object.entries(extra ?? {})) if (wanted.includes(k)) rec.metrics[k] = v;
@@ -211,6 +236,7 @@ export async function runOnce(
         s.steps.push({
           file: config.path,
           step: n,
+          index,
           action: step.action,
           ok: false,
           elapsed_ms: Math.round(performance.now() - began),
@@ -234,6 +260,8 @@ export async function runOnce(
       record.error = { message: (err as Error).message, file: app.path, step: null, action: null };
     }
   } finally {
+    record.duration_ms = Math.round(performance.now() - began);
+    await video?.stop().catch((err) => progress(`    video could not be saved: ${(err as Error).message}`));
     if (session) {
       record.turns = session.turns;
       record.noise_checks = session.noiseChecks;

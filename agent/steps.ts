@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import type { LoadedConfig } from "./config.ts";
-import type { Step } from "./format.ts";
+import { clickAttempts, type Step } from "./format.ts";
 import { DETECTOR } from "./page_hooks.ts";
 import type { Session } from "./session.ts";
 import { bargeIn, noiseOnly, setHold, speak, waitForSilence, waitForVoice } from "./turns.ts";
@@ -28,21 +28,29 @@ export async function executeStep(
       await page.waitForSelector(selector, { timeout });
       await page.click(selector);
       return;
-    case "click_with_retry": {
-      const retries = typeof step.retries === "number" ? step.retries : 3;
-      const delay = typeof step.delay === "number" ? step.delay : 1000;
-      let last: unknown;
-      for (let i = 0; i < retries; i++) {
-        try {
-          await page.waitForSelector(selector, { timeout: Math.min(timeout, 5000) });
-          await page.click(selector);
-          return;
-        } catch (err) {
-          last = err;
-          await new Promise((r) => setTimeout(r, delay));
-        }
+    case "click_with_retry":
+      await clickWithRetry(s, step, timeout);
+      return;
+    case "execute_javascript": {
+      // Evaluated in the page like the page's own scripts (the tester's `page.evaluate(code)`);
+      // numbers in an object it returns are metrics the step's `metrics:` can pick.
+      // Bounded by the step timeout: code that never settles does not hold the run.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const result: unknown = await Promise.race([
+        page.evaluate(step.code as string),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`the code did not finish within ${timeout} ms`)),
+            timeout,
+          );
+        }),
+      ]).finally(() => clearTimeout(timer));
+      if (!result || typeof result !== "object") return;
+      const out: Record<string, number> = {};
+      for (const [k, v] of Object.entries(result)) {
+        if (typeof v === "number" && Number.isFinite(v)) out[k] = v;
       }
-      throw last;
+      return out;
     }
     case "wait":
     case "wait_for_element":
@@ -120,6 +128,81 @@ function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms);
     signal?.addEventListener("abort", done, { once: true });
   });
+}
+
+/** Texts a widget shows when its voice calls are not enabled yet (voice-agent-tester's list). */
+const NOT_READY = [
+  "unauthenticated web calls",
+  "support unauthenticated",
+  "not configured",
+  "configuration required",
+];
+
+/**
+ * `click_with_retry`, as voice-agent-tester ran it: up to `retries` attempts (0 or absent: 2).
+ * An attempt waits for the selector (the step timeout the first time, 5 s after); when it is
+ * missing and the widget says it is not configured, the page is reloaded before the next
+ * attempt. After a click it waits `checkDelay` ms and checks that a call started (an agent
+ * audio element is playing into the meters, or an <audio>/<video> holds a stream); when not,
+ * it clicks again after `retryDelay` ms. A call that never shows is not a failure (the
+ * tester's rule); a selector that never shows is.
+ */
+async function clickWithRetry(s: Session, step: Step, timeout: number) {
+  const page = s.page;
+  const selector = step.selector as string;
+  const attempts = clickAttempts(step);
+  const retryDelay = typeof step.retryDelay === "number"
+    ? step.retryDelay
+    : typeof step.delay === "number"
+    ? step.delay
+    : 3000;
+  const checkDelay = typeof step.checkDelay === "number" ? step.checkDelay : 4000;
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    try {
+      await page.waitForSelector(selector, { timeout: attempt === 1 ? timeout : Math.min(timeout, 5000) });
+    } catch (err) {
+      const host = selector.split(">>>")[0].trim();
+      const text = await page.evaluate((h) => {
+        try {
+          const el = document.querySelector(h);
+          return ((el?.shadowRoot ?? el)?.textContent ?? "").toLowerCase();
+        } catch {
+          return "";
+        }
+      }, host).catch(() => "");
+      const notReady = NOT_READY.some((t) => text.includes(t));
+      if (attempt === attempts) {
+        throw notReady
+          ? new Error(`the widget says it is not configured for web calls: "${selector}" never appeared`)
+          : new Error(
+            `selector "${selector}" not found after ${attempts} attempts (${(err as Error).message})`,
+          );
+      }
+      await abortableSleep(retryDelay, s.queue.signal);
+      if (notReady) {
+        await page.reload({ waitUntil: "load", timeout });
+        await abortableSleep(2000, s.queue.signal);
+      }
+      continue;
+    }
+    await page.click(selector);
+    await abortableSleep(checkDelay, s.queue.signal);
+    if (await callStarted(s)) return;
+    if (attempt < attempts) {
+      s.progress(
+        `    click_with_retry: no call after ${checkDelay} ms, clicking again (${attempt + 1}/${attempts})`,
+      );
+      await abortableSleep(retryDelay, s.queue.signal);
+    }
+  }
+}
+
+/** Whether the page shows a call: the meters tapped an agent element, or a media element holds a stream. */
+async function callStarted(s: Session): Promise<boolean> {
+  if (s.queue.events.some((e) => e.type === "tap")) return true;
+  return await s.page.evaluate(() =>
+    [...document.querySelectorAll("audio, video")].some((e) => (e as HTMLMediaElement).srcObject != null)
+  ).catch(() => false);
 }
 
 /** `select`: a <select> by value(s) or option text, a checkbox or radio, or a custom list by text. */

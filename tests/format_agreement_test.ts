@@ -64,6 +64,10 @@ steps:
     selector: "#start"
     retries: 3
     delay: 500
+  - action: click_with_retry
+    selector: "#start"
+    retryDelay: 500
+    checkDelay: 0
   - action: wait
     selector: "#ready"
   - action: sleep
@@ -130,11 +134,48 @@ steps:
     false,
     `${PAGE}steps:\n  - action: wait_for_element\n    selector: b\n    timeout: 0\n`,
   ),
+  // voice-agent-tester: `retries: 0` means its default (2 attempts).
   app_(
     "app_retries_zero",
-    false,
+    true,
     `${PAGE}steps:\n  - action: click_with_retry\n    selector: b\n    retries: 0\n`,
   ),
+  app_(
+    "app_tester_forms",
+    true,
+    `url: "https://portal.example.test/#/demo?assistantId={{assistantId}}&shareKey={{shareKey}}"
+steps:
+  - action: wait_for_element
+    selector: "telnyx-ai-agent"
+  - action: click_with_retry
+    selector: "telnyx-ai-agent >>> button"
+    retries: 5
+    checkDelay: 4000
+    retryDelay: 5000
+  - action: click
+    selector: "text=Call AI agent"
+  - action: execute_javascript
+    code: |
+      const agent = document.querySelector('telnyx-ai-agent');
+      if (!agent) throw new Error('telnyx-ai-agent not found');
+  - action: wait
+    selector: "button[aria-label=\\"Talk to Vapi\\"]"
+  - action: speak
+    text: "Hello, what can you do?"
+`,
+  ),
+  app_("app_execute_javascript_without_code", false, `${PAGE}steps:\n  - action: execute_javascript\n`),
+  app_(
+    "app_selector_unbalanced",
+    false,
+    `${PAGE}steps:\n  - action: click\n    selector: "button[aria-label='x'"\n`,
+  ),
+  app_(
+    "app_selector_empty_shadow_side",
+    false,
+    `${PAGE}steps:\n  - action: click\n    selector: "my-widget >>>"\n`,
+  ),
+  app_("app_selector_empty_text", false, `${PAGE}steps:\n  - action: click\n    selector: "text="\n`),
   app_("app_sleep_without_time", false, `${PAGE}steps:\n  - action: sleep\n`),
   app_("app_steps_not_a_list", false, `${PAGE}steps: click\n`),
   app_("app_step_not_a_mapping", false, `${PAGE}steps:\n  - click\n`),
@@ -219,6 +260,11 @@ steps:
     "sc_network",
     true,
     `network:\n  - name: 3g\n  - name: custom\n    delay_ms: 120\n    loss_pct: 2\nsilence_ms: 600\nsteps:\n  - action: wait_for_voice\n`,
+  ),
+  scenario(
+    "sc_tester_listen_background",
+    true,
+    `background: white_noise.mp3\ntags: [default]\nsteps:\n  - action: speak\n    file: hello.wav\n  - action: listen\n    evaluation: "It asks for a date"\n    metrics: score\n`,
   ),
   scenario("sc_no_steps", false, `tags: [default]\n`),
   scenario("sc_empty_steps", false, `steps: []\n`),
