@@ -16,12 +16,28 @@ export function visibleJob(sql: Db, user: AuthUser): Fragment {
 export async function listJobs(
   sql: Sql,
   user: AuthUser,
-  opts: { status?: JobStatus; workflowId?: number; scheduleId?: number; limit: number; offset: number },
+  opts: {
+    status?: JobStatus;
+    workflowId?: number;
+    evalSetId?: number;
+    scheduleId?: number;
+    region?: string;
+    /** Jobs created at or after this time. */
+    since?: Date;
+    /** Jobs created before this time. */
+    until?: Date;
+    limit: number;
+    offset: number;
+  },
 ): Promise<{ jobs: Job[]; total: number }> {
   const where = sql`${visibleJob(sql, user)}
     ${opts.status ? sql`AND j.status = ${opts.status}` : sql``}
     ${opts.workflowId ? sql`AND j.workflow_id = ${opts.workflowId}` : sql``}
-    ${opts.scheduleId ? sql`AND j.schedule_id = ${opts.scheduleId}` : sql``}`;
+    ${opts.scheduleId ? sql`AND j.schedule_id = ${opts.scheduleId}` : sql``}
+    ${opts.evalSetId ? sql`AND j.eval_set_id = ${opts.evalSetId}` : sql``}
+    ${opts.region ? sql`AND j.region = ${opts.region}` : sql``}
+    ${opts.since ? sql`AND j.created_at >= ${opts.since}` : sql``}
+    ${opts.until ? sql`AND j.created_at < ${opts.until}` : sql``}`;
   const rows = await sql`
     SELECT j.*, count(*) OVER () AS total
     FROM eval_jobs j JOIN workflows w ON w.id = j.workflow_id JOIN projects p ON p.id = w.project_id

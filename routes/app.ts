@@ -26,6 +26,9 @@ import { setupApi } from "./api/setup.ts";
 import { userApi } from "./api/user.ts";
 import { itemsApi } from "./api/workflows.ts";
 import { authPageRoutes } from "./auth_pages.tsx";
+import { apiGetter } from "./console/_api.ts";
+import { adminConsoleRoutes } from "./console/admin.tsx";
+import { consoleRoutes } from "./console/user.tsx";
 import { demoRoutes } from "./demo.ts";
 import { diveRoutes } from "./dive.tsx";
 import { docsRoutes } from "./docs.tsx";
@@ -137,6 +140,10 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
   app.route("/", metricsPageRoutes(deps));
   app.route("/", diveRoutes(deps));
   app.route("/", authPageRoutes(deps));
+  // The consoles ask the API through this same app, as the browser's caller (console/_api.ts).
+  const apiGet = apiGetter((req, env) => app.fetch(req, env));
+  app.route("/", consoleRoutes(deps, apiGet));
+  app.route("/", adminConsoleRoutes(deps, apiGet));
 
   app.notFound((c) => {
     if (c.req.path.startsWith("/api/")) {

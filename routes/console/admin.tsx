@@ -1,0 +1,265 @@
+// /admin/console/*: the system admin's pages (SPEC §9): users with roles and the audit
+// trail, workers (eval agent tokens and live agents). Like /console, every page loads its
+// data from the API in-process as the caller and changes it through islands.
+import { Hono } from "hono";
+import { Badge, Empty, PageHead, Section, Table, when } from "../../components/console/ui.tsx";
+import AgentsTable from "../../islands/agents_table.tsx";
+import type { AppDeps, AppEnv } from "../../lib/context.ts";
+import { Island } from "../../lib/islands/marker.tsx";
+import type { PublicAgent } from "../../lib/agents.ts";
+import { ROLES } from "../../lib/roles.ts";
+import type { ApiGet } from "./_api.ts";
+import { Action, consolePage, Form, guarded } from "./_page.tsx";
+
+interface User {
+  id: number;
+  name: string;
+  username: string;
+  email: string;
+  role: string;
+  isAdmin: boolean;
+  activated: boolean;
+  deactivated: boolean;
+  createdAt?: string;
+}
+interface AuditEntry {
+  id: number;
+  at: string;
+  actorUserId: number | null;
+  action: string;
+  targetType: string | null;
+  targetId: string | null;
+  ip: string | null;
+}
+interface AgentToken {
+  id: number;
+  name: string;
+  region: string;
+  displayPrefix: string;
+  createdAt: string;
+  expiresAt: string | null;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+  agents: number;
+}
+
+/** The /admin/console routes. */
+export function adminConsoleRoutes(deps: AppDeps, get: ApiGet) {
+  const app = new Hono<AppEnv>();
+  const page = (h: Parameters<typeof guarded>[2]) => guarded(deps, { admin: true }, h);
+
+  app.get("/admin/console", page((c) => Promise.resolve(c.redirect("/admin/console/users", 303))));
+
+  app.get(
+    "/admin/console/users",
+    page(async (c) => {
+      const search = (c.req.query("search") ?? "").trim().slice(0, 200);
+      const [{ users, total }, { entries }] = await Promise.all([
+        get<{ users: User[]; total: number }>(
+          c,
+          `/api/admin/users?limit=100${search ? `&search=${encodeURIComponent(search)}` : ""}`,
+        ),
+        get<{ entries: AuditEntry[] }>(c, "/api/admin/users/audit?limit=30"),
+      ]);
+      return consolePage(c, deps, {
+        title: "Users",
+        admin: true,
+        body: (
+          <>
+            <PageHead
+              title="Users"
+              lead={`${total} users. Roles: ${ROLES.join(", ")}; only you grant Fellow.`}
+            />
+            <form class="c-filters" method="get" action="/admin/console/users" role="search">
+              <div class="c-field">
+                <label for="search">Search</label>
+                <input
+                  id="search"
+                  name="search"
+                  type="search"
+                  value={search}
+                  placeholder="email, username, name"
+                />
+              </div>
+              <button class="button small" type="submit">Search</button>
+            </form>
+            {users.length === 0
+              ? <Empty title={search ? `No user matches “${search}”` : "No users yet"} />
+              : (
+                <Table caption="Users" head={["User", "Email", "Role", "Status", "Joined", "Actions"]}>
+                  {users.map((u) => (
+                    <tr key={u.id} data-user={u.id}>
+                      <td>
+                        {u.name} <span class="muted small">@{u.username}</span>
+                        {u.isAdmin && (
+                          <>
+                            <Badge value="admin" />
+                          </>
+                        )}
+                      </td>
+                      <td>{u.email}</td>
+                      <td>
+                        <Form
+                          {...{
+                            id: `role-${u.id}`,
+                            method: "PATCH",
+                            action: `/api/admin/users/${u.id}`,
+                            submit: "Set role",
+                            inline: true,
+                            fields: [{
+                              name: "role",
+                              label: "Role",
+                              type: "select",
+                              value: u.role,
+                              options: ROLES.map((r) => ({ value: r, label: r })),
+                            }],
+                            then: { reload: true },
+                          }}
+                        />
+                      </td>
+                      <td>
+                        <Badge
+                          value={u.deactivated ? "deactivated" : u.activated ? "active" : "not_activated"}
+                        />
+                      </td>
+                      <td>{when(u.createdAt)}</td>
+                      <td class="c-row-actions">
+                        {!u.isAdmin && !u.deactivated && (
+                          <Action
+                            {...{
+                              label: "Deactivate",
+                              method: "POST",
+                              action: `/api/admin/users/${u.id}/deactivate`,
+                              danger: true,
+                              confirm:
+                                `Deactivates ${u.name}: their sessions end and their API keys stop working.`,
+                            }}
+                          />
+                        )}
+                        {u.deactivated && (
+                          <Action
+                            {...{
+                              label: "Reactivate",
+                              method: "POST",
+                              action: `/api/admin/users/${u.id}/reactivate`,
+                            }}
+                          />
+                        )}
+                      </td>
+                    </tr>
+                  ))}
+                </Table>
+              )}
+            <Section title="Audit trail">
+              {entries.length === 0 ? <Empty title="Nothing recorded yet" /> : (
+                <Table
+                  caption="Audit trail, most recent first"
+                  head={["When", "Action", "By", "Target", "IP"]}
+                >
+                  {entries.map((e) => (
+                    <tr key={e.id}>
+                      <td>{when(e.at)}</td>
+                      <td>
+                        <code>{e.action}</code>
+                      </td>
+                      <td>{e.actorUserId === null ? "system" : `user #${e.actorUserId}`}</td>
+                      <td>{e.targetType ? `${e.targetType} ${e.targetId ?? ""}` : "—"}</td>
+                      <td>{e.ip ?? "—"}</td>
+                    </tr>
+                  ))}
+                </Table>
+              )}
+            </Section>
+          </>
+        ),
+      });
+    }),
+  );
+
+  app.get(
+    "/admin/console/workers",
+    page(async (c) => {
+      const [{ tokens }, { agents }] = await Promise.all([
+        get<{ tokens: AgentToken[] }>(c, "/api/admin/agent-tokens"),
+        get<{ agents: PublicAgent[] }>(c, "/api/v1/agents"),
+      ]);
+      return consolePage(c, deps, {
+        title: "Workers",
+        admin: true,
+        body: (
+          <>
+            <PageHead
+              title="Workers"
+              lead="Eval agents connect with a token of one region and take that region's jobs. Create a token, start an agent with the command shown, and it appears below."
+            />
+            <Section title="New eval agent token">
+              <Form
+                {...{
+                  id: "new-token",
+                  method: "POST",
+                  action: "/api/admin/agent-tokens",
+                  submit: "Create token",
+                  inline: true,
+                  fields: [
+                    { name: "name", label: "Name", required: true, hint: "e.g. the machine it runs on" },
+                    { name: "region", label: "Region", required: true, hint: "e.g. eu-west-1" },
+                  ],
+                  then: {
+                    secret: {
+                      field: "token",
+                      title: "The agent token.",
+                      notice: "Copy it now: it is shown only this once. Start an agent with it:",
+                      command: "deno task agent --server {origin} --token {secret} --region {info.region}",
+                    },
+                  },
+                }}
+              />
+            </Section>
+            <Section title="Live agents">
+              <Island name="agents_table" component={AgentsTable} props={{ agents }} />
+            </Section>
+            <Section title="Tokens">
+              {tokens.length === 0 ? <Empty title="No agent tokens yet">Create one above.</Empty> : (
+                <Table
+                  caption="Eval agent tokens"
+                  head={["Name", "Region", "Token", "Agents", "Last used", "Status", "Actions"]}
+                >
+                  {tokens.map((t) => (
+                    <tr key={t.id} data-token={t.id}>
+                      <td>{t.name}</td>
+                      <td>{t.region}</td>
+                      <td>
+                        <code>{t.displayPrefix}…</code>
+                      </td>
+                      <td>{t.agents}</td>
+                      <td>{t.lastUsedAt ? when(t.lastUsedAt) : "never"}</td>
+                      <td>
+                        <Badge value={t.revokedAt ? "revoked" : "active"} />
+                      </td>
+                      <td>
+                        {!t.revokedAt && (
+                          <Action
+                            {...{
+                              label: "Revoke",
+                              method: "DELETE",
+                              action: `/api/admin/agent-tokens/${t.id}`,
+                              danger: true,
+                              confirm:
+                                `Revokes “${t.name}”: agents using it are disconnected and cannot reconnect.`,
+                            }}
+                          />
+                        )}
+                      </td>
+                    </tr>
+                  ))}
+                </Table>
+              )}
+            </Section>
+          </>
+        ),
+      });
+    }),
+  );
+
+  return app;
+}
