@@ -93,6 +93,7 @@ export default function Recording(props: RecordingProps) {
   const [state, setState] = useState<"loading" | "ready" | "error">("loading");
   const [lane, setLane] = useState<Lane>("both");
   const [time, setTime] = useState(0);
+  const [playSrc, setPlaySrc] = useState<string | null>(null);
   const marks = marksOf(props.turns, props.firstFrame, props.sampleRate);
 
   useEffect(() => {
@@ -102,6 +103,8 @@ export default function Recording(props: RecordingProps) {
         const res = await fetch(props.src, { credentials: "same-origin" });
         if (!res.ok) throw new Error(`recording: ${res.status}`);
         const bytes = await res.arrayBuffer();
+        // Played from memory: seeking needs a seekable source, and the bytes are here anyway.
+        if (!gone) setPlaySrc(URL.createObjectURL(new Blob([bytes], { type: "audio/wav" })));
         const buf = await new OfflineAudioContext(2, 1, 44100).decodeAudioData(bytes);
         if (gone) return;
         setDuration(buf.duration);
@@ -200,7 +203,7 @@ export default function Recording(props: RecordingProps) {
           ref={audio}
           controls
           preload="metadata"
-          src={props.src}
+          src={playSrc ?? props.src}
           onTimeUpdate={(e) => setTime((e.currentTarget as HTMLAudioElement).currentTime)}
         />
         <div class="seg c-lane-pick" role="group" aria-label="Play which lane">
