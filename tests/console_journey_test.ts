@@ -178,10 +178,34 @@ Deno.test("create, run, watch live, open the result, see the marked interval and
   );
 
   // The downloads answer.
-  const wav = await page.$eval(".c-downloads a:nth-child(2)", (a) => (a as HTMLAnchorElement).href);
+  const wav = await page.$eval(".c-downloads a[href*='/artifacts/']", (a) => (a as HTMLAnchorElement).href);
   const res = await fetch(wav, { headers: { cookie: u.cookie } });
   assert.equal(res.status, 200);
   assert.equal(new TextDecoder().decode((await res.arrayBuffer()).slice(0, 4)), "RIFF");
+
+  // A second run of the same pair, then both side by side with a chart.
+  await page.goto(
+    `${origin}/console/workflows/${
+      (await sql`SELECT workflow_id FROM eval_jobs WHERE id = ${jobId}`)[0].workflowId
+    }`,
+  );
+  await hydrated(page);
+  await Promise.all([page.waitForNavigation(), page.click("#run button[type=submit]")]);
+  await page.waitForNavigation({ timeout: 120_000 });
+  await page.waitForSelector("[data-testid=metrics]");
+  await Promise.all([page.waitForNavigation(), page.click("a[href^='/console/compare?workflowId=']")]);
+  await page.waitForSelector(".c-chart canvas[data-drawn='2']");
+  assert.equal(await page.$$eval("tr[data-result]", (r) => r.length), 2);
+  // Picking results by hand (a plain GET form) gives the same table.
+  await page.goto(`${origin}/console/compare`);
+  await page.click("input[name=ids]:nth-of-type(1)");
+  const boxes = await page.$$("input[name=ids]");
+  await boxes[1].click();
+  await Promise.all([
+    page.waitForNavigation(),
+    page.click("form[action='/console/compare'] button[type=submit]"),
+  ]);
+  assert.equal(await page.$$eval("tr[data-result]", (r) => r.length), 2);
   assert.deepEqual(errors, []);
   await context.close();
 });

@@ -102,6 +102,7 @@ Deno.test("every console page answers without JavaScript, passes axe and logs no
     [`/console/eval-sets/${es.body.id}`, "Greeting"],
     ["/console/jobs", "Jobs"],
     [`/console/jobs/${job.body.id}`, `Job ${job.body.id}`],
+    ["/console/compare", "Compare results"],
     ["/console/api-keys", "API keys"],
     ["/console/account", "Account"],
   ];

@@ -15,6 +15,7 @@ export const USER_LINKS: ConsoleLink[] = [
   { href: "/console/workflows", label: "Workflows" },
   { href: "/console/eval-sets", label: "Eval sets" },
   { href: "/console/jobs", label: "Jobs" },
+  { href: "/console/compare", label: "Compare" },
   { href: "/console/schedules", label: "Schedules" },
   { href: "/console/api-keys", label: "API keys" },
   { href: "/console/account", label: "Account" },

@@ -5,6 +5,7 @@ import { Hono } from "hono";
 import { toYaml } from "../../agent/format.ts";
 import { Badge, Empty, ms, ofLimit, PageHead, Section, Table, when } from "../../components/console/ui.tsx";
 import type { FormField } from "../../islands/console_form.tsx";
+import CompareChart from "../../islands/compare_chart.tsx";
 import JobLive from "../../islands/job_live.tsx";
 import Recording, { type RecordingTurn } from "../../islands/recording.tsx";
 import type { AppDeps, AppEnv } from "../../lib/context.ts";
@@ -59,9 +60,19 @@ interface Stats {
   p90: number | null;
   n: number;
 }
+interface ResultSummary {
+  id: number;
+  jobId: number;
+  workflowId: number;
+  region: string;
+  responseLatency: Stats;
+  interruptLatency: Stats;
+  createdAt: string;
+}
 interface ResultDetail {
   id: number;
   jobId: number;
+  workflowId: number;
   region: string;
   responseLatency: Stats;
   interruptLatency: Stats;
@@ -677,6 +688,159 @@ export function consoleRoutes(deps: AppDeps, get: ApiGet) {
     }),
   );
 
+  // ── Comparison ─────────────────────────────────────────────────────────────────────────
+  app.get(
+    "/console/compare",
+    page(async (c) => {
+      const ids = [
+        ...new Set(
+          c.req.queries("ids")?.flatMap((v) => v.split(",")).filter((v) => /^\d{1,15}$/.test(v)).map(
+            Number,
+          ) ?? [],
+        ),
+      ].slice(0, 10);
+      const workflowId = /^\d{1,15}$/.test(c.req.query("workflowId") ?? "")
+        ? c.req.query("workflowId")
+        : null;
+      const [list, wf] = await Promise.all([
+        get<{ results: ResultSummary[] }>(
+          c,
+          `/api/v1/results?limit=50${workflowId ? `&workflowId=${workflowId}` : ""}`,
+        ),
+        get<{ items: Item[] }>(c, "/api/v1/workflows?limit=200"),
+      ]);
+      // A workflow over time: its latest results, oldest first, when no results were picked.
+      const chosen = ids.length
+        ? await Promise.all(ids.map((id) => get<ResultSummary>(c, `/api/v1/results/${id}`)))
+        : workflowId
+        ? list.results.slice(0, 10).reverse()
+        : [];
+      const wfName = new Map(wf.items.map((i) => [i.id, i.name]));
+      const label = (r: ResultSummary) => `#${r.id} ${wfName.get(r.workflowId) ?? ""} ${r.region}`.trim();
+      const base = chosen[0];
+      const delta = (v: number | null, b: number | null) =>
+        v === null || b === null ? "" : ` (${v - b >= 0 ? "+" : "−"}${Math.abs(Math.round(v - b))})`;
+      return consolePage(c, deps, {
+        title: "Compare results",
+        body: (
+          <>
+            <PageHead
+              title="Compare results"
+              crumbs={[{ href: "/console/jobs", label: "Jobs" }]}
+              lead="Pick two or more results, or a workflow to see its latest results over time."
+            />
+            {chosen.length >= 2 && (
+              <Section title="Side by side">
+                <Island
+                  name="compare_chart"
+                  component={CompareChart}
+                  props={{
+                    labels: chosen.map(label),
+                    series: [
+                      {
+                        label: "response median",
+                        values: chosen.map((r) => r.responseLatency.median),
+                        color: "#6d6dfa",
+                      },
+                      {
+                        label: "response p90",
+                        values: chosen.map((r) => r.responseLatency.p90),
+                        color: "#6d6dfa77",
+                      },
+                      {
+                        label: "interrupt median",
+                        values: chosen.map((r) => r.interruptLatency.median),
+                        color: "#22c3a6",
+                      },
+                    ],
+                  }}
+                />
+                <Table
+                  caption="Compared results"
+                  head={[
+                    "Result",
+                    "When",
+                    "Response median (Δ)",
+                    "p90",
+                    "sd",
+                    "n",
+                    "Interrupt median (Δ)",
+                    "n",
+                  ]}
+                >
+                  {chosen.map((r) => (
+                    <tr key={r.id} data-result={r.id}>
+                      <td>
+                        <a href={`/console/jobs/${r.jobId}`}>{label(r)}</a>
+                      </td>
+                      <td>{when(r.createdAt)}</td>
+                      <td>
+                        {ms(r.responseLatency.median)}
+                        {r === base ? "" : delta(r.responseLatency.median, base.responseLatency.median)}
+                      </td>
+                      <td>{ms(r.responseLatency.p90)}</td>
+                      <td>{ms(r.responseLatency.sd)}</td>
+                      <td>{r.responseLatency.n}</td>
+                      <td>
+                        {ms(r.interruptLatency.median)}
+                        {r === base ? "" : delta(r.interruptLatency.median, base.interruptLatency.median)}
+                      </td>
+                      <td>{r.interruptLatency.n}</td>
+                    </tr>
+                  ))}
+                </Table>
+                <p class="muted small">
+                  Δ is against the first result. Medians of few turns move a lot: read them with n.
+                </p>
+              </Section>
+            )}
+            {chosen.length === 1 && (
+              <p class="c-limit" role="status">Pick at least two results to compare.</p>
+            )}
+            <Section title="Results">
+              {list.results.length === 0
+                ? (
+                  <Empty title="No results yet">
+                    Run an evaluation; its result can then be compared here.
+                  </Empty>
+                )
+                : (
+                  <form method="get" action="/console/compare">
+                    <Table
+                      caption="Results to compare"
+                      head={["Pick", "Result", "When", "Response median", "n"]}
+                    >
+                      {list.results.map((r) => (
+                        <tr key={r.id}>
+                          <td>
+                            <input
+                              type="checkbox"
+                              name="ids"
+                              value={String(r.id)}
+                              id={`pick-${r.id}`}
+                              checked={ids.includes(r.id)}
+                              aria-label={`Compare ${label(r)}`}
+                            />
+                          </td>
+                          <td>
+                            <label for={`pick-${r.id}`}>{label(r)}</label>
+                          </td>
+                          <td>{when(r.createdAt)}</td>
+                          <td>{ms(r.responseLatency.median)}</td>
+                          <td>{r.responseLatency.n}</td>
+                        </tr>
+                      ))}
+                    </Table>
+                    <button class="button primary" type="submit">Compare</button>
+                  </form>
+                )}
+            </Section>
+          </>
+        ),
+      });
+    }),
+  );
+
   // ── API keys ───────────────────────────────────────────────────────────────────────────
   app.get(
     "/console/api-keys",
@@ -902,6 +1066,9 @@ function ResultView({ result }: { result: ResultDetail }) {
         <p class="c-downloads">
           <a class="button small" href={`/api/v1/results/${result.id}`} download={`result-${result.id}.json`}>
             Report JSON
+          </a>
+          <a class="button small" href={`/console/compare?workflowId=${result.workflowId}`}>
+            Compare with earlier runs
           </a>
           {wavs.map((a) => (
             <a
