@@ -102,6 +102,7 @@ Deno.test("every console page answers without JavaScript, passes axe and logs no
     [`/console/eval-sets/${es.body.id}`, "Greeting"],
     ["/console/jobs", "Jobs"],
     [`/console/jobs/${job.body.id}`, `Job ${job.body.id}`],
+    ["/console/schedules", "Schedules"],
     ["/console/compare", "Compare results"],
     ["/console/api-keys", "API keys"],
     ["/console/account", "Account"],
@@ -176,6 +177,7 @@ Deno.test("a basic user at the workflow limit sees why, deletes one and creates 
   // Delete asks first and says what goes with it.
   const row = `tr[data-item]:first-of-type`;
   await page.click(`${row} .c-action[data-label=Delete] button`);
+  await page.waitForSelector(`${row} .c-confirm-text`);
   const question = await page.$eval(`${row} .c-confirm-text`, (el) => el.textContent ?? "");
   assert.match(question, /Deletes the workflow .* with its schedules, jobs and results/);
   await Promise.all([page.waitForNavigation(), page.click(`${row} .c-confirm button.danger`)]);
@@ -240,6 +242,7 @@ Deno.test("a user creates an API key in the console, sees it once and uses it", 
 
   // Revoke asks first; afterwards the key no longer works.
   await page.click("tr[data-key] .c-action[data-label=Revoke] button");
+  await page.waitForSelector("tr[data-key] .c-confirm button.danger");
   await Promise.all([page.waitForNavigation(), page.click("tr[data-key] .c-confirm button.danger")]);
   const after = await fetch(`${origin}/api/v1/user`, { headers: { authorization: `Bearer ${key}` } });
   assert.equal(after.status, 401);
@@ -262,5 +265,61 @@ Deno.test("the admin creates an agent token and is shown the command to start an
   const [row] = await db.sql`SELECT region FROM eval_agent_tokens WHERE name = 'box-1'`;
   assert.equal(row.region, "eu-west-1");
   assert.deepEqual(errors, []);
+  await page.close();
+});
+
+Deno.test("schedules: the cron preview, an error at the field, create, disable, run now", async () => {
+  const u = await signedIn(db.sql);
+  const wf = await api(u.cookie, "POST", "/api/v1/workflows", {
+    projectId: u.defaultProjectId,
+    name: "Nightly bot",
+    provider: { name: "Vapi" },
+    yaml: WORKFLOW_YAML,
+  });
+  await api(u.cookie, "POST", "/api/v1/eval-sets", {
+    projectId: u.defaultProjectId,
+    name: "Hi",
+    yaml: EVAL_YAML,
+  });
+  const { page, errors } = await pageAs(chromium.browser, u.cookie);
+  await page.emulateTimezone("Europe/Berlin");
+  await page.goto(`${origin}/console/schedules`, { waitUntil: "networkidle0" });
+  await hydrated(page);
+  assert.equal(await page.$eval("#sch-timezone", (el) => (el as HTMLInputElement).value), "Europe/Berlin");
+  await page.$eval("#sch-cronExpression", (el) => ((el as HTMLInputElement).value = ""));
+  await page.type("#sch-cronExpression", "30 9 * * 1-5");
+  const preview = await page.$eval("[data-testid=cron-preview]", (el) => el.textContent ?? "");
+  assert.match(preview, /Weekdays at 09:30/);
+  assert.equal(await page.$$eval("[data-testid=cron-preview] li", (li) => li.length), 5);
+  const first = await page.$eval("[data-testid=cron-preview] li", (el) => el.textContent ?? "");
+  assert.match(first, /^(Mon|Tue|Wed|Thu|Fri), .* 09:30$/);
+
+  // A region the API refuses shows at the region field.
+  await page.$eval("#sch-region", (el) => ((el as HTMLInputElement).value = ""));
+  await page.type("#sch-region", "Not A Region");
+  await page.click("#new-schedule button[type=submit]");
+  await page.waitForSelector("#sch-region-error");
+  await page.$eval("#sch-region", (el) => ((el as HTMLInputElement).value = ""));
+  await page.type("#sch-region", "eu-west-1");
+  await Promise.all([page.waitForNavigation(), page.click("#new-schedule button[type=submit]")]);
+  await hydrated(page);
+  const row = await page.$eval("tr[data-schedule]", (el) => el.textContent ?? "");
+  assert.match(row, /Nightly bot · Hi.*eu-west-1.*30 9 \* \* 1-5.*Europe\/Berlin.*enabled/);
+
+  await Promise.all([
+    page.waitForNavigation(),
+    page.click("tr[data-schedule] .c-action[data-label=Disable] button"),
+  ]);
+  await hydrated(page);
+  assert.match(await page.$eval("tr[data-schedule]", (el) => el.textContent ?? ""), /disabled/);
+  await Promise.all([
+    page.waitForNavigation(),
+    page.click("tr[data-schedule] .c-action[data-label='Run now'] button"),
+  ]);
+  assert.match(page.url(), /\/console\/jobs\/\d+$/);
+  const [job] = await db.sql`SELECT workflow_id, schedule_id FROM eval_jobs ORDER BY id DESC LIMIT 1`;
+  assert.equal(job.workflowId, wf.body.id);
+  assert.ok(job.scheduleId);
+  assert.deepEqual(errors.filter((e) => !/status of 400/.test(e)), []);
   await page.close();
 });

@@ -6,6 +6,7 @@ import { toYaml } from "../../agent/format.ts";
 import { Badge, Empty, ms, ofLimit, PageHead, Section, Table, when } from "../../components/console/ui.tsx";
 import type { FormField } from "../../islands/console_form.tsx";
 import CompareChart from "../../islands/compare_chart.tsx";
+import ScheduleForm from "../../islands/schedule_form.tsx";
 import JobLive from "../../islands/job_live.tsx";
 import Recording, { type RecordingTurn } from "../../islands/recording.tsx";
 import type { AppDeps, AppEnv } from "../../lib/context.ts";
@@ -59,6 +60,20 @@ interface Stats {
   sd: number | null;
   p90: number | null;
   n: number;
+}
+interface Schedule {
+  id: number;
+  workflowId: number;
+  evalSetId: number;
+  region: string;
+  scheduleType: "once" | "recurring";
+  cronExpression: string | null;
+  timezone: string;
+  runAt: string | null;
+  isEnabled: boolean;
+  nextRunAt: string | null;
+  runCount: number;
+  maxRuns: number | null;
 }
 interface ResultSummary {
   id: number;
@@ -552,7 +567,9 @@ export function consoleRoutes(deps: AppDeps, get: ApiGet) {
       const params = new URLSearchParams({ limit: "100" });
       const status = (JOB_STATUSES as readonly string[]).includes(q.status ?? "") ? q.status : "";
       if (status) params.set("status", status);
-      for (const k of ["workflowId", "evalSetId"]) if (/^\d{1,15}$/.test(q[k] ?? "")) params.set(k, q[k]);
+      for (const k of ["workflowId", "evalSetId", "scheduleId"]) {
+        if (/^\d{1,15}$/.test(q[k] ?? "")) params.set(k, q[k]);
+      }
       if (/^[a-z0-9][a-z0-9-]{0,39}$/.test(q.region ?? "")) params.set("region", q.region);
       if (/^\d{4}-\d{2}-\d{2}$/.test(q.since ?? "")) params.set("since", `${q.since}T00:00:00Z`);
       const [{ jobs, total }, wf, es] = await Promise.all([
@@ -682,6 +699,136 @@ export function consoleRoutes(deps: AppDeps, get: ApiGet) {
             />
             {result && <ResultView result={result} />}
             {job.status === "completed" && !result && <p class="muted">The result is being stored.</p>}
+          </>
+        ),
+      });
+    }),
+  );
+
+  // ── Schedules ──────────────────────────────────────────────────────────────────────────
+  app.get(
+    "/console/schedules",
+    page(async (c) => {
+      const [{ schedules }, wf, es, regions] = await Promise.all([
+        get<{ schedules: Schedule[] }>(c, "/api/v1/schedules?limit=200"),
+        get<{ items: Item[] }>(c, "/api/v1/workflows?limit=200"),
+        get<{ items: Item[] }>(c, "/api/v1/eval-sets?limit=200"),
+        agentRegions(get, c),
+      ]);
+      const wfName = new Map(wf.items.map((i) => [i.id, i.name]));
+      const esName = new Map(es.items.map((i) => [i.id, i.name]));
+      return consolePage(c, deps, {
+        title: "Schedules",
+        body: (
+          <>
+            <PageHead
+              title="Schedules"
+              lead="A schedule runs a workflow with an eval set once or on a cron, in one region. Times below are UTC."
+            />
+            {schedules.length === 0
+              ? <Empty title="No schedules yet">Create one below to measure your agent regularly.</Empty>
+              : (
+                <Table
+                  caption="Your schedules"
+                  head={["Pair", "Region", "When", "State", "Next run", "Runs", "Actions"]}
+                >
+                  {schedules.map((s) => (
+                    <tr key={s.id} data-schedule={s.id}>
+                      <td>
+                        {wfName.get(s.workflowId) ?? `#${s.workflowId}`} ·{" "}
+                        {esName.get(s.evalSetId) ?? `#${s.evalSetId}`}
+                      </td>
+                      <td>{s.region}</td>
+                      <td>
+                        {s.scheduleType === "recurring"
+                          ? (
+                            <>
+                              <code>{s.cronExpression}</code> <span class="muted small">{s.timezone}</span>
+                            </>
+                          )
+                          : `once, ${when(s.runAt)}`}
+                      </td>
+                      <td>
+                        <Badge value={s.isEnabled ? "enabled" : "disabled"} />
+                      </td>
+                      <td>{when(s.nextRunAt)}</td>
+                      <td>
+                        <a href={`/console/jobs?scheduleId=${s.id}`}>
+                          {s.runCount}
+                          {s.maxRuns ? ` of ${s.maxRuns}` : ""}
+                        </a>
+                      </td>
+                      <td class="c-row-actions">
+                        <Action
+                          {...{
+                            label: s.isEnabled ? "Disable" : "Enable",
+                            method: "PATCH",
+                            action: `/api/v1/schedules/${s.id}`,
+                            body: { isEnabled: !s.isEnabled },
+                          }}
+                        />
+                        <Action
+                          {...{
+                            label: "Run now",
+                            method: "POST",
+                            action: `/api/v1/schedules/${s.id}/run-now`,
+                            redirect: "/console/jobs/{id}",
+                          }}
+                        />
+                        {s.scheduleType === "recurring" && (
+                          <details class="c-inline-edit">
+                            <summary class="button small">Edit</summary>
+                            <Form
+                              {...{
+                                id: `edit-schedule-${s.id}`,
+                                method: "PATCH",
+                                action: `/api/v1/schedules/${s.id}`,
+                                submit: "Save",
+                                inline: true,
+                                fields: [
+                                  { name: "cronExpression", label: "Cron", value: s.cronExpression ?? "" },
+                                  { name: "timezone", label: "Time zone", value: s.timezone },
+                                  { name: "region", label: "Region", value: s.region },
+                                ],
+                                then: { reload: true },
+                              }}
+                            />
+                          </details>
+                        )}
+                        <Action
+                          {...{
+                            label: "Delete",
+                            method: "DELETE",
+                            action: `/api/v1/schedules/${s.id}`,
+                            danger: true,
+                            confirm: "Deletes this schedule; the jobs it already ran and their results stay.",
+                          }}
+                        />
+                      </td>
+                    </tr>
+                  ))}
+                </Table>
+              )}
+            <Section title="New schedule">
+              {wf.items.length === 0 || es.items.length === 0
+                ? (
+                  <p class="muted">
+                    A schedule needs a <a href="/console/workflows">workflow</a> and an{" "}
+                    <a href="/console/eval-sets">eval set</a>.
+                  </p>
+                )
+                : (
+                  <Island
+                    name="schedule_form"
+                    component={ScheduleForm}
+                    props={{
+                      workflows: wf.items.map((i) => ({ id: i.id, name: i.name })),
+                      evalSets: es.items.map((i) => ({ id: i.id, name: i.name })),
+                      regions,
+                    }}
+                  />
+                )}
+            </Section>
           </>
         ),
       });
