@@ -107,7 +107,11 @@ Deno.test("every console page answers without JavaScript, passes axe and logs no
     ["/console/api-keys", "API keys"],
     ["/console/account", "Account"],
   ];
-  const adminPages = [["/admin/console/users", "Users"], ["/admin/console/workers", "Workers"]];
+  const adminPages = [
+    ["/admin/console/users", "Users"],
+    ["/admin/console/workers", "Workers"],
+    ["/admin/console/jobs", "All jobs"],
+  ];
   for (const [who, pages] of [[u, userPages], [admin, adminPages]] as const) {
     // Without JavaScript: the server's HTML already holds the page's data.
     for (const [path, h1] of pages) {

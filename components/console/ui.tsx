@@ -103,7 +103,8 @@ export function Table(
   { caption, head, children }: { caption: string; head: ComponentChildren[]; children: ComponentChildren },
 ) {
   return (
-    <div class="c-table-wrap">
+    // Focusable, so keyboard users can scroll a table that is wider than a phone.
+    <div class="c-table-wrap" tabIndex={0} role="region" aria-label={caption}>
       <table class="table c-table">
         <caption class="sr-only">{caption}</caption>
         <thead>

@@ -7,6 +7,7 @@ import AgentsTable from "../../islands/agents_table.tsx";
 import type { AppDeps, AppEnv } from "../../lib/context.ts";
 import { Island } from "../../lib/islands/marker.tsx";
 import type { PublicAgent } from "../../lib/agents.ts";
+import { JOB_STATUSES } from "../../lib/job_status.ts";
 import { ROLES } from "../../lib/roles.ts";
 import type { ApiGet } from "./_api.ts";
 import { Action, consolePage, Form, guarded } from "./_page.tsx";
@@ -261,5 +262,72 @@ export function adminConsoleRoutes(deps: AppDeps, get: ApiGet) {
     }),
   );
 
+  app.get(
+    "/admin/console/jobs",
+    page(async (c) => {
+      const q = c.req.query();
+      const params = new URLSearchParams({ limit: "100" });
+      const status = (JOB_STATUSES as readonly string[]).includes(q.status ?? "") ? q.status : "";
+      if (status) params.set("status", status);
+      if (/^[a-z0-9][a-z0-9-]{0,39}$/.test(q.region ?? "")) params.set("region", q.region);
+      const { jobs, total } = await get<{ jobs: AdminJob[]; total: number }>(c, `/api/admin/jobs?${params}`);
+      return consolePage(c, deps, {
+        title: "All jobs",
+        admin: true,
+        body: (
+          <>
+            <PageHead title="All jobs" lead={`${total} jobs across every user, newest first.`} />
+            <form class="c-filters" method="get" action="/admin/console/jobs" aria-label="Filter jobs">
+              <div class="c-field">
+                <label for="f-status">Status</label>
+                <select id="f-status" name="status">
+                  <option value="">Any</option>
+                  {JOB_STATUSES.map((s) => <option key={s} value={s} selected={s === status}>{s}</option>)}
+                </select>
+              </div>
+              <div class="c-field">
+                <label for="f-region">Region</label>
+                <input id="f-region" name="region" value={q.region ?? ""} size={12} />
+              </div>
+              <button class="button small" type="submit">Filter</button>
+            </form>
+            {jobs.length === 0 ? <Empty title="No jobs match" /> : (
+              <Table
+                caption="All jobs"
+                head={["Job", "Status", "User", "Workflow", "Eval set", "Region", "Created", "Error"]}
+              >
+                {jobs.map((j) => (
+                  <tr key={j.id} data-job={j.id}>
+                    <td>#{j.id}</td>
+                    <td>
+                      <Badge value={j.status} />
+                    </td>
+                    <td>{j.userName ?? "—"}</td>
+                    <td>{j.workflowName}</td>
+                    <td>{j.evalSetName}</td>
+                    <td>{j.region}</td>
+                    <td>{when(j.createdAt)}</td>
+                    <td class="small">{j.error ?? ""}</td>
+                  </tr>
+                ))}
+              </Table>
+            )}
+          </>
+        ),
+      });
+    }),
+  );
+
   return app;
+}
+
+interface AdminJob {
+  id: number;
+  status: string;
+  region: string;
+  createdAt: string;
+  error: string | null;
+  userName: string | null;
+  workflowName: string;
+  evalSetName: string;
 }
