@@ -58,6 +58,28 @@ async function axeProblems(page: Page): Promise<string[]> {
     .map((v) => `${v.id} (${v.impact}) at ${v.targets.join(", ")}`);
 }
 
+/** Gzip size of a body, as a server compressing it would send it. */
+async function gzipped(bytes: Uint8Array): Promise<number> {
+  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
+    new CompressionStream("gzip"),
+  );
+  return (await new Response(stream).arrayBuffer()).byteLength;
+}
+
+/** Collects the JavaScript a page loads; `total()` is its compressed size in bytes. */
+function scriptBudget(page: Page) {
+  const sizes: Promise<number>[] = [];
+  page.on("response", (res) => {
+    if (res.request().resourceType() === "script") {
+      sizes.push(res.buffer().then((b) => gzipped(new Uint8Array(b))));
+    }
+  });
+  return {
+    reset: () => (sizes.length = 0),
+    total: async () => (await Promise.all(sizes)).reduce((a, b) => a + b, 0),
+  };
+}
+
 async function hydrated(page: Page) {
   await page.waitForFunction(() =>
     [...document.querySelectorAll<HTMLElement>("[data-island]")].every((el) => el.dataset.hydrated)
@@ -94,6 +116,20 @@ Deno.test("every console page answers without JavaScript, passes axe and logs no
   });
   assert.equal(job.status, 201);
 
+  // Two stored results, so the comparison page draws its chart (chart.js counts in its budget).
+  const resultIds: number[] = [];
+  for (const median of [610, 640]) {
+    const [j] = await db.sql`
+      INSERT INTO eval_jobs (workflow_id, eval_set_id, region, status, attempts, created_by, finished_at)
+      VALUES (${wf.body.id}, ${es.body.id}, 'eu-west-1', 'completed', 1, ${u.id}, now()) RETURNING id`;
+    const [r] = await db.sql`
+      INSERT INTO eval_results (job_id, workflow_id, eval_set_id, provider_id, region, response_latency_median,
+                                response_latency_n)
+      VALUES (${j.id}, ${wf.body.id}, ${es.body.id}, ${wf.body.provider.id}, 'eu-west-1', ${median}, 1)
+      RETURNING id`;
+    resultIds.push(r.id);
+  }
+
   const userPages = [
     ["/console/projects", "Projects"],
     ["/console/workflows", "Workflows"],
@@ -103,7 +139,7 @@ Deno.test("every console page answers without JavaScript, passes axe and logs no
     ["/console/jobs", "Jobs"],
     [`/console/jobs/${job.body.id}`, `Job ${job.body.id}`],
     ["/console/schedules", "Schedules"],
-    ["/console/compare", "Compare results"],
+    [`/console/compare?ids=${resultIds.join(",")}`, "Compare results"],
     ["/console/api-keys", "API keys"],
     ["/console/account", "Account"],
   ];
@@ -122,9 +158,14 @@ Deno.test("every console page answers without JavaScript, passes axe and logs no
       assert.match(html, /aria-current="page"/, `${path} marks where you are`);
     }
     const { page, errors } = await pageAs(chromium.browser, who.cookie);
+    const budget = scriptBudget(page);
     for (const [path] of pages) {
+      budget.reset();
       await page.goto(`${origin}${path}`, { waitUntil: "networkidle0" });
       await hydrated(page);
+      // The JavaScript budget: at most 100 KB compressed per page.
+      const js = await budget.total();
+      assert.ok(js > 0 && js <= 100_000, `${path} loads ${js} bytes of compressed JavaScript`);
       assert.deepEqual(await axeProblems(page), [], `axe on ${path}`);
     }
     assert.deepEqual(errors, [], "console errors");
@@ -132,7 +173,7 @@ Deno.test("every console page answers without JavaScript, passes axe and logs no
   }
 
   // The job list shows the job with its names; the no-JS filter narrows it.
-  const html = await (await app.request("/console/jobs?status=completed", { headers: { cookie: u.cookie } }))
+  const html = await (await app.request("/console/jobs?status=failed", { headers: { cookie: u.cookie } }))
     .text();
   assert.match(html, /No jobs match these filters/);
   const all = await (await app.request("/console/jobs", { headers: { cookie: u.cookie } })).text();
