@@ -209,3 +209,53 @@ Deno.test("create, run, watch live, open the result, see the marked interval and
   assert.deepEqual(errors, []);
   await context.close();
 });
+
+Deno.test("the admin creates an agent token, starts an agent with the shown command and sees it online", async () => {
+  const admin = await signedIn(sql, { isAdmin: true });
+  const context = await chromium.browser.createBrowserContext();
+  const page = await context.newPage();
+  const [name, value] = admin.cookie.split("=");
+  await context.setCookie({ name, value, domain: "127.0.0.1", path: "/", httpOnly: true });
+  await page.goto(`${origin}/admin/console/workers`);
+  await hydrated(page);
+  await page.type("#new-token-name", "rack-7");
+  await page.type("#new-token-region", "journey-admin");
+  await page.click("#new-token button[type=submit]");
+  await page.waitForSelector("[data-testid=new-token-command]");
+  const command = await page.$eval("[data-testid=new-token-command]", (el) => el.textContent ?? "");
+  const prefix = "deno task agent ";
+  assert.ok(command.startsWith(prefix), command);
+
+  // `deno task agent` is `deno run -A agent/main.ts` (deno.json); run exactly the shown arguments.
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "agent/main.ts",
+      ...command.slice(prefix.length).split(" "),
+      "--name",
+      "rack-7-agent",
+    ],
+    cwd: new URL("..", import.meta.url).pathname,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    await Promise.all([
+      page.waitForNavigation(),
+      page.click("[data-testid=new-token-secret] p:last-child button"),
+    ]);
+    // The live table polls the agents API: the new agent appears, idle, without a reload.
+    await page.waitForFunction(
+      () => /rack-7-agent\s*journey-admin\s*IDLE/i.test(document.querySelector("main")?.textContent ?? ""),
+      { timeout: 60_000 },
+    );
+    const [agent] = await sql`SELECT state, region FROM eval_agents WHERE name = 'rack-7-agent'`;
+    assert.equal(agent.region, "journey-admin");
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+    await context.close();
+  }
+});
