@@ -25,6 +25,8 @@ export interface FormField {
   autocomplete?: string;
   /** A YAML text: issues below it name their line. */
   yaml?: boolean;
+  /** Sent as the JSON value typed in it. */
+  json?: boolean;
 }
 
 /** What happens after the API accepted the form. */
@@ -73,6 +75,16 @@ export default function ConsoleForm(props: ConsoleFormProps) {
     const body: Record<string, unknown> = { ...(props.fixed ?? {}) };
     for (const f of fields) {
       const v = values[f.name];
+      if (f.json) {
+        try {
+          setPath(body, f.name, JSON.parse(String(v)));
+        } catch {
+          setBusy(false);
+          setErrors({ [f.name]: "is not valid JSON" });
+          return;
+        }
+        continue;
+      }
       if (f.type === "checkbox") setPath(body, f.name, Boolean(v));
       else if (f.omitEmpty && v === "") continue;
       else if (f.type === "datetime-local") {

@@ -11,6 +11,7 @@ import { errorBody, handleError } from "../lib/errors.ts";
 import { createMailer } from "../lib/mailer.ts";
 import { serveFile } from "../lib/static_files.ts";
 import { adminJobsApi } from "./api/admin_jobs.ts";
+import { adminSettingsApi } from "./api/admin_settings.ts";
 import { adminUsersApi } from "./api/admin_users.ts";
 import { agentGateway } from "./api/agent_gateway.ts";
 import { agentTokensApi } from "./api/agent_tokens.ts";
@@ -112,6 +113,7 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
   app.route("/api/v1/api-keys", apiKeysApi(deps));
   app.route("/api/admin/users", adminUsersApi(deps));
   app.route("/api/admin/jobs", adminJobsApi(deps));
+  app.route("/api/admin/settings", adminSettingsApi(deps));
   app.route("/api/v1/metrics", metricsApi(deps));
   app.route("/api/v1/providers", providersApi(deps));
   app.route("/api/v1/projects", projectsApi(deps));

@@ -213,6 +213,7 @@ try {
     ["admin-users", "/admin/console/users", s.admin.cookie],
     ["admin-workers", "/admin/console/workers", s.admin.cookie],
     ["admin-jobs", "/admin/console/jobs", s.admin.cookie],
+    ["admin-settings", "/admin/console/settings", s.admin.cookie],
   ];
   await Deno.mkdir(OUT, { recursive: true });
   const chromium = await launchChromium();

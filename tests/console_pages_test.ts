@@ -147,6 +147,7 @@ Deno.test("every console page answers without JavaScript, passes axe and logs no
     ["/admin/console/users", "Users"],
     ["/admin/console/workers", "Workers"],
     ["/admin/console/jobs", "All jobs"],
+    ["/admin/console/settings", "Settings"],
   ];
   for (const [who, pages] of [[u, userPages], [admin, adminPages]] as const) {
     // Without JavaScript: the server's HTML already holds the page's data.
@@ -365,6 +366,25 @@ Deno.test("schedules: the cron preview, an error at the field, create, disable, 
   const [job] = await db.sql`SELECT workflow_id, schedule_id FROM eval_jobs ORDER BY id DESC LIMIT 1`;
   assert.equal(job.workflowId, wf.body.id);
   assert.ok(job.scheduleId);
+  assert.deepEqual(errors.filter((e) => !/status of 400/.test(e)), []);
+  await page.close();
+});
+
+Deno.test("the admin changes a setting; a value of the wrong shape is refused at the field", async () => {
+  const { page, errors } = await pageAs(chromium.browser, admin.cookie);
+  await page.goto(`${origin}/admin/console/settings`, { waitUntil: "networkidle0" });
+  await hydrated(page);
+  const input = "#setting-jobs-max-attempts-value";
+  await page.$eval(input, (el) => ((el as HTMLInputElement).value = ""));
+  await page.type(input, "0");
+  await page.click("#setting-jobs-max-attempts button[type=submit]");
+  await page.waitForSelector(`${input}-error`);
+  assert.match(await page.$eval(`${input}-error`, (el) => el.textContent ?? ""), /1/);
+  await page.$eval(input, (el) => ((el as HTMLInputElement).value = ""));
+  await page.type(input, "5");
+  await Promise.all([page.waitForNavigation(), page.click("#setting-jobs-max-attempts button[type=submit]")]);
+  const [row] = await db.sql`SELECT value FROM system_config WHERE key = 'jobs.max_attempts'`;
+  assert.equal(row.value, 5);
   assert.deepEqual(errors.filter((e) => !/status of 400/.test(e)), []);
   await page.close();
 });

@@ -26,6 +26,7 @@ export const ADMIN_LINKS: ConsoleLink[] = [
   { href: "/admin/console/users", label: "Users" },
   { href: "/admin/console/workers", label: "Workers" },
   { href: "/admin/console/jobs", label: "Jobs" },
+  { href: "/admin/console/settings", label: "Settings" },
 ];
 
 /** A console page: the section navigation beside (or, on a phone, above) the content. */

@@ -318,7 +318,70 @@ export function adminConsoleRoutes(deps: AppDeps, get: ApiGet) {
     }),
   );
 
+  app.get(
+    "/admin/console/settings",
+    page(async (c) => {
+      const { settings } = await get<{ settings: Setting[] }>(c, "/api/admin/settings");
+      return consolePage(c, deps, {
+        title: "Settings",
+        admin: true,
+        body: (
+          <>
+            <PageHead
+              title="Settings"
+              lead="System settings apply at once in every server process. Each value is checked against its shape before it is stored."
+            />
+            <Table caption="System settings" head={["Setting", "Value", "Default"]}>
+              {settings.map((s) => (
+                <tr key={s.key} data-setting={s.key}>
+                  <td>
+                    <code>{s.key}</code>
+                    <div class="muted small">{s.description}</div>
+                    {s.updatedAt && <div class="muted small">changed {when(s.updatedAt)}</div>}
+                  </td>
+                  <td>
+                    <Form
+                      {...{
+                        id: `setting-${s.key.replace(/[^a-z0-9]/g, "-")}`,
+                        method: "PUT",
+                        action: `/api/admin/settings/${s.key}`,
+                        submit: "Save",
+                        inline: true,
+                        fields: [{
+                          name: "value",
+                          label: "Value (JSON)",
+                          value: JSON.stringify(s.value),
+                          json: true,
+                        }],
+                        then: { reload: true },
+                      }}
+                    />
+                  </td>
+                  <td>
+                    <code>{JSON.stringify(s.default)}</code>
+                  </td>
+                </tr>
+              ))}
+            </Table>
+            <p class="muted small">
+              Plan limits and prices are not editable here yet; they are rows of the plan_limits and pricing
+              tables.
+            </p>
+          </>
+        ),
+      });
+    }),
+  );
+
   return app;
+}
+
+interface Setting {
+  key: string;
+  value: unknown;
+  default: unknown;
+  description: string;
+  updatedAt: string | null;
 }
 
 interface AdminJob {
