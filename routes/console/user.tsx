@@ -1135,9 +1135,14 @@ export function consoleRoutes(deps: AppDeps, get: ApiGet) {
                       type: "password",
                       autocomplete: "new-password",
                     },
+                    {
+                      name: "revokeApiKeys",
+                      label: "Also revoke all my API keys (do this if the password may have leaked)",
+                      type: "checkbox",
+                      value: false,
+                    },
                   ],
-                  note:
-                    "Changing the password signs out every other browser and revokes your API keys' sessions.",
+                  note: "Changing the password signs out every other browser.",
                   then: { reload: true },
                 }}
               />
