@@ -9,9 +9,16 @@ import { createAgentToken } from "../lib/agent_tokens.ts";
 import { createApiKey } from "../lib/auth/api_keys.ts";
 import type { Sql } from "../lib/db.ts";
 import { SEEDED_PROVIDERS } from "../lib/seed.ts";
-import { createTestApp } from "../tests/_app.ts";
-import { signedIn } from "../tests/_auth.ts";
-import { createTestDatabase } from "../tests/_db.ts";
+import { createSession, SESSION_COOKIE } from "../lib/auth/sessions.ts";
+import { loadConfig } from "../lib/config.ts";
+import { createSql } from "../lib/db.ts";
+import { buildIslands } from "../lib/islands/bundle.ts";
+import { createLogger } from "../lib/log.ts";
+import { migrate } from "../lib/migrate.ts";
+import { createDefaultProject } from "../lib/projects_default.ts";
+import { seed } from "../lib/seed.ts";
+import { importKey } from "../lib/secrets.ts";
+import { createApp } from "../routes/app.ts";
 
 const OUT = Deno.args[0] ?? join(".vox", "screenshots");
 const SIZES = [{ name: "desktop", width: 1280, height: 800 }, { name: "phone", width: 390, height: 844 }];
@@ -46,8 +53,25 @@ function demoWav(rate = 16000, seconds = 6): Uint8Array {
   return new Uint8Array(buf);
 }
 
+/** A user with a Default project and a session cookie. */
+async function signedIn(
+  sql: Sql,
+  u: { name: string; username: string; role?: string; isAdmin?: boolean },
+): Promise<{ id: number; defaultProjectId: number; cookie: string }> {
+  const [row] = await sql`
+    INSERT INTO users (name, username, email, role, is_admin, activated_at)
+    VALUES (${u.name}, ${u.username}, ${`${u.username}@example.test`}, ${u.role ?? "basic"}, ${
+    u.isAdmin ?? false
+  },
+            now())
+    RETURNING id`;
+  const defaultProjectId = await createDefaultProject(sql, row.id);
+  const { token } = await createSession(sql, row.id);
+  return { id: row.id, defaultProjectId, cookie: `${SESSION_COOKIE}=${token}` };
+}
+
 async function seedData(sql: Sql) {
-  const admin = await signedIn(sql, { isAdmin: true, name: "Ada Admin", username: "admin" });
+  const adminUser = await signedIn(sql, { isAdmin: true, name: "Ada Admin", username: "admin" });
   const user = await signedIn(sql, { role: "principal", name: "Riley Rivera", username: "riley" });
   const [project2] = await sql`
     INSERT INTO projects (name, description, owner_user_id, created_by)
@@ -175,7 +199,7 @@ async function seedData(sql: Sql) {
             now() + interval '20 minutes', ${user.id})`;
   await createApiKey(sql, user.id, { name: "CI pipeline", expiresAt: null });
   return {
-    admin,
+    admin: adminUser,
     user,
     lastJob: last,
     failedJob: failed.id as number,
@@ -184,10 +208,35 @@ async function seedData(sql: Sql) {
   };
 }
 
-const db = await createTestDatabase();
+const adminUrl = Deno.env.get("DATABASE_URL");
+if (!adminUrl) {
+  console.error(
+    "deno task screenshots needs DATABASE_URL (a PostgreSQL server; it makes and drops its own database)",
+  );
+  Deno.exit(2);
+}
+const dbName = `vox_screenshots_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+const admin = createSql(adminUrl, { max: 1 });
+await admin.unsafe(`CREATE DATABASE "${dbName}"`);
+const dbUrl = new URL(adminUrl);
+dbUrl.pathname = `/${dbName}`;
+const sql = createSql(dbUrl.toString(), { max: 5 });
+const log = createLogger();
 try {
-  const s = await seedData(db.sql);
-  const { app } = await createTestApp(db.sql);
+  await migrate(sql, { log });
+  await seed(sql);
+  // Dozens of page loads by one user in a minute: no rate limit in the way.
+  await sql`UPDATE system_config SET value = ${sql.json({ max: 1_000_000, windowSeconds: 900 })}
+            WHERE key IN ('rate_limit.general', 'rate_limit.auth')`;
+  const s = await seedData(sql);
+  const app = createApp({
+    sql,
+    config: loadConfig({ DATABASE_URL: dbUrl.toString(), VOX_SECRET_KEY: "0".repeat(64), VOX_DEMO: "false" }),
+    assets: await buildIslands({ outRoot: join(".vox", "build", "islands"), log }),
+    log,
+    serverId: "screenshots",
+    secretKey: await importKey(new Uint8Array(32).fill(7)),
+  });
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, app.fetch);
   const origin = `http://127.0.0.1:${server.addr.port}`;
   const pages: [string, string, string | null][] = [
@@ -248,5 +297,7 @@ try {
   }
   console.log(`screenshots of ${pages.length} pages at ${SIZES.length} widths in ${OUT}`);
 } finally {
-  await db.close();
+  await sql.end({ timeout: 5 });
+  await admin.unsafe(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
+  await admin.end();
 }
