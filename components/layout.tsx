@@ -30,6 +30,7 @@ export function Layout(
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>{title === "Vox" ? "Vox" : `${title} · Vox`}</title>
         <link rel="stylesheet" href="/static/vox.css" />
+        {/^\/(admin\/)?console(\/|$)/.test(path) && <link rel="stylesheet" href="/static/console.css" />}
         <link rel="icon" href="/static/favicon.svg" type="image/svg+xml" />
       </head>
       <body>
@@ -51,7 +52,7 @@ export function Layout(
               {user
                 ? (
                   <>
-                    <a class="nav-user" href={user.isAdmin ? "/admin/console" : "/console/projects"}>
+                    <a class="nav-user" href={user.isAdmin ? "/admin/console/users" : "/console/projects"}>
                       {user.name}
                     </a>
                     <form class="nav-logout" method="post" action="/logout">

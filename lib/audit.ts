@@ -17,6 +17,7 @@ export type AuditAction =
   | "user.role_changed"
   | "user.deactivated"
   | "user.reactivated"
+  | "setting.changed"
   | "api_key.created"
   | "api_key.revoked"
   | "api_key.deleted";

@@ -52,6 +52,15 @@ async function limits(
   return row ?? { maxProjects: 0, maxWorkflowsPerProject: 0 };
 }
 
+/** The plan limits that govern the caller's personal projects (SPEC §2). */
+export async function personalLimits(
+  sql: Db,
+  user: AuthUser,
+): Promise<{ ownerKind: string; maxProjects: number; maxWorkflowsPerProject: number }> {
+  const kind = ownerKind(user, false);
+  return { ownerKind: kind, ...(await limits(sql, kind)) };
+}
+
 function toProject(r: Record<string, unknown>): Project {
   const iso = (v: unknown) => v instanceof Date ? v.toISOString() : String(v);
   return {

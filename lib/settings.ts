@@ -145,3 +145,40 @@ export function settingSql(sql: Db, key: SettingKey): Fragment {
       return sql`coalesce(${storedSettingSql(sql, key)}, ${sql.json(fallback)})`;
   }
 }
+
+/** Every setting with its current value (or default), default and description, for the admin. */
+export async function listSettings(
+  sql: Db,
+): Promise<
+  { key: SettingKey; value: unknown; default: unknown; description: string; updatedAt: string | null }[]
+> {
+  const rows = await sql<{ key: string; value: unknown; updatedAt: Date }[]>`
+    SELECT key, value, updated_at FROM system_config`;
+  const stored = new Map(rows.map((r) => [r.key, r]));
+  return (Object.keys(SETTINGS) as SettingKey[]).map((key) => ({
+    key,
+    value: parseSetting(key, stored.get(key)?.value),
+    default: SETTINGS[key].default,
+    description: SETTINGS[key].description,
+    updatedAt: stored.get(key)?.updatedAt?.toISOString() ?? null,
+  }));
+}
+
+/**
+ * Stores a setting after checking it against its schema; the issues of a value that does not
+ * fit, or null when it was stored.
+ */
+export async function writeSetting(
+  sql: Db,
+  key: SettingKey,
+  value: unknown,
+  userId: number,
+): Promise<z.core.$ZodIssue[] | null> {
+  const checked = SETTINGS[key].schema.safeParse(value);
+  if (!checked.success) return checked.error.issues;
+  await sql`
+    INSERT INTO system_config (key, value, description, updated_at, updated_by)
+    VALUES (${key}, ${sql.json(checked.data as never)}, ${SETTINGS[key].description}, now(), ${userId})
+    ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now(), updated_by = EXCLUDED.updated_by`;
+  return null;
+}

@@ -11,6 +11,8 @@ import { errorBody, handleError } from "../lib/errors.ts";
 import { createMailer } from "../lib/mailer.ts";
 import { requestCounter } from "../lib/ops_metrics.ts";
 import { serveFile } from "../lib/static_files.ts";
+import { adminJobsApi } from "./api/admin_jobs.ts";
+import { adminSettingsApi } from "./api/admin_settings.ts";
 import { adminUsersApi } from "./api/admin_users.ts";
 import { agentGateway } from "./api/agent_gateway.ts";
 import { agentTokensApi } from "./api/agent_tokens.ts";
@@ -27,6 +29,9 @@ import { setupApi } from "./api/setup.ts";
 import { userApi } from "./api/user.ts";
 import { itemsApi } from "./api/workflows.ts";
 import { authPageRoutes } from "./auth_pages.tsx";
+import { apiGetter } from "./console/_api.ts";
+import { adminConsoleRoutes } from "./console/admin.tsx";
+import { consoleRoutes } from "./console/user.tsx";
 import { demoRoutes } from "./demo.ts";
 import { diveRoutes } from "./dive.tsx";
 import { docsRoutes } from "./docs.tsx";
@@ -112,6 +117,8 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
   app.route("/api/v1/user", userApi(deps));
   app.route("/api/v1/api-keys", apiKeysApi(deps));
   app.route("/api/admin/users", adminUsersApi(deps));
+  app.route("/api/admin/jobs", adminJobsApi(deps));
+  app.route("/api/admin/settings", adminSettingsApi(deps));
   app.route("/api/v1/metrics", metricsApi(deps));
   app.route("/api/v1/providers", providersApi(deps));
   app.route("/api/v1/projects", projectsApi(deps));
@@ -142,6 +149,10 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
   app.route("/", metricsPageRoutes(deps));
   app.route("/", diveRoutes(deps));
   app.route("/", authPageRoutes(deps));
+  // The consoles ask the API through this same app, as the browser's caller (console/_api.ts).
+  const apiGet = apiGetter((req, env) => app.fetch(req, env));
+  app.route("/", consoleRoutes(deps, apiGet));
+  app.route("/", adminConsoleRoutes(deps, apiGet));
 
   app.notFound((c) => {
     if (c.req.path.startsWith("/api/")) {

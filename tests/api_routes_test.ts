@@ -49,7 +49,7 @@ const fill = (path: string, id = "1") =>
   path.replace("{id}", id).replace("{jobId}", id).replace("{name}", "call.wav").replace(
     "{provider}",
     "google",
-  );
+  ).replace("{key}", "jobs.max_attempts");
 const hasBody = (method: string) => ["POST", "PUT", "PATCH"].includes(method);
 
 /** A request's status and JSON body (other bodies, event streams included, are cancelled). */

@@ -9,12 +9,16 @@ import { isFinal } from "../../lib/job_status.ts";
 import type { JobEvent } from "../../lib/notify.ts";
 import { cancelJob } from "../../lib/queue.ts";
 import { doc, valid } from "../../lib/openapi.ts";
-import { idParam, jobSchema, jobStatusSchema, page } from "./_schemas.ts";
+import { idParam, jobSchema, jobStatusSchema, page, regionSchema } from "./_schemas.ts";
 
 const listQuery = z.object({
   status: jobStatusSchema.optional(),
   workflowId: z.coerce.number().int().positive().optional(),
+  evalSetId: z.coerce.number().int().positive().optional(),
   scheduleId: z.coerce.number().int().positive().optional(),
+  region: regionSchema.optional(),
+  since: z.iso.datetime({ offset: true }).optional().describe("jobs created at or after this time"),
+  until: z.iso.datetime({ offset: true }).optional().describe("jobs created before this time"),
   ...page,
 });
 
@@ -77,7 +81,16 @@ export function jobsApi(deps: AppDeps) {
   app.get(
     "/",
     valid("query", listQuery),
-    async (c) => c.json(await listJobs(sql, c.var.user!, c.req.valid("query"))),
+    async (c) => {
+      const q = c.req.valid("query");
+      return c.json(
+        await listJobs(sql, c.var.user!, {
+          ...q,
+          since: q.since ? new Date(q.since) : undefined,
+          until: q.until ? new Date(q.until) : undefined,
+        }),
+      );
+    },
   );
 
   app.get(

@@ -3,7 +3,14 @@ import { z } from "zod";
 import type { AppDeps, AppEnv } from "../../lib/context.ts";
 import { requireUser } from "../../lib/guards.ts";
 import { doc, valid } from "../../lib/openapi.ts";
-import { createProject, deleteProject, getProject, listProjects, updateProject } from "../../lib/projects.ts";
+import {
+  createProject,
+  deleteProject,
+  getProject,
+  listProjects,
+  personalLimits,
+  updateProject,
+} from "../../lib/projects.ts";
 import { idParam } from "./_schemas.ts";
 
 const projectSchema = z.object({
@@ -35,7 +42,11 @@ doc({
   summary: "The caller's and their organization's projects",
   tag,
   auth: "user",
-  response: z.object({ projects: z.array(projectSchema) }),
+  response: z.object({
+    projects: z.array(projectSchema),
+    limits: z.object({ ownerKind: z.string(), maxProjects: z.number(), maxWorkflowsPerProject: z.number() })
+      .describe("The plan limits of the caller's personal projects"),
+  }),
 });
 doc({
   method: "post",
@@ -79,7 +90,13 @@ doc({
 export function projectsApi(deps: AppDeps) {
   const app = new Hono<AppEnv>();
   app.use("*", requireUser);
-  app.get("/", async (c) => c.json({ projects: await listProjects(deps.sql, c.var.user!) }));
+  app.get("/", async (c) => {
+    const [projects, limits] = await Promise.all([
+      listProjects(deps.sql, c.var.user!),
+      personalLimits(deps.sql, c.var.user!),
+    ]);
+    return c.json({ projects, limits });
+  });
   app.post(
     "/",
     valid("json", createProjectSchema),

@@ -98,8 +98,12 @@ function configFrom(
   }
   const checked = schema.safeParse(parsed);
   if (!checked.success) {
-    const e = invalidInput(checked.error, "json");
-    throw new HttpError(400, "invalid_input", `yaml.${e.message}`, e.options);
+    // The issues name the field as the request does: inside `yaml`.
+    const e = invalidInput(
+      { issues: checked.error.issues.map((i) => ({ ...i, path: ["yaml", ...i.path] })) },
+      "json",
+    );
+    throw new HttpError(400, "invalid_input", e.message, e.options);
   }
   return checked.data as Record<string, unknown>;
 }
