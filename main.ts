@@ -83,9 +83,11 @@ const server = Deno.serve({
     log.info("Vox is listening", { url, port, embeddedDatabase: Boolean(db.embedded) });
     console.log(`\n  Vox is running at ${publicUrl({ ...config, PUBLIC_URL: url })}\n`);
   },
-}, (req) =>
+}, (req, info) =>
   // Agent sockets skip the app's middleware: an idle agent then holds nothing of it.
-  new URL(req.url).pathname === AGENT_WS_PATH ? acceptAgentSocket(orchestrator, req) : app.fetch(req));
+  new URL(req.url).pathname === AGENT_WS_PATH
+    ? acceptAgentSocket(orchestrator, req, info.remoteAddr.hostname)
+    : app.fetch(req, info));
 
 // The demo (lib/demo.ts): only on the embedded database, off with VOX_DEMO=false.
 let demo: DemoAgent | null = null;

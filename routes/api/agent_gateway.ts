@@ -3,7 +3,8 @@
 // lib/agent_session.ts, where a bad frame closes only its own socket.
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { MAX_ARTIFACT_BYTES } from "../../agent/protocol.ts";
+import { getConnInfo } from "hono/deno";
+import { HELLO_TIMEOUT_MS, MAX_ARTIFACT_BYTES } from "../../agent/protocol.ts";
 import { type AgentTokenAuth, verifyAgentToken } from "../../lib/agent_tokens.ts";
 import { AgentSession, REFUSAL } from "../../lib/agent_session.ts";
 import type { AppEnv } from "../../lib/context.ts";
@@ -20,7 +21,7 @@ doc({
   tag: "agents",
   auth: "agent",
   status: 101,
-  errors: [426],
+  errors: [426, 503],
 });
 doc({
   method: "put",
@@ -37,7 +38,13 @@ doc({
 export function agentGateway(orch: Orchestrator) {
   const app = new Hono<AppEnv>();
 
-  app.get("/ws", (c) => acceptAgentSocket(orch, c.req.raw));
+  app.get("/ws", (c) => {
+    let peer = "unknown";
+    try {
+      peer = getConnInfo(c).remote.address ?? "unknown";
+    } catch { /* not from a socket (in-process requests) */ }
+    return acceptAgentSocket(orch, c.req.raw, peer);
+  });
 
   app.put(
     "/jobs/:jobId/artifacts/:name",
@@ -93,10 +100,13 @@ export function agentGateway(orch: Orchestrator) {
 
 /**
  * Upgrades an agent's request to the protocol socket, refusing a bad Authorization header
- * with 401 before any socket exists. Plain Request → Response so main.ts can route agent
- * sockets ahead of the app's middleware (each idle agent then carries nothing of it).
+ * with 401 before any socket exists. Without the header the token comes in hello; such
+ * sockets pass the orchestrator's HelloGate (few in all, few per peer address, a short
+ * hello timeout) or are refused at once with 503. Plain Request → Response so main.ts can
+ * route agent sockets ahead of the app's middleware (each idle agent then carries nothing
+ * of it). `peer` is the socket's remote address.
  */
-export async function acceptAgentSocket(orch: Orchestrator, req: Request): Promise<Response> {
+export async function acceptAgentSocket(orch: Orchestrator, req: Request, peer: string): Promise<Response> {
   if (req.headers.get("upgrade")?.toLowerCase() !== "websocket") {
     return Response.json(
       errorBody("upgrade_required", "This endpoint speaks WebSocket only (agent/protocol.ts)"),
@@ -115,9 +125,35 @@ export async function acceptAgentSocket(orch: Orchestrator, req: Request): Promi
     }
     token = check.token;
   }
-  const { socket, response } = Deno.upgradeWebSocket(req);
-  new AgentSession(orch, socket, token);
-  return response;
+  let leave: () => void = () => {};
+  if (!token) {
+    const place = orch.helloGate.enter(peer);
+    if (!place) {
+      return Response.json(
+        errorBody(
+          "unavailable",
+          "Too many agent sockets without a token are waiting for hello: send the token in the Authorization header",
+        ),
+        { status: 503, headers: { "retry-after": "5" } },
+      );
+    }
+    leave = place;
+  }
+  let upgraded;
+  try {
+    upgraded = Deno.upgradeWebSocket(req);
+  } catch (err) {
+    leave();
+    throw err;
+  }
+  new AgentSession(
+    orch,
+    upgraded.socket,
+    token,
+    leave,
+    token ? HELLO_TIMEOUT_MS : orch.helloGate.limits.helloTimeoutMs,
+  );
+  return upgraded.response;
 }
 
 function bearer(header: string): string | null {

@@ -65,7 +65,7 @@ doc({
   auth: "user",
   params: idParam,
   produces: "text/event-stream",
-  errors: [503],
+  errors: [429, 503],
 });
 
 /** /api/v1/jobs */
@@ -119,6 +119,7 @@ export function jobsApi(deps: AppDeps) {
         c,
         deps.orchestrator.events,
         `job:${job.id}`,
+        `user:${c.var.user!.id}`,
         [{ event: "status", data: job }],
         () => true,
       );
@@ -127,6 +128,7 @@ export function jobsApi(deps: AppDeps) {
       c,
       deps.orchestrator.events,
       `job:${job.id}`,
+      `user:${c.var.user!.id}`,
       [{ event: "status", data: job }],
       (_event, data) => isFinal((data as JobEvent).status),
     );
