@@ -3,6 +3,8 @@ import { join } from "node:path";
 import { AGENT_WS_PATH } from "./agent/protocol.ts";
 import { acceptAgentSocket } from "./routes/api/agent_gateway.ts";
 import { createApp } from "./routes/app.ts";
+import { artifactStoreFromConfig } from "./lib/artifact_store.ts";
+import { pruneArtifacts } from "./lib/artifacts.ts";
 import { type DemoAgent, disableDemo, startDemo } from "./lib/demo.ts";
 import { pruneIdentity } from "./lib/auth/maintenance.ts";
 import { buildIslands } from "./lib/islands/bundle.ts";
@@ -43,7 +45,8 @@ const orchestrator = new Orchestrator({
   reapMs: config.VOX_REAP_MS,
 });
 await orchestrator.start();
-const app = createApp({ sql: db.sql, config, assets, log, serverId, secretKey, orchestrator });
+const artifactStore = artifactStoreFromConfig(config);
+const app = createApp({ sql: db.sql, config, assets, log, serverId, secretKey, orchestrator, artifactStore });
 
 // Deno.cron only ticks; tickSchedules() decides in Postgres which firings get a job, so every
 // process may tick and each due run still makes exactly one job.
@@ -74,6 +77,17 @@ if (await setupNeeded(db.sql)) {
 Deno.cron("identity cleanup", "17 * * * *", async () => {
   log.info("identity cleanup", await pruneIdentity(db.sql));
 });
+
+if (config.VOX_ARTIFACT_RETENTION_DAYS > 0) {
+  Deno.cron("artifact retention", "43 * * * *", async () => {
+    try {
+      const deleted = await pruneArtifacts(db.sql, artifactStore, config.VOX_ARTIFACT_RETENTION_DAYS);
+      if (deleted > 0) log.info("artifact retention", { deleted, days: config.VOX_ARTIFACT_RETENTION_DAYS });
+    } catch (err) {
+      log.error("artifact retention failed", { error: err });
+    }
+  });
+}
 
 const server = Deno.serve({
   port: config.PORT,
