@@ -38,4 +38,4 @@ export class HelloGate {
 }
 
 /** Defaults of {@link HelloGate}: documented in docs/security.md. */
-export const UNAUTHENTICATED_SOCKETS = { max: 64, perPeer: 4, helloTimeoutMs: 3000 };
+export const UNAUTHENTICATED_SOCKETS = { max: 16, perPeer: 2, helloTimeoutMs: 3000 };
