@@ -142,7 +142,8 @@ export async function runScheduleNow(sql: Db, id: number, createdBy: number | nu
  * (schedule_id, scheduled_for) index is the backstop that makes a firing's job unique even
  * if two ticks ever raced. A schedule whose workflow or eval set its owner can no longer see
  * (turned private in another project, or the owner left the organization) is disabled
- * instead, with the reason in stopped_reason. Returns the jobs it created.
+ * instead, with the reason in stopped_reason; an owner with their maximum of pending jobs
+ * (plan_limits.max_pending_jobs) misses the firing. Returns the jobs it created.
  */
 export async function tickSchedules(sql: Sql, opts: { limit?: number } = {}): Promise<Job[]> {
   const created: Job[] = [];
@@ -156,7 +157,14 @@ export async function tickSchedules(sql: Sql, opts: { limit?: number } = {}): Pr
           (w.visibility = 'public' OR coalesce(pw.owner_user_id = u.id OR pw.organization_id = u.organization_id,
                                                false)) AS workflow_visible,
           (e.visibility = 'public' OR coalesce(pe.owner_user_id = u.id OR pe.organization_id = u.organization_id,
-                                               false)) AS eval_set_visible
+                                               false)) AS eval_set_visible,
+          -- The owner's pending jobs against their fair-use cap (lib/fair_use.ts; the admin has none).
+          (SELECT count(*) FROM eval_jobs pj WHERE pj.created_by = u.id AND pj.status = 'pending')::int
+            AS owner_pending,
+          CASE WHEN NOT u.is_admin THEN (
+            SELECT l.max_pending_jobs FROM plan_limits l
+            WHERE l.owner_kind = CASE WHEN u.organization_id IS NOT NULL THEN 'org_member' ELSE u.role END)
+          END AS owner_max_pending
         FROM eval_schedules s
         JOIN workflows w ON w.id = s.workflow_id JOIN projects pw ON pw.id = w.project_id
         JOIN eval_sets e ON e.id = s.eval_set_id JOIN projects pe ON pe.id = e.project_id
@@ -178,7 +186,11 @@ export async function tickSchedules(sql: Sql, opts: { limit?: number } = {}): Pr
           continue;
         }
         const dueAt = row.nextRunAt as Date;
-        const job = await createScheduledJob(tx, {
+        // An owner at their pending-job cap misses this firing (the schedule moves on), as a
+        // run they started by hand would be refused. The count is taken once per batch, so
+        // an owner's schedules due in the same batch may pass the cap by their number.
+        const capped = row.ownerMaxPending !== null && row.ownerPending >= row.ownerMaxPending;
+        const job = capped ? null : await createScheduledJob(tx, {
           workflowId: s.workflowId,
           evalSetId: s.evalSetId,
           region: s.region,

@@ -498,6 +498,29 @@ Deno.test("a schedule whose eval set turns private stops firing and says why", a
   assert.match(shown.stoppedReason, /no longer visible/);
 });
 
+Deno.test("a schedule of an owner at the pending-job cap misses its firing and moves on", async () => {
+  const pair = await insertEvalPair(sql);
+  for (let i = 0; i < 20; i++) {
+    await createJob(sql, { ...pair, region: "nobody-here", createdBy: pair.userId });
+  }
+  const schedule = await createSchedule(sql, {
+    workflowId: pair.workflowId,
+    evalSetId: pair.evalSetId,
+    region: "nobody-here",
+    scheduleType: "recurring",
+    cronExpression: "0 * * * *",
+    createdBy: pair.userId,
+  });
+  await sql`UPDATE eval_schedules SET next_run_at = now() - interval '1 minute' WHERE id = ${schedule.id}`;
+  const fired = await tickSchedules(sql);
+  assert.equal(fired.filter((j) => j.scheduleId === schedule.id).length, 0);
+  const s = (await getSchedule(sql, schedule.id))!;
+  assert.equal(s.isEnabled, true);
+  assert.ok(new Date(s.nextRunAt!) > new Date(), "moved to its next firing");
+  const [{ n }] = await sql`SELECT count(*)::int AS n FROM eval_jobs WHERE created_by = ${pair.userId}`;
+  assert.equal(n, 20);
+});
+
 Deno.test("a tokenless socket that says hello with a good token still registers", async () => {
   const token = await agentToken(sql, "hello-token");
   const url = base.replace(/^http/, "ws") + AGENT_WS_PATH;
