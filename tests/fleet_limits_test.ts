@@ -4,7 +4,8 @@ import { CreateBucketCommand, HeadObjectCommand, S3Client } from "@aws-sdk/clien
 import S3rver from "s3rver";
 import { AGENT_WS_PATH, MAX_ARTIFACT_BYTES, MAX_FRAME_BYTES, PROTOCOL_VERSION } from "../agent/protocol.ts";
 import { SimAgent } from "../bench/sim_agent.ts";
-import { S3ArtifactStore } from "../lib/artifact_store.ts";
+import { artifactStoreFromConfig, S3ArtifactStore } from "../lib/artifact_store.ts";
+import { ConfigError, loadConfig } from "../lib/config.ts";
 import { pruneArtifacts } from "../lib/artifacts.ts";
 import { createJob } from "../lib/queue.ts";
 import { createSchedule, getSchedule, tickSchedules } from "../lib/schedules.ts";
@@ -291,7 +292,15 @@ Deno.test({
       credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
     });
     await client.send(new CreateBucketCommand({ Bucket: "vox-artifacts" }));
-    const store = new S3ArtifactStore(client, "vox-artifacts");
+    // The store as VOX_ARTIFACT_STORE=s3 and its settings build it.
+    const store = artifactStoreFromConfig(testConfig({
+      VOX_ARTIFACT_STORE: "s3",
+      VOX_S3_ENDPOINT: `http://127.0.0.1:${addr.port}`,
+      VOX_S3_BUCKET: "vox-artifacts",
+      VOX_S3_ACCESS_KEY_ID: "S3RVER",
+      VOX_S3_SECRET_ACCESS_KEY: "S3RVER",
+    }));
+    assert.ok(store instanceof S3ArtifactStore);
     const s3server = await startOrchServer(sql, {}, { artifactStore: store });
     try {
       const { token, agent, job, pair } = await heldJob(s3server, "art-s3");
@@ -542,4 +551,21 @@ Deno.test("a tokenless socket that says hello with a good token still registers"
   const closed = new Promise((r) => ws.onclose = r);
   ws.close();
   await closed;
+});
+
+Deno.test("VOX_ARTIFACT_STORE=s3 needs a bucket, and S3 keys come in pairs", () => {
+  const base = { DATABASE_URL: "postgres://x@127.0.0.1/x", VOX_SECRET_KEY: "0".repeat(64) };
+  assert.throws(() => loadConfig({ ...base, VOX_ARTIFACT_STORE: "s3" }), (e: ConfigError) => {
+    assert.match(e.message, /VOX_S3_BUCKET: is required when VOX_ARTIFACT_STORE=s3/);
+    return true;
+  });
+  assert.throws(
+    () => loadConfig({ ...base, VOX_S3_ACCESS_KEY_ID: "k" }),
+    /VOX_S3_SECRET_ACCESS_KEY: VOX_S3_ACCESS_KEY_ID and VOX_S3_SECRET_ACCESS_KEY must be set together/,
+  );
+  const c = loadConfig(base);
+  assert.equal(c.VOX_ARTIFACT_STORE, "postgres");
+  assert.equal(c.VOX_ARTIFACTS_PER_JOB, 20);
+  assert.equal(c.VOX_ARTIFACT_BYTES_PER_JOB, 256 * 1024 * 1024);
+  assert.equal(c.VOX_ARTIFACT_RETENTION_DAYS, 0);
 });
