@@ -3,6 +3,8 @@ import { join } from "node:path";
 import { AGENT_WS_PATH } from "./agent/protocol.ts";
 import { acceptAgentSocket } from "./routes/api/agent_gateway.ts";
 import { createApp } from "./routes/app.ts";
+import { artifactStoreFromConfig } from "./lib/artifact_store.ts";
+import { pruneArtifacts } from "./lib/artifacts.ts";
 import { type DemoAgent, disableDemo, startDemo } from "./lib/demo.ts";
 import { pruneIdentity } from "./lib/auth/maintenance.ts";
 import { buildIslands } from "./lib/islands/bundle.ts";
@@ -49,7 +51,8 @@ const orchestrator = new Orchestrator({
   probeMs: config.VOX_LISTENER_PROBE_MS,
 });
 await orchestrator.start();
-const app = createApp({ sql: db.sql, config, assets, log, serverId, secretKey, orchestrator });
+const artifactStore = artifactStoreFromConfig(config);
+const app = createApp({ sql: db.sql, config, assets, log, serverId, secretKey, orchestrator, artifactStore });
 
 // Deno.cron only ticks; tickSchedules() decides in Postgres which firings get a job, so every
 // process may tick and each due run still makes exactly one job.
@@ -81,6 +84,17 @@ Deno.cron("identity cleanup", "17 * * * *", async () => {
   log.info("identity cleanup", await pruneIdentity(db.sql));
 });
 
+if (config.VOX_ARTIFACT_RETENTION_DAYS > 0) {
+  Deno.cron("artifact retention", "43 * * * *", async () => {
+    try {
+      const deleted = await pruneArtifacts(db.sql, artifactStore, config.VOX_ARTIFACT_RETENTION_DAYS);
+      if (deleted > 0) log.info("artifact retention", { deleted, days: config.VOX_ARTIFACT_RETENTION_DAYS });
+    } catch (err) {
+      log.error("artifact retention failed", { error: err });
+    }
+  });
+}
+
 const server = Deno.serve({
   port: config.PORT,
   hostname: config.HOST,
@@ -89,9 +103,11 @@ const server = Deno.serve({
     log.info("Vox is listening", { url, port, embeddedDatabase: Boolean(db.embedded) });
     console.log(`\n  Vox is running at ${publicUrl({ ...config, PUBLIC_URL: url })}\n`);
   },
-}, (req) =>
+}, (req, info) =>
   // Agent sockets skip the app's middleware: an idle agent then holds nothing of it.
-  new URL(req.url).pathname === AGENT_WS_PATH ? acceptAgentSocket(orchestrator, req) : app.fetch(req));
+  new URL(req.url).pathname === AGENT_WS_PATH
+    ? acceptAgentSocket(orchestrator, req, info.remoteAddr.hostname)
+    : app.fetch(req, info));
 
 // The demo (lib/demo.ts): only on the embedded database, off with VOX_DEMO=false.
 let demo: DemoAgent | null = null;

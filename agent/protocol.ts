@@ -44,10 +44,12 @@
  * ## Recordings
  * Recordings and other artifacts go over HTTP, not the socket, so a large file never delays
  * heartbeats: `PUT {@link artifactUploadPath}(jobId, name)` with the same Bearer token,
- * `Content-Type` of the file (`audio/wav` for the stereo recording: caller left, agent
- * right), optional `X-Vox-Artifact-Kind` (`recording` default | `screenshot` | `log` |
- * `report`), body at most {@link MAX_ARTIFACT_BYTES}. Only the agent holding the running job
- * may upload; a repeated upload of the same name is ignored (201 the first time, 200 after).
+ * name `recording-<n>.wav` (n = 1…99; the stereo recording: caller left, agent right),
+ * optional `X-Vox-Artifact-Kind: recording`, body at most {@link MAX_ARTIFACT_BYTES}; a job
+ * holds at most 20 artifacts and 256 MiB by default (the server's VOX_ARTIFACTS_PER_JOB and
+ * VOX_ARTIFACT_BYTES_PER_JOB). The server serves it back as `audio/wav` whatever
+ * `Content-Type` was sent. Only the agent holding the running job may upload; a repeated
+ * upload of the same name is ignored (201 the first time, 200 after).
  * The result lists what it uploaded in `artifacts`.
  */
 import { z } from "zod";

@@ -34,15 +34,20 @@ export class AgentSession {
     readonly orch: Orchestrator,
     readonly socket: WebSocket,
     readonly token: AgentTokenAuth | null,
+    /** For a tokenless socket: gives back its place in the HelloGate (after hello or close). */
+    readonly leaveGate: () => void = () => {},
+    helloTimeoutMs = HELLO_TIMEOUT_MS,
   ) {
     socket.onopen = () => {
       this.#helloTimer = setTimeout(
         () => this.close(CloseCode.badMessage, "no hello within the timeout"),
-        HELLO_TIMEOUT_MS,
+        helloTimeoutMs,
       );
     };
     socket.onmessage = (e) => {
       if (this.#closed) return;
+      // Deno hands over a message only once it has it whole (see docs/security.md for the
+      // bound that gives); the first one over MAX_FRAME_BYTES closes the socket.
       const parsed = parseAgentMessage(e.data);
       if (!parsed.ok) return this.close(parsed.code, parsed.reason);
       if (this.#conn) orch.touch(this.#conn);
@@ -56,6 +61,7 @@ export class AgentSession {
     socket.onclose = () => {
       this.#closed = true;
       clearTimeout(this.#helloTimer);
+      this.leaveGate();
       const conn = this.#conn;
       if (conn && orch.unregister(conn)) {
         markAgentDisconnected(orch.sql, conn.agentId, conn.connectionId).catch((err) =>
@@ -143,6 +149,7 @@ export class AgentSession {
   async #hello(msg: Extract<AgentMessage, { type: "hello" }>): Promise<void> {
     if (this.#conn) return this.close(CloseCode.badMessage, "hello sent twice");
     clearTimeout(this.#helloTimer);
+    this.leaveGate();
     let token = this.token;
     if (!token) {
       const check = await verifyAgentToken(this.orch.sql, msg.token);

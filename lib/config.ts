@@ -70,6 +70,22 @@ export const configSchema = z.object({
   GOOGLE_JWKS_URL: z.url().default("https://www.googleapis.com/oauth2/v3/certs"),
   /** Where Google sends the browser back; default: PUBLIC_URL + /api/auth/google/callback. */
   GOOGLE_CALLBACK_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /** Where artifact bytes go (lib/artifact_store.ts): chunk rows in PostgreSQL, or an S3 bucket. */
+  VOX_ARTIFACT_STORE: z.enum(["postgres", "s3"]).default("postgres"),
+  /** S3-compatible endpoint (MinIO, R2, …); unset for AWS itself. */
+  VOX_S3_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  VOX_S3_REGION: z.string().default("us-east-1"),
+  VOX_S3_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "must be an S3 bucket name")
+    .optional(),
+  /** Keys for the bucket; unset = the AWS SDK's default credential chain. Never logged. */
+  VOX_S3_ACCESS_KEY_ID: optionalString,
+  VOX_S3_SECRET_ACCESS_KEY: optionalString,
+  /** Artifacts older than this many days are deleted (0 = kept for ever). */
+  VOX_ARTIFACT_RETENTION_DAYS: z.coerce.number().int().min(0).max(36500).default(0),
+  /** Artifacts one job may store. */
+  VOX_ARTIFACTS_PER_JOB: z.coerce.number().int().min(1).max(1000).default(20),
+  /** Bytes all artifacts of one job may total (default 256 MiB). */
+  VOX_ARTIFACT_BYTES_PER_JOB: z.coerce.number().int().min(1).default(256 * 1024 * 1024),
   STRIPE_SECRET_KEY: optionalString,
   STRIPE_PUBLISHABLE_KEY: optionalString,
   STRIPE_WEBHOOK_SECRET: optionalString,
@@ -88,6 +104,20 @@ export const configSchema = z.object({
       code: "custom",
       path: ["DATABASE_LISTEN_URL"],
       message: "needs DATABASE_URL (the embedded database has no pooler in between)",
+    });
+  }
+  if (v.VOX_ARTIFACT_STORE === "s3" && !v.VOX_S3_BUCKET) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["VOX_S3_BUCKET"],
+      message: "is required when VOX_ARTIFACT_STORE=s3",
+    });
+  }
+  if (Boolean(v.VOX_S3_ACCESS_KEY_ID) !== Boolean(v.VOX_S3_SECRET_ACCESS_KEY)) {
+    ctx.addIssue({
+      code: "custom",
+      path: [v.VOX_S3_ACCESS_KEY_ID ? "VOX_S3_SECRET_ACCESS_KEY" : "VOX_S3_ACCESS_KEY_ID"],
+      message: "VOX_S3_ACCESS_KEY_ID and VOX_S3_SECRET_ACCESS_KEY must be set together",
     });
   }
   if (v.DATABASE_URL && !v.VOX_SECRET_KEY) {

@@ -1,4 +1,5 @@
 import type { Context } from "hono";
+import type { ArtifactStore } from "./artifact_store.ts";
 import type { Config } from "./config.ts";
 import type { Orchestrator } from "./orchestrator.ts";
 import type { Sql } from "./db.ts";
@@ -32,10 +33,14 @@ export interface AppDeps {
    * it the agent WebSocket and the live streams answer 503; everything else works.
    */
   orchestrator?: Orchestrator;
+  /** Where artifact bytes go; default from the config (VOX_ARTIFACT_STORE). */
+  artifactStore?: ArtifactStore;
 }
 
 /** AppDeps after createApp() filled in the defaults. */
-export type ResolvedDeps = AppDeps & Required<Pick<AppDeps, "authenticate" | "mailer" | "oauthProviders">>;
+export type ResolvedDeps =
+  & AppDeps
+  & Required<Pick<AppDeps, "authenticate" | "mailer" | "oauthProviders" | "artifactStore">>;
 
 /** Hono environment: per-request variables set by the app's middleware. */
 export interface AppEnv {

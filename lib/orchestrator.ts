@@ -7,6 +7,7 @@ import { CloseCode, type RunReport, type ServerMessage } from "../agent/protocol
 import { flushLastSeen, markServerAgentsOffline, markSilentAgentsOffline } from "./agents.ts";
 import { retrying, type Sql } from "./db.ts";
 import { EventHub } from "./event_hub.ts";
+import { HelloGate } from "./hello_gate.ts";
 import { type CompleteOutcome, JobCompleter } from "./job_completer.ts";
 import { ListenerProbe, PROBE_CHANNEL } from "./listener_probe.ts";
 import type { Logger } from "./log.ts";
@@ -104,6 +105,8 @@ const MAX_CLAIM_BATCH = 50;
  */
 export class Orchestrator {
   readonly events = new EventHub();
+  /** Agent sockets that opened without a header token and have not said hello yet. */
+  readonly helloGate = new HelloGate();
   readonly sql: Sql;
   readonly serverId: string;
   readonly log: Logger;

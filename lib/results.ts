@@ -1,6 +1,7 @@
 // Results as their users see them: those of jobs the caller may see (lib/job_access.ts),
 // plus the public mainline results.
 import { type ArtifactInfo, listArtifacts, readArtifact } from "./artifacts.ts";
+import type { ArtifactStore } from "./artifact_store.ts";
 import type { Db, Sql } from "./db.ts";
 import { HttpError } from "./errors.ts";
 import { visibleJob } from "./job_access.ts";
@@ -123,9 +124,10 @@ export async function getArtifact(
   user: AuthUser,
   resultId: number,
   name: string,
-): Promise<{ contentType: string; data: Uint8Array }> {
+  store: ArtifactStore,
+): Promise<{ contentType: string; sizeBytes: number; body: ReadableStream<Uint8Array> }> {
   const result = await getResult(sql, user, resultId);
-  const artifact = await readArtifact(sql, result.jobId, name);
+  const artifact = await readArtifact(sql, store, result.jobId, name);
   if (!artifact) throw new HttpError(404, "not_found", `Result ${resultId} has no artifact ${name}`);
   return artifact;
 }

@@ -15,6 +15,8 @@ export interface Schedule {
   timezone: string;
   runAt: string | null;
   isEnabled: boolean;
+  /** Why the schedule stopped by itself (see tickSchedules); null while it runs. */
+  stoppedReason: string | null;
   nextRunAt: string | null;
   lastRunAt: string | null;
   runCount: number;
@@ -98,6 +100,7 @@ export async function updateSchedule(
         timezone = ${merged.timezone!}, run_at = ${merged.scheduleType === "once" ? merged.runAt! : null},
         max_runs = ${merged.maxRuns ?? null}, priority = ${merged.priority!}, is_enabled = ${merged
       .isEnabled!},
+        stopped_reason = ${merged.isEnabled ? null : tx`stopped_reason`},
         next_run_at = ${next}, updated_at = now()
       WHERE id = ${id} RETURNING *`;
     return toSchedule(row);
@@ -137,24 +140,57 @@ export async function runScheduleNow(sql: Db, id: number, createdBy: number | nu
  * time. Rows are taken `FOR UPDATE SKIP LOCKED`, so concurrent ticks in other processes
  * pass over a schedule being fired and see its new due time afterwards; the unique
  * (schedule_id, scheduled_for) index is the backstop that makes a firing's job unique even
- * if two ticks ever raced. Returns the jobs it created.
+ * if two ticks ever raced. A schedule whose workflow or eval set its owner can no longer see
+ * (turned private in another project, or the owner left the organization) is disabled
+ * instead, with the reason in stopped_reason; an owner with their maximum of pending jobs
+ * (plan_limits.max_pending_jobs) misses the firing. Returns the jobs it created.
  */
 export async function tickSchedules(sql: Sql, opts: { limit?: number } = {}): Promise<Job[]> {
   const created: Job[] = [];
   for (;;) {
     const batch = await sql.begin(async (tx) => {
       // One second of slack: Deno.cron may fire a hair before the minute it is due.
+      // The owner sees an item that is public or in a project of theirs or of their
+      // organization (lib/workflows.ts visibleItem); a schedule without an owner, public only.
       const due = await tx`
-        SELECT * FROM eval_schedules
-        WHERE is_enabled AND next_run_at <= now() + interval '1 second'
-        ORDER BY next_run_at, id
+        SELECT s.*,
+          (w.visibility = 'public' OR coalesce(pw.owner_user_id = u.id OR pw.organization_id = u.organization_id,
+                                               false)) AS workflow_visible,
+          (e.visibility = 'public' OR coalesce(pe.owner_user_id = u.id OR pe.organization_id = u.organization_id,
+                                               false)) AS eval_set_visible,
+          -- The owner's pending jobs against their fair-use cap (lib/fair_use.ts; the admin has none).
+          (SELECT count(*) FROM eval_jobs pj WHERE pj.created_by = u.id AND pj.status = 'pending')::int
+            AS owner_pending,
+          CASE WHEN NOT u.is_admin THEN (
+            SELECT l.max_pending_jobs FROM plan_limits l
+            WHERE l.owner_kind = CASE WHEN u.organization_id IS NOT NULL THEN 'org_member' ELSE u.role END)
+          END AS owner_max_pending
+        FROM eval_schedules s
+        JOIN workflows w ON w.id = s.workflow_id JOIN projects pw ON pw.id = w.project_id
+        JOIN eval_sets e ON e.id = s.eval_set_id JOIN projects pe ON pe.id = e.project_id
+        LEFT JOIN users u ON u.id = s.created_by
+        WHERE s.is_enabled AND s.next_run_at <= now() + interval '1 second'
+        ORDER BY s.next_run_at, s.id
         LIMIT ${opts.limit ?? 100}
-        FOR UPDATE SKIP LOCKED`;
+        FOR UPDATE OF s SKIP LOCKED`;
       const jobs: Job[] = [];
       for (const row of due) {
         const s = toSchedule(row);
+        if (!row.workflowVisible || !row.evalSetVisible) {
+          const what = !row.workflowVisible ? `workflow ${s.workflowId}` : `eval set ${s.evalSetId}`;
+          await tx`
+            UPDATE eval_schedules
+            SET is_enabled = false, next_run_at = NULL, updated_at = now(),
+                stopped_reason = ${`stopped: the ${what} is no longer visible to the schedule's owner`}
+            WHERE id = ${s.id}`;
+          continue;
+        }
         const dueAt = row.nextRunAt as Date;
-        const job = await createScheduledJob(tx, {
+        // An owner at their pending-job cap misses this firing (the schedule moves on), as a
+        // run they started by hand would be refused. The count is taken once per batch, so
+        // an owner's schedules due in the same batch may pass the cap by their number.
+        const capped = row.ownerMaxPending !== null && row.ownerPending >= row.ownerMaxPending;
+        const job = capped ? null : await createScheduledJob(tx, {
           workflowId: s.workflowId,
           evalSetId: s.evalSetId,
           region: s.region,
@@ -194,6 +230,7 @@ export function toSchedule(r: Record<string, unknown>): Schedule {
     timezone: r.timezone as string,
     runAt: iso(r.runAt),
     isEnabled: r.isEnabled as boolean,
+    stoppedReason: (r.stoppedReason as string | null) ?? null,
     nextRunAt: iso(r.nextRunAt),
     lastRunAt: iso(r.lastRunAt),
     runCount: r.runCount as number,

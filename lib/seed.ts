@@ -12,13 +12,17 @@ export const SEEDED_PROVIDERS = [
 
 /** Plan limits (SPEC §2); admins may change them later, so seeding never overwrites. */
 export const DEFAULT_PLAN_LIMITS = [
-  { ownerKind: "basic", maxProjects: 5, maxWorkflowsPerProject: 10 },
-  { ownerKind: "premium", maxProjects: 20, maxWorkflowsPerProject: 20 },
-  { ownerKind: "principal", maxProjects: 20, maxWorkflowsPerProject: 20 },
-  { ownerKind: "fellow", maxProjects: 20, maxWorkflowsPerProject: 20 },
-  { ownerKind: "organization", maxProjects: 100, maxWorkflowsPerProject: 20 },
-  { ownerKind: "org_member", maxProjects: 20, maxWorkflowsPerProject: 20 },
+  { ownerKind: "basic", maxProjects: 5, maxWorkflowsPerProject: 10, ...fairUse(20, 5, 60) },
+  { ownerKind: "premium", maxProjects: 20, maxWorkflowsPerProject: 20, ...fairUse(100, 25, 15) },
+  { ownerKind: "principal", maxProjects: 20, maxWorkflowsPerProject: 20, ...fairUse(500, 100, 5) },
+  { ownerKind: "fellow", maxProjects: 20, maxWorkflowsPerProject: 20, ...fairUse(500, 100, 5) },
+  { ownerKind: "organization", maxProjects: 100, maxWorkflowsPerProject: 20, ...fairUse(500, 100, 5) },
+  { ownerKind: "org_member", maxProjects: 20, maxWorkflowsPerProject: 20, ...fairUse(100, 25, 15) },
 ] as const;
+
+function fairUse(maxPendingJobs: number, maxSchedules: number, minScheduleIntervalMinutes: number) {
+  return { maxPendingJobs, maxSchedules, minScheduleIntervalMinutes };
+}
 
 /** Prices in cents per seat per month and per-transaction discounts (SPEC §3). */
 export const DEFAULT_PRICING = [
@@ -44,8 +48,10 @@ export async function seed(sql: Sql): Promise<void> {
     }
     for (const l of DEFAULT_PLAN_LIMITS) {
       await tx`
-        INSERT INTO plan_limits (owner_kind, max_projects, max_workflows_per_project)
-        VALUES (${l.ownerKind}, ${l.maxProjects}, ${l.maxWorkflowsPerProject})
+        INSERT INTO plan_limits (owner_kind, max_projects, max_workflows_per_project, max_pending_jobs,
+                                 max_schedules, min_schedule_interval_minutes)
+        VALUES (${l.ownerKind}, ${l.maxProjects}, ${l.maxWorkflowsPerProject}, ${l.maxPendingJobs},
+                ${l.maxSchedules}, ${l.minScheduleIntervalMinutes})
         ON CONFLICT DO NOTHING`;
     }
     for (const p of DEFAULT_PRICING) {

@@ -15,6 +15,7 @@ import { adminJobsApi } from "./api/admin_jobs.ts";
 import { adminSettingsApi } from "./api/admin_settings.ts";
 import { adminUsersApi } from "./api/admin_users.ts";
 import { agentGateway } from "./api/agent_gateway.ts";
+import { artifactStoreFromConfig } from "../lib/artifact_store.ts";
 import { agentTokensApi } from "./api/agent_tokens.ts";
 import { agentsApi } from "./api/agents.ts";
 import { apiKeysApi } from "./api/api_keys.ts";
@@ -128,7 +129,15 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
   app.route("/api/v1/jobs", jobsApi(deps));
   app.route("/api/v1/results", resultsApi(deps));
   app.route("/api/admin/agent-tokens", agentTokensApi(deps));
-  if (deps.orchestrator) app.route("/api/agent", agentGateway(deps.orchestrator));
+  if (deps.orchestrator) {
+    app.route(
+      "/api/agent",
+      agentGateway(deps.orchestrator, deps.artifactStore, {
+        perJob: deps.config.VOX_ARTIFACTS_PER_JOB,
+        bytesPerJob: deps.config.VOX_ARTIFACT_BYTES_PER_JOB,
+      }),
+    );
+  }
   app.route("/", docsRoutes(deps));
 
   app.get("/_islands/:buildId/*", async (c) => {
@@ -176,6 +185,7 @@ function resolveDeps(given: AppDeps): ResolvedDeps {
     ...given,
     mailer: given.mailer ?? createMailer(given.config, given.log),
     oauthProviders: given.oauthProviders ?? oauthProviders(given.config),
+    artifactStore: given.artifactStore ?? artifactStoreFromConfig(given.config),
   } as ResolvedDeps;
   deps.authenticate = given.authenticate ?? createAuthenticator(deps);
   return deps;

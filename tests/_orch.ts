@@ -1,6 +1,7 @@
 // Orchestration test helpers: eval data fixtures and an in-process server with the agent
 // gateway listening on a real port.
 import { createAgentToken } from "../lib/agent_tokens.ts";
+import type { AppDeps } from "../lib/context.ts";
 import type { Sql } from "../lib/db.ts";
 import { Orchestrator, type OrchestratorOptions } from "../lib/orchestrator.ts";
 import { createLogger } from "../lib/log.ts";
@@ -67,6 +68,7 @@ export interface OrchServer {
 export async function startOrchServer(
   sql: Sql,
   opts: Partial<OrchestratorOptions> = {},
+  appDeps: Partial<AppDeps> = {},
 ): Promise<OrchServer> {
   const serverId = `test-${++seq}`;
   const orch = new Orchestrator({
@@ -80,8 +82,11 @@ export async function startOrchServer(
     ...opts,
   });
   await orch.start();
-  const { app } = await createTestApp(sql, { orchestrator: orch, serverId });
-  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, app.fetch);
+  const { app } = await createTestApp(sql, { orchestrator: orch, serverId, ...appDeps });
+  const server = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", onListen() {} },
+    (req, info) => app.fetch(req, info),
+  );
   return {
     baseUrl: `http://127.0.0.1:${server.addr.port}`,
     orch,

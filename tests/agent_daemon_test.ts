@@ -123,7 +123,10 @@ async function storedOutcome(jobId: number) {
   const results = await sql`
     SELECT response_latency_median, response_latency_n, is_mainline, report FROM eval_results WHERE job_id = ${jobId}`;
   const artifacts = await sql`
-    SELECT name, kind, content_type, size_bytes, data FROM eval_artifacts WHERE job_id = ${jobId}`;
+    SELECT name, kind, content_type, size_bytes,
+           (SELECT string_agg(c.data, ''::bytea ORDER BY c.seq) FROM eval_artifact_chunks c
+            WHERE c.artifact_id = a.id) AS data
+    FROM eval_artifacts a WHERE job_id = ${jobId}`;
   return { job, results, artifacts };
 }
 

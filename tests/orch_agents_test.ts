@@ -265,14 +265,19 @@ Deno.test("artifacts: only the holding agent uploads; a repeat keeps the first c
   await agent.seen((m) => m.type === "job.offer");
   const wav = new Uint8Array(1000).fill(3);
   const put = (t: string, body: BodyInit) =>
-    fetch(`${base}/api/agent/jobs/${job.id}/artifacts/call.wav`, {
+    fetch(`${base}/api/agent/jobs/${job.id}/artifacts/recording-1.wav`, {
       method: "PUT",
       headers: { authorization: `Bearer ${t}`, "content-type": "audio/wav" },
       body,
     });
   const r1 = await put(token, wav);
   assert.equal(r1.status, 201);
-  assert.deepEqual(await r1.json(), { jobId: job.id, name: "call.wav", sizeBytes: 1000, stored: true });
+  assert.deepEqual(await r1.json(), {
+    jobId: job.id,
+    name: "recording-1.wav",
+    sizeBytes: 1000,
+    stored: true,
+  });
   const r2 = await put(token, new Uint8Array(5));
   assert.equal(r2.status, 200);
   assert.equal((await r2.json()).stored, false);
@@ -304,7 +309,7 @@ Deno.test("artifacts: only the holding agent uploads; a repeat keeps the first c
       },
       turns: [],
     },
-    artifacts: [{ name: "call.wav", kind: "recording", contentType: "audio/wav" }],
+    artifacts: [{ name: "recording-1.wav", kind: "recording", contentType: "audio/wav" }],
   });
   await agent.waitFor((m) => m.type === "job.ack");
   await agent.kill();

@@ -69,7 +69,7 @@ doc({
   auth: "user",
   params: idParam,
   produces: "text/event-stream",
-  errors: [503],
+  errors: [429, 503],
 });
 
 /** /api/v1/jobs */
@@ -132,6 +132,7 @@ export function jobsApi(deps: AppDeps) {
         c,
         deps.orchestrator.events,
         `job:${job.id}`,
+        `user:${c.var.user!.id}`,
         [{ event: "status", data: job }],
         () => true,
       );
@@ -140,6 +141,7 @@ export function jobsApi(deps: AppDeps) {
       c,
       deps.orchestrator.events,
       `job:${job.id}`,
+      `user:${c.var.user!.id}`,
       [{ event: "status", data: job }],
       (_event, data) => isFinal((data as JobEvent).status),
     );

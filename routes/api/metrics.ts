@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { regionSchema } from "../../agent/protocol.ts";
 import type { AppDeps, AppEnv } from "../../lib/context.ts";
+import { clientIp } from "../../lib/auth/client.ts";
 import { HttpError } from "../../lib/errors.ts";
 import { sseResponse } from "../../lib/event_hub.ts";
 import { autoBucket, BUCKET_MS, leaderboard, MAX_POINTS, realtime } from "../../lib/metrics.ts";
@@ -86,7 +87,7 @@ doc({
   tag: "metrics",
   auth: "public",
   produces: "text/event-stream",
-  errors: [503],
+  errors: [429, 503],
 });
 
 /** Public metrics: realtime series, leaderboard, live stream. Mainline data only. */
@@ -119,7 +120,7 @@ export function metricsApi(deps: AppDeps) {
     if (!deps.orchestrator) {
       throw new HttpError(503, "unavailable", "Live streams are not running on this server");
     }
-    return sseResponse(c, deps.orchestrator.events, "metrics", [{
+    return sseResponse(c, deps.orchestrator.events, "metrics", `ip:${clientIp(c, deps.config)}`, [{
       event: "ready",
       data: { at: new Date() },
     }]);

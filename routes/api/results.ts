@@ -102,9 +102,11 @@ export function resultsApi(deps: AppDeps) {
   );
   app.get("/:id/artifacts/:name", valid("param", artifactParam), async (c) => {
     const p = c.req.valid("param");
-    const a = await getArtifact(deps.sql, c.var.user!, p.id, p.name);
-    return c.body(a.data as Uint8Array<ArrayBuffer>, 200, {
+    const a = await getArtifact(deps.sql, c.var.user!, p.id, p.name, deps.artifactStore!);
+    return c.body(a.body, 200, {
       "Content-Type": a.contentType,
+      "Content-Length": String(a.sizeBytes),
+      "X-Content-Type-Options": "nosniff",
       "Content-Disposition": `attachment; filename="${p.name}"`,
     });
   });

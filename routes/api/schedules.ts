@@ -4,6 +4,7 @@ import type { AppDeps, AppEnv } from "../../lib/context.ts";
 import { cronProblem, isTimeZone } from "../../lib/cron.ts";
 import type { Sql } from "../../lib/db.ts";
 import { HttpError } from "../../lib/errors.ts";
+import { assertCanQueue, assertCanSchedule, assertScheduleInterval } from "../../lib/fair_use.ts";
 import { requireUser } from "../../lib/guards.ts";
 import { doc, valid } from "../../lib/openapi.ts";
 import { accessibleProject } from "../../lib/projects.ts";
@@ -63,6 +64,9 @@ const scheduleSchema = z.object({
   timezone: z.string(),
   runAt: z.string().nullable(),
   isEnabled: z.boolean(),
+  stoppedReason: z.string().nullable().describe(
+    "Why the schedule stopped by itself, e.g. its eval set turned private",
+  ),
   nextRunAt: z.string().nullable(),
   lastRunAt: z.string().nullable(),
   runCount: z.number(),
@@ -87,7 +91,7 @@ doc({
 doc({
   method: "post",
   path: "/api/v1/schedules",
-  summary: "Create a once or recurring (cron + time zone) schedule",
+  summary: "Create a once or recurring (cron + time zone) schedule; 403 plan_limit at the schedule limit",
   tag,
   auth: "user",
   body: createScheduleSchema,
@@ -124,11 +128,12 @@ doc({
 doc({
   method: "post",
   path: "/api/v1/schedules/{id}/run-now",
-  summary: "Create a job for the schedule now",
+  summary: "Create a job for the schedule now; 429 at the pending-job limit",
   tag,
   auth: "user",
   params: idParam,
   status: 201,
+  errors: [429],
   response: jobSchema,
 });
 
@@ -168,6 +173,10 @@ export function schedulesApi(deps: AppDeps) {
     // The workflow and eval set must be visible to the caller (their own, or public).
     await getItem(sql, "workflow", user, body.workflowId);
     await getItem(sql, "eval_set", user, body.evalSetId);
+    await assertCanSchedule(sql, user);
+    if (body.scheduleType === "recurring") {
+      await assertScheduleInterval(sql, user, body.cronExpression!, body.timezone);
+    }
     const schedule = await createSchedule(sql, {
       ...body,
       runAt: body.runAt ? new Date(body.runAt) : null,
@@ -194,6 +203,14 @@ export function schedulesApi(deps: AppDeps) {
     if (cur.scheduleType === "once" && body.cronExpression) {
       throw new HttpError(400, "invalid_input", "cronExpression: a once schedule has no cron expression");
     }
+    if (cur.scheduleType === "recurring" && (body.cronExpression || body.timezone)) {
+      await assertScheduleInterval(
+        sql,
+        c.var.user!,
+        body.cronExpression ?? cur.cronExpression!,
+        body.timezone ?? cur.timezone,
+      );
+    }
     const updated = await updateSchedule(sql, cur.id, {
       ...body,
       runAt: body.runAt ? new Date(body.runAt) : undefined,
@@ -209,6 +226,7 @@ export function schedulesApi(deps: AppDeps) {
 
   app.post("/:id/run-now", valid("param", idParam), async (c) => {
     const cur = await ownSchedule(sql, c.var.user!, c.req.valid("param").id);
+    await assertCanQueue(sql, c.var.user!);
     return c.json(await runScheduleNow(sql, cur.id, c.var.user!.id), 201);
   });
 

@@ -6,6 +6,7 @@ import { applicationSchema, parseYaml, scenarioSchema, toYaml, YamlError } from 
 import type { AppDeps, AppEnv } from "../../lib/context.ts";
 import { HttpError } from "../../lib/errors.ts";
 import { requireUser } from "../../lib/guards.ts";
+import { assertCanQueue } from "../../lib/fair_use.ts";
 import { createJob } from "../../lib/queue.ts";
 import { doc, invalidInput, valid } from "../../lib/openapi.ts";
 import { priorityProblem } from "../../lib/roles.ts";
@@ -183,13 +184,14 @@ export function itemsApi(deps: AppDeps, kind: ItemKind) {
     doc({
       method: "post",
       path: `${path}/{id}/run`,
-      summary: "Run the workflow with an eval set in a region (a new job)",
+      summary: "Run the workflow with an eval set in a region (a new job); 429 at the pending-job limit",
       tag,
       auth: "user",
       params: idParam,
       body: runSchema,
       status: 201,
       response: jobSchema,
+      errors: [429],
     });
   }
 
@@ -246,6 +248,7 @@ export function itemsApi(deps: AppDeps, kind: ItemKind) {
         }
         throw err;
       });
+      await assertCanQueue(deps.sql, user);
       const job = await createJob(deps.sql, {
         workflowId: workflow.id,
         evalSetId: evalSet.id,
