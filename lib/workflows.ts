@@ -159,7 +159,7 @@ export async function resolveProvider(
 ): Promise<string> {
   if (!provider) throw new HttpError(400, "invalid_input", "provider: required for a workflow");
   if ("id" in provider) {
-    const p = await getProvider(tx, provider.id);
+    const p = await getProvider(tx, provider.id, { viewerId: user.id });
     if (!p) throw new HttpError(400, "invalid_input", `provider.id: no provider ${provider.id}`);
     return p.id;
   }

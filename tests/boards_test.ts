@@ -8,7 +8,7 @@ import { createSchedule, runScheduleNow } from "../lib/schedules.ts";
 import { SEEDED_PROVIDERS } from "../lib/seed.ts";
 import { sampleReport } from "../bench/sim_agent.ts";
 import { createTestApp } from "./_app.ts";
-import { apiKeyFor, createUser, jsonInit, withApiKey } from "./_auth.ts";
+import { apiKeyFor, createUser, jsonInit, sessionFor, withApiKey } from "./_auth.ts";
 import { createTestDatabase } from "./_db.ts";
 import { insertEvalPair } from "./_orch.ts";
 
@@ -148,4 +148,124 @@ Deno.test("a curator's job on a basic user's schedule, or a job whose owner is g
     VALUES (${plain.workflowId}, ${plain.evalSetId}, ${REGION}, ${plain.userId}) RETURNING id`;
   assert.equal((await finish(own.id)).isMainline, false);
   assert.deepEqual(await board(), before);
+});
+
+/** Creates a workflow (product typed by name) and an eval set through the API; returns their ids. */
+async function itemsVia(
+  user: { headers: Record<string, string>; defaultProjectId: number },
+  product: string,
+  flags: { visibility?: "public" | "private"; isMainline?: boolean },
+): Promise<{ workflowId: number; evalSetId: number; providerId: string }> {
+  const w = await app.request(
+    "/api/v1/workflows",
+    jsonInit("POST", {
+      projectId: user.defaultProjectId,
+      name: `wf ${product}`,
+      config: { url: "http://127.0.0.1/agent", steps: [] },
+      provider: { name: product },
+      ...flags,
+    }, { headers: user.headers }),
+  );
+  assert.equal(w.status, 201, await w.clone().text());
+  const e = await app.request(
+    "/api/v1/eval-sets",
+    jsonInit("POST", {
+      projectId: user.defaultProjectId,
+      name: `set ${product}`,
+      config: { steps: [{ action: "wait_for_voice" }] },
+      ...flags,
+    }, { headers: user.headers }),
+  );
+  assert.equal(e.status, 201, await e.clone().text());
+  const wf = await w.json();
+  return { workflowId: wf.id, evalSetId: (await e.json()).id, providerId: wf.provider.id };
+}
+
+async function runPair(headers: Record<string, string>, p: { workflowId: number; evalSetId: number }) {
+  const res = await app.request(
+    `/api/v1/workflows/${p.workflowId}/run`,
+    jsonInit("POST", { evalSetId: p.evalSetId, region: REGION }, { headers }),
+  );
+  assert.equal(res.status, 201, await res.clone().text());
+  return await finish((await res.json()).id);
+}
+
+/** Every public surface that lists providers, as anonymous text. */
+async function publicText(): Promise<string> {
+  await rollUpResults(sql);
+  const from = new Date(Date.now() - 3_600_000).toISOString();
+  const pages = [
+    "/dive",
+    "/api/v1/providers",
+    "/api/v1/metrics/leaderboard?days=7",
+    `/api/v1/metrics/realtime?from=${from}`,
+  ];
+  pages.push("/leaderboard", "/realtime?range=1h", "/run-your-own");
+  const texts: string[] = [];
+  for (const path of pages) {
+    const res = await app.request(path);
+    assert.equal(res.status, 200, path);
+    texts.push(await res.text());
+  }
+  return texts.join("\n");
+}
+
+Deno.test("a product a user typed is private to them until it appears in a mainline result", async () => {
+  const secret = `Secret Product ${crypto.randomUUID().slice(0, 8)}`;
+  const premium = await withApiKey(sql, { role: "premium" });
+  const priv = await itemsVia(premium, secret, { visibility: "private" });
+  assert.equal((await runPair(premium.headers, priv)).isMainline, false);
+  // A basic user's public workflow on the same public mainline eval set: still not public.
+  const basicSecret = `Basic Product ${crypto.randomUUID().slice(0, 8)}`;
+  const basic = await withApiKey(sql, { role: "basic" });
+  const pub = await itemsVia(basic, basicSecret, {});
+  assert.equal((await runPair(basic.headers, { ...pub, evalSetId: pair.evalSetId })).isMainline, false);
+
+  const text = await publicText();
+  assert.ok(text.includes(SEEDED_PROVIDERS[0].name), "the surfaces list the seeded providers");
+  for (const name of [secret, basicSecret]) assert.ok(!text.includes(name), `${name} is nowhere public`);
+  for (const id of [priv.providerId, pub.providerId]) {
+    assert.equal((await app.request(`/leaderboard/provider/${id}`)).status, 404);
+  }
+  // Another signed-in user does not see it either; its owner does (API and /run-your-own).
+  const other = await withApiKey(sql, { role: "principal" });
+  const seen = await (await app.request("/api/v1/providers", { headers: other.headers })).text();
+  assert.ok(!seen.includes(secret) && !seen.includes(basicSecret));
+  const own = await (await app.request("/api/v1/providers", { headers: premium.headers })).json();
+  assert.ok(
+    own.providers.some((p: { id: string; name: string }) => p.id === priv.providerId && p.name === secret),
+  );
+  assert.ok(
+    (await (await app.request("/run-your-own", {
+      headers: { cookie: (await sessionFor(sql, premium.id)).cookie },
+    })).text()).includes(secret),
+  );
+  // Nobody else can pick it by id for a workflow of their own.
+  const steal = await app.request(
+    "/api/v1/workflows",
+    jsonInit("POST", {
+      projectId: other.defaultProjectId,
+      name: "steal",
+      config: { url: "http://127.0.0.1/agent", steps: [] },
+      provider: { id: priv.providerId },
+    }, { headers: other.headers }),
+  );
+  assert.equal(steal.status, 400);
+  assert.match((await steal.json()).error.message, /^provider\.id: /);
+});
+
+Deno.test("a principal's new product becomes public with its first mainline result", async () => {
+  const launch = `Launch Product ${crypto.randomUUID().slice(0, 8)}`;
+  const principal = await withApiKey(sql, { role: "principal" });
+  const items = await itemsVia(principal, launch, { isMainline: true });
+  assert.ok(!(await publicText()).includes(launch), "no result yet: not public");
+  assert.equal((await runPair(principal.headers, items)).isMainline, true);
+  const text = await publicText();
+  for (const path of ["/dive", "/api/v1/providers", "/leaderboard"]) {
+    assert.ok((await (await app.request(path)).text()).includes(launch), path);
+  }
+  assert.ok(text.includes(launch));
+  const page = await app.request(`/leaderboard/provider/${items.providerId}`);
+  assert.equal(page.status, 200);
+  assert.ok((await page.text()).includes(launch));
 });
