@@ -77,6 +77,8 @@ const owner = await sql`
 const [project] = await sql`INSERT INTO projects (name, owner_user_id) VALUES ('Bench', ${
   owner[0].id
 }) RETURNING id`;
+// The pairs' jobs are the principal's, so their results feed the rollups as on a real install.
+const benchOwner = owner[0].id as number;
 const pairs: { workflowId: number; evalSetId: number; providerId: string }[] = [];
 for (const p of SEEDED_PROVIDERS) {
   const [w] = await sql`
@@ -109,8 +111,10 @@ if (wantRaw) {
     const wait = new Promise<void>((r) => done = r);
     started = performance.now();
     await sql`
-      WITH j AS (INSERT INTO eval_jobs (workflow_id, eval_set_id, region)
-                 VALUES (${pairs[0].workflowId}, ${pairs[0].evalSetId}, 'raw') RETURNING region)
+      WITH j AS (INSERT INTO eval_jobs (workflow_id, eval_set_id, region, created_by)
+                 VALUES (${pairs[0].workflowId}, ${
+      pairs[0].evalSetId
+    }, 'raw', ${benchOwner}) RETURNING region)
       SELECT pg_notify('bench_raw', region) FROM j`;
     await wait;
   }
@@ -126,8 +130,9 @@ if (wantRaw) {
 
   // Claim + complete in two commits, 8 workers, from a backlog.
   await sql`
-    INSERT INTO eval_jobs (workflow_id, eval_set_id, region)
-    SELECT ${pairs[0].workflowId}, ${pairs[0].evalSetId}, 'rawtp' FROM generate_series(1, ${scale.rawJobs})`;
+    INSERT INTO eval_jobs (workflow_id, eval_set_id, region, created_by)
+    SELECT ${pairs[0].workflowId}, ${pairs[0].evalSetId}, 'rawtp', ${benchOwner}
+    FROM generate_series(1, ${scale.rawJobs})`;
   await sql`VACUUM ANALYZE eval_jobs`;
   const workers = 8;
   const pool = createSql(dbUrl, { max: workers });
@@ -257,6 +262,7 @@ async function benchDispatch(url: string) {
     await createJob(sql, {
       workflowId: pairs[0].workflowId,
       evalSetId: pairs[0].evalSetId,
+      createdBy: benchOwner,
       region: "dispatch",
     });
     await got;
@@ -282,8 +288,10 @@ async function benchThroughput(url: string, serverPid: number) {
     `\nThroughput: ${scale.throughputAgents} agents through offer → accept → result, ${scale.backlog} backlog`,
   );
   await sql`
-    INSERT INTO eval_jobs (workflow_id, eval_set_id, region)
-    SELECT ${pairs[1].workflowId}, ${pairs[1].evalSetId}, 'tp' FROM generate_series(1, ${scale.backlog})`;
+    INSERT INTO eval_jobs (workflow_id, eval_set_id, region, created_by)
+    SELECT ${pairs[1].workflowId}, ${
+    pairs[1].evalSetId
+  }, 'tp', ${benchOwner} FROM generate_series(1, ${scale.backlog})`;
   await sql`VACUUM ANALYZE eval_jobs`;
   let completed = 0;
   // Where the CPU goes during the run: the server, this process (the simulated agents) and
@@ -410,6 +418,7 @@ async function benchPush(url: string) {
     const job = await createJob(sql, {
       workflowId: pairs[0].workflowId,
       evalSetId: pairs[0].evalSetId,
+      createdBy: benchOwner,
       region: "push",
     });
     await claimJobs(sql, "push", [{ agentId: pushAgent }]);
@@ -616,6 +625,7 @@ if (want("http")) {
   const job = await createJob(sql, {
     workflowId: pairs[0].workflowId,
     evalSetId: pairs[0].evalSetId,
+    createdBy: benchOwner,
     region: "http",
   });
   const { key } = await createApiKey(sql, owner[0].id as number, { name: "bench" });

@@ -16,7 +16,24 @@ import {
   RESULTS_CHANNEL,
 } from "./notify.ts";
 import { claimCtes, claimJobs, type JobOffer, toOffer } from "./queue.ts";
+import { MAINLINE_ROLES } from "./roles.ts";
 import { settingSql } from "./settings.ts";
+
+/**
+ * Whether a result of job `j` (workflow `w`, eval set `e`) counts toward the public boards,
+ * decided when the result is stored: both items are mainline at that moment, and the run is
+ * owned by a principal, a fellow or the admin — the job's creator and, for a scheduled job,
+ * the schedule's creator too (a job whose owner was deleted does not count). Everyone else's
+ * runs of public mainline items are their own results, not public.
+ */
+export function boardResultSql(sql: Db): Fragment {
+  const curator = (userId: Fragment) =>
+    sql`EXISTS (SELECT 1 FROM users u WHERE u.id = ${userId}
+      AND (u.is_admin OR u.role IN ${sql(MAINLINE_ROLES as unknown as string[])}))`;
+  return sql`(w.is_mainline AND e.is_mainline AND ${curator(sql`j.created_by`)}
+    AND (j.schedule_id IS NULL OR EXISTS (
+      SELECT 1 FROM eval_schedules s WHERE s.id = j.schedule_id AND ${curator(sql`s.created_by`)})))`;
+}
 
 // The eval_results columns a completion writes, in the order both statements select them.
 const RESULT_COLUMNS = (sql: Db): Fragment =>
@@ -38,7 +55,7 @@ export type CompleteOutcome =
 /**
  * Completes a running job held by `agentId` and stores its result, in one statement:
  * job → completed, result row (linked to workflow, eval set, provider, region, schedule,
- * with the mainline snapshot), agent → IDLE unless it still runs another job. The live
+ * with the mainline snapshot of boardResultSql()), agent → IDLE unless it still runs another job. The live
  * events follow in their own transaction (see notify() in lib/notify.ts), or go to `deferNotify` to be
  * batched by the caller. A job that already has its result answers `duplicate` and stores
  * nothing new.
@@ -55,11 +72,11 @@ export async function completeJob(
     WITH j AS (
       UPDATE eval_jobs SET status = 'completed', finished_at = now(), error = NULL, progress = NULL
       WHERE id = ${jobId} AND agent_id = ${agentId} AND status = 'running'
-      RETURNING id, workflow_id, eval_set_id, region, schedule_id, agent_id
+      RETURNING id, workflow_id, eval_set_id, region, schedule_id, agent_id, created_by
     ), r AS (
       INSERT INTO eval_results (${RESULT_COLUMNS(sql)})
       SELECT j.id, j.workflow_id, j.eval_set_id, w.provider_id, j.region, j.schedule_id, j.agent_id,
-             w.is_mainline AND e.is_mainline,
+             ${boardResultSql(sql)},
              ${m.response_latency.median}, ${m.response_latency.sd}, ${m.response_latency.p90},
              ${m.response_latency.n},
              ${m.interrupt_latency.median}, ${m.interrupt_latency.sd}, ${m.interrupt_latency.p90},
@@ -168,11 +185,11 @@ export async function completeJobs(
       FROM input i
       WHERE x.id = i.job_id AND x.agent_id = i.agent_id AND x.status = 'running'
         AND x.id IN (SELECT id FROM eval_jobs WHERE id IN (SELECT job_id FROM input) ORDER BY id FOR UPDATE)
-      RETURNING x.id, x.workflow_id, x.eval_set_id, x.region, x.schedule_id, x.agent_id
+      RETURNING x.id, x.workflow_id, x.eval_set_id, x.region, x.schedule_id, x.agent_id, x.created_by
     ), r AS (
       INSERT INTO eval_results (${RESULT_COLUMNS(sql)})
       SELECT j.id, j.workflow_id, j.eval_set_id, w.provider_id, j.region, j.schedule_id, j.agent_id,
-             w.is_mainline AND e.is_mainline,
+             ${boardResultSql(sql)},
              i.rl_median, i.rl_sd, i.rl_p90, i.rl_n, i.il_median, i.il_sd, i.il_p90, i.il_n,
              i.resilience, i.naturalness, i.noise, i.turns, i.methods, i.report
       FROM j JOIN input i ON i.job_id = j.id AND i.agent_id = j.agent_id

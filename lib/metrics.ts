@@ -1,6 +1,6 @@
 // Public metrics over mainline results: rollups maintained from inserts, and the
 // leaderboard / realtime reads served from them.
-import type { Sql } from "./db.ts";
+import type { Db, Fragment, Sql } from "./db.ts";
 import { listProviders } from "./providers.ts";
 
 // Arbitrary constant: the advisory lock that lets one roller at a time fold the queue, so
@@ -12,11 +12,39 @@ export const BUCKET_MS: Record<BucketSize, number> = { minute: 60_000, hour: 3_6
 /** Most buckets one realtime series may span. */
 export const MAX_POINTS = 2_200;
 
+// The rollup rows (minute, hour and day) of the results in `source`, a relation with the
+// columns provider_id, region, created_at, rl, rp, il, nr, na, nz.
+const AGGREGATE = (sql: Db, source: Fragment) =>
+  sql`
+  SELECT s.size AS bucket_size, r.provider_id, r.region, date_trunc(s.size, r.created_at, 'UTC') AS bucket,
+         count(*)::int AS results,
+         count(rl)::int AS response_n, coalesce(sum(rl), 0) AS response_sum,
+         coalesce(sum(rl * rl), 0) AS response_sumsq, min(rl) AS response_min, max(rl) AS response_max,
+         count(rp)::int AS response_p90_n, coalesce(sum(rp), 0) AS response_p90_sum,
+         count(il)::int AS interrupt_n, coalesce(sum(il), 0) AS interrupt_sum,
+         coalesce(sum(il * il), 0) AS interrupt_sumsq, min(il) AS interrupt_min, max(il) AS interrupt_max,
+         count(nr)::int AS resilience_n, coalesce(sum(nr), 0) AS resilience_sum,
+         count(na)::int AS naturalness_n, coalesce(sum(na), 0) AS naturalness_sum,
+         count(nz)::int AS noise_n, coalesce(sum(nz), 0) AS noise_sum,
+         max(r.created_at) AS last_result_at
+  FROM ${source} r CROSS JOIN (VALUES ('minute'), ('hour'), ('day')) AS s(size)
+  GROUP BY 1, 2, 3, 4
+  ORDER BY 1, 2, 3, 4`;
+
+// eval_results `e` as AGGREGATE()'s source columns.
+const SOURCE_COLUMNS = (sql: Db) =>
+  sql`e.provider_id, e.region, e.created_at, e.response_latency_median AS rl,
+      e.response_latency_p90 AS rp, e.interrupt_latency_median AS il, e.network_resilience AS nr,
+      e.naturalness AS na, e.noise_reduction AS nz`;
+
 /**
  * Folds queued mainline results into the minute, hour and day rollups, `batch` at a time,
- * until the queue is empty or another process is rolling. Returns how many it folded.
+ * until the queue is empty or another process is rolling. Days marked dirty (results
+ * deleted or un-marked; see migrations/00004_rollup_drift.sql) are recomputed first. Returns
+ * how many queued results it folded.
  */
 export async function rollUpResults(sql: Sql, batch = 5000): Promise<number> {
+  if (!await recomputeDirty(sql)) return 0;
   let total = 0;
   for (;;) {
     const n = await sql.begin(async (tx) => {
@@ -28,26 +56,9 @@ export async function rollUpResults(sql: Sql, batch = 5000): Promise<number> {
             SELECT result_id FROM eval_rollup_queue ORDER BY result_id LIMIT ${batch})
           RETURNING result_id
         ), r AS (
-          SELECT r.provider_id, r.region, r.created_at, r.response_latency_median AS rl,
-                 r.response_latency_p90 AS rp, r.interrupt_latency_median AS il, r.network_resilience AS nr,
-                 r.naturalness AS na, r.noise_reduction AS nz
-          FROM eval_results r JOIN q ON q.result_id = r.id
-        ), agg AS (
-          SELECT s.size AS bucket_size, r.provider_id, r.region, date_trunc(s.size, r.created_at, 'UTC') AS bucket,
-                 count(*)::int AS results,
-                 count(rl)::int AS response_n, coalesce(sum(rl), 0) AS response_sum,
-                 coalesce(sum(rl * rl), 0) AS response_sumsq, min(rl) AS response_min, max(rl) AS response_max,
-                 count(rp)::int AS response_p90_n, coalesce(sum(rp), 0) AS response_p90_sum,
-                 count(il)::int AS interrupt_n, coalesce(sum(il), 0) AS interrupt_sum,
-                 coalesce(sum(il * il), 0) AS interrupt_sumsq, min(il) AS interrupt_min, max(il) AS interrupt_max,
-                 count(nr)::int AS resilience_n, coalesce(sum(nr), 0) AS resilience_sum,
-                 count(na)::int AS naturalness_n, coalesce(sum(na), 0) AS naturalness_sum,
-                 count(nz)::int AS noise_n, coalesce(sum(nz), 0) AS noise_sum,
-                 max(r.created_at) AS last_result_at
-          FROM r CROSS JOIN (VALUES ('minute'), ('hour'), ('day')) AS s(size)
-          GROUP BY 1, 2, 3, 4
-          ORDER BY 1, 2, 3, 4
-        ), ins AS (
+          -- A result un-marked while it waited is no longer mainline: not folded.
+          SELECT ${SOURCE_COLUMNS(tx)} FROM eval_results e JOIN q ON q.result_id = e.id WHERE e.is_mainline
+        ), agg AS (${AGGREGATE(tx, tx`r`)}), ins AS (
           INSERT INTO eval_rollups AS t SELECT * FROM agg
           ON CONFLICT (bucket_size, provider_id, region, bucket) DO UPDATE SET
             results = t.results + excluded.results,
@@ -81,12 +92,48 @@ export async function rollUpResults(sql: Sql, batch = 5000): Promise<number> {
   }
 }
 
-/** Rebuilds every rollup from eval_results (after deleting results, or to check the rollups). */
+/**
+ * Recomputes the rollups of every provider × region × UTC day marked in eval_rollup_dirty
+ * from eval_results (leaving out results still queued: the fold adds those). Returns false
+ * when another process holds the roller's lock.
+ */
+async function recomputeDirty(sql: Sql): Promise<boolean> {
+  return await sql.begin(async (tx) => {
+    const [{ locked }] = await tx`SELECT pg_try_advisory_xact_lock(${ROLLUP_LOCK}) AS locked`;
+    if (!locked) return false;
+    const keys = await tx`
+      WITH d AS (DELETE FROM eval_rollup_dirty RETURNING provider_id, region, day)
+      SELECT DISTINCT provider_id, region, day FROM d`;
+    if (keys.length === 0) return true;
+    const k = tx`jsonb_to_recordset(${
+      tx.json(keys.map((r) => ({ provider_id: r.providerId, region: r.region, day: r.day })))
+    }) AS k(provider_id text, region text, day timestamptz)`;
+    await tx`
+      DELETE FROM eval_rollups t USING ${k}
+      WHERE t.provider_id = k.provider_id AND t.region = k.region
+        AND t.bucket >= k.day AND t.bucket < k.day + interval '24 hours'`;
+    await tx`
+      INSERT INTO eval_rollups ${
+      AGGREGATE(
+        tx,
+        tx`(
+        SELECT ${SOURCE_COLUMNS(tx)} FROM eval_results e JOIN ${k}
+          ON e.provider_id = k.provider_id AND e.region = k.region
+         AND e.created_at >= k.day AND e.created_at < k.day + interval '24 hours'
+        WHERE e.is_mainline AND NOT EXISTS (SELECT 1 FROM eval_rollup_queue q WHERE q.result_id = e.id))`,
+      )
+    }`;
+    return true;
+  });
+}
+
+/** Rebuilds every rollup from eval_results (to check the rollups, or after a bulk change). */
 export async function rebuildRollups(sql: Sql): Promise<number> {
   await sql.begin(async (tx) => {
     await tx`SELECT pg_advisory_xact_lock(${ROLLUP_LOCK})`;
     await tx`DELETE FROM eval_rollups`;
     await tx`DELETE FROM eval_rollup_queue`;
+    await tx`DELETE FROM eval_rollup_dirty`;
     await tx`INSERT INTO eval_rollup_queue (result_id) SELECT id FROM eval_results WHERE is_mainline`;
   });
   return await rollUpResults(sql, 100_000);

@@ -2,6 +2,7 @@
 // from plan_limits. Workflows and eval sets live in projects, so their access rules are here.
 import type { Db, Sql } from "./db.ts";
 import { HttpError } from "./errors.ts";
+import { rollUpResults } from "./metrics.ts";
 import type { AuthUser } from "./roles.ts";
 
 export interface Project {
@@ -168,6 +169,8 @@ export async function deleteProject(sql: Sql, user: AuthUser, id: number): Promi
   const project = await getProject(sql, user, id);
   assertCanManage(user, project);
   await sql`DELETE FROM projects WHERE id = ${id}`;
+  // Its mainline results' days were marked dirty by a trigger: recompute the boards now.
+  await rollUpResults(sql);
 }
 
 /**

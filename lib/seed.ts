@@ -42,8 +42,8 @@ export async function seed(sql: Sql): Promise<void> {
   await sql.begin(async (tx) => {
     for (const p of SEEDED_PROVIDERS) {
       await tx`
-        INSERT INTO providers (id, name, sku, website)
-        VALUES (${p.id}, ${p.name}, ${p.sku}, ${p.website})
+        INSERT INTO providers (id, name, sku, website, curated)
+        VALUES (${p.id}, ${p.name}, ${p.sku}, ${p.website}, true)
         ON CONFLICT DO NOTHING`;
     }
     for (const l of DEFAULT_PLAN_LIMITS) {

@@ -4,6 +4,7 @@ import type { Db, Sql } from "./db.ts";
 import { HttpError } from "./errors.ts";
 import { type AuthUser, canMakePrivate, canMarkMainline } from "./roles.ts";
 import { accessibleProject, assertProjectAccess, assertWorkflowRoom } from "./projects.ts";
+import { rollUpResults } from "./metrics.ts";
 import { ensureProvider, getProvider } from "./providers.ts";
 
 export type ItemKind = "workflow" | "eval_set";
@@ -159,7 +160,7 @@ export async function resolveProvider(
 ): Promise<string> {
   if (!provider) throw new HttpError(400, "invalid_input", "provider: required for a workflow");
   if ("id" in provider) {
-    const p = await getProvider(tx, provider.id);
+    const p = await getProvider(tx, provider.id, { viewerId: user.id });
     if (!p) throw new HttpError(400, "invalid_input", `provider.id: no provider ${provider.id}`);
     return p.id;
   }
@@ -203,7 +204,8 @@ export async function updateItem(
   id: number,
   patch: Partial<ItemInput>,
 ): Promise<Item> {
-  return await sql.begin(async (tx) => {
+  let unmarked = false;
+  const item = await sql.begin(async (tx) => {
     const cur = await getEditableItem(tx, kind, user, id);
     const visibility = patch.visibility ?? cur.visibility;
     const isMainline = patch.isMainline ?? cur.isMainline;
@@ -231,12 +233,26 @@ export async function updateItem(
         ${kind === "workflow" && providerId ? tx`provider_id = ${providerId},` : tx``}
         updated_at = now()
       WHERE id = ${id}`;
+    if (cur.isMainline && !isMainline) {
+      // Un-marking withdraws the item's past results from the public boards: they become the
+      // runners' own results, like any non-mainline run (docs/orchestration.md).
+      await tx`
+        UPDATE eval_results SET is_mainline = false
+        WHERE ${kind === "workflow" ? tx`workflow_id` : tx`eval_set_id`} = ${id} AND is_mainline`;
+      unmarked = true;
+    }
     return await getItem(tx, kind, user, id);
   });
+  // The withdrawn results' days are marked dirty by a trigger; recompute them now.
+  if (unmarked) await rollUpResults(sql);
+  return item;
 }
 
-/** Deletes an item the caller may edit (its jobs and results go with it). */
+/** Deletes an item the caller may edit (its jobs and results go with it, and leave the boards). */
 export async function deleteItem(sql: Sql, kind: ItemKind, user: AuthUser, id: number): Promise<void> {
   await getEditableItem(sql, kind, user, id);
   await sql`DELETE FROM ${sql(TABLE[kind])} WHERE id = ${id}`;
+  // Its mainline results' days were marked dirty by a trigger; recompute them now, so the
+  // boards are exact when the caller gets the answer (the orchestrator's roller would within a second).
+  await rollUpResults(sql);
 }

@@ -16,7 +16,7 @@ export function runYourOwnRoutes(deps: AppDeps) {
   app.get("/run-your-own", async (c) => {
     const user = c.var.user ?? null;
     const [providers, agents, projects] = await Promise.all([
-      listProviders(deps.sql),
+      listProviders(deps.sql, { viewerId: user?.id ?? null }),
       listPublicAgents(deps.sql),
       user ? listProjects(deps.sql, user) : Promise.resolve([]),
     ]);

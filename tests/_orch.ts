@@ -13,11 +13,24 @@ import { serverReady } from "./_wait.ts";
 
 let seq = 0;
 
-/** A workflow and an eval set (mainline when asked) in a fresh user's project. */
+/**
+ * A workflow and an eval set (mainline when asked) in a fresh user's project; the user is a
+ * principal for a mainline pair, so jobs made with `createdBy` (spread the pair into
+ * createJob()) feed the public boards.
+ */
 export async function insertEvalPair(
   sql: Sql,
   opts: { mainline?: boolean; providerId?: string } = {},
-): Promise<{ userId: number; projectId: number; workflowId: number; evalSetId: number; providerId: string }> {
+): Promise<
+  {
+    userId: number;
+    createdBy: number;
+    projectId: number;
+    workflowId: number;
+    evalSetId: number;
+    providerId: string;
+  }
+> {
   const user = await createUser(sql, { role: opts.mainline ? "principal" : "basic" });
   const providerId = opts.providerId ?? SEEDED_PROVIDERS[0].id;
   const [w] = await sql`
@@ -32,7 +45,14 @@ export async function insertEvalPair(
     VALUES (${user.defaultProjectId}, 'set', ${sql.json({ steps: [{ action: "wait_for_voice" }] })},
             ${opts.mainline ?? false}, ${user.id})
     RETURNING id`;
-  return { userId: user.id, projectId: user.defaultProjectId, workflowId: w.id, evalSetId: e.id, providerId };
+  return {
+    userId: user.id,
+    createdBy: user.id,
+    projectId: user.defaultProjectId,
+    workflowId: w.id,
+    evalSetId: e.id,
+    providerId,
+  };
 }
 
 /**

@@ -93,7 +93,13 @@ async function evalPair(query = "out=webaudio&delay=700") {
     })
   }, true, ${user.id})
     RETURNING id`;
-  return { workflowId: w.id as number, evalSetId: e.id as number, providerId: provider.id as string };
+  // createdBy: jobs made from the spread pair are the principal's, so their results are public.
+  return {
+    workflowId: w.id as number,
+    evalSetId: e.id as number,
+    providerId: provider.id as string,
+    createdBy: user.id,
+  };
 }
 
 /** Daemon events as the tests see them. */

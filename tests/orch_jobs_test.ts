@@ -128,8 +128,8 @@ Deno.test(
     INSERT INTO eval_agents (token_id, name, region)
     VALUES (${tokenId}, 'linker', 'link') RETURNING id`;
     const [sched] = await sql`
-    INSERT INTO eval_schedules (workflow_id, eval_set_id, region, schedule_type, run_at)
-    VALUES (${pair.workflowId}, ${pair.evalSetId}, 'link', 'once', now()) RETURNING id`;
+    INSERT INTO eval_schedules (workflow_id, eval_set_id, region, schedule_type, run_at, created_by)
+    VALUES (${pair.workflowId}, ${pair.evalSetId}, 'link', 'once', now(), ${pair.userId}) RETURNING id`;
     const job = await createJob(sql, { ...pair, region: "link", scheduleId: sched.id });
     await claimJobs(sql, "link", [{ agentId: agent.id }]);
     const outcome = await completeJob(sql, job.id, agent.id, sampleReport(640));

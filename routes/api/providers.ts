@@ -13,17 +13,20 @@ const providerSchema = z.object({
 doc({
   method: "get",
   path: "/api/v1/providers",
-  summary: "Voice agent providers (public)",
+  summary: "Voice agent providers: the public ones, plus the caller's own private ones when signed in",
   tag: "metrics",
   auth: "public",
   response: z.object({ providers: z.array(providerSchema) }),
 });
 
-/** /api/v1/providers: public list of providers (ids never change). */
+/**
+ * /api/v1/providers: the public providers (curated, or with a mainline result) and the
+ * caller's own; ids never change.
+ */
 export function providersApi(deps: AppDeps) {
   const app = new Hono<AppEnv>();
   app.get("/", async (c) => {
-    const rows = await listProviders(deps.sql);
+    const rows = await listProviders(deps.sql, { viewerId: c.var.user?.id ?? null });
     return c.json({
       providers: rows.map((r) => ({ id: r.id, name: r.name, sku: r.sku, website: r.website })),
     });
