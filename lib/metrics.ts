@@ -40,7 +40,7 @@ const SOURCE_COLUMNS = (sql: Db) =>
 /**
  * Folds queued mainline results into the minute, hour and day rollups, `batch` at a time,
  * until the queue is empty or another process is rolling. Days marked dirty (results
- * deleted or un-marked; see migrations/00004_rollup_drift.sql) are recomputed first. Returns
+ * deleted or un-marked; see migrations/00005_rollup_drift.sql) are recomputed first. Returns
  * how many queued results it folded.
  */
 export async function rollUpResults(sql: Sql, batch = 5000): Promise<number> {
