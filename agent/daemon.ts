@@ -118,6 +118,8 @@ export class EvalDaemon {
       name: this.settings.name,
       region: this.settings.region,
       concurrency: this.settings.concurrency,
+      egress: this.settings.egress,
+      egressAllow: this.settings.egressAllow.map((a) => a.text),
     });
     this.conn.start();
     this.#retry = setInterval(() => this.#deliverAll(), RETRY_MS);
@@ -334,6 +336,7 @@ export class EvalDaemon {
         verbose: this.settings.verbose,
         outDir: join(job.dir, "out"),
         stepTimeoutMs: this.settings.stepTimeoutMs,
+        egress: this.settings.egress === "strict" ? { allow: this.settings.egressAllow } : undefined,
         onProgress: (line) => {
           if (/ step \d+: /.test(line)) job.step++;
           this.#progress(job, line.trim());
@@ -472,7 +475,11 @@ export class EvalDaemon {
     const current = this.#browser ? await this.#browser.catch(() => null) : null;
     if (current?.browser.connected) return current;
     if (current) await current.close();
-    this.#browser = launchChromium({ headless: this.settings.headless, keepOnSignals: true });
+    this.#browser = launchChromium({
+      headless: this.settings.headless,
+      keepOnSignals: true,
+      strictEgress: this.settings.egress === "strict",
+    });
     return await this.#browser;
   }
 

@@ -1,3 +1,5 @@
+import { BlockedDestination, checkDestination, type EgressPolicy } from "./egress.ts";
+
 /**
  * The page's events as the agent receives them: meters' voice onsets and ends, utterances
  * played into the microphone, audio clock ticks, all in frames of one audio context's clock.
@@ -20,7 +22,63 @@ export interface VoxEvent {
   message?: string;
   kind?: string;
   role?: string;
+  host?: string;
   consumed?: boolean;
+}
+
+const KINDS = new Set([
+  "meter",
+  "primary",
+  "error",
+  "tick",
+  "voice_start",
+  "voice_end",
+  "utt_start",
+  "utt_end",
+  "getUserMedia",
+  "tap",
+  "ice",
+]);
+const NUMBERS = [
+  "ctx",
+  "frame",
+  "id",
+  "voicedStart",
+  "voicedEnd",
+  "startFrame",
+  "endFrame",
+  "sampleRate",
+] as const;
+// Events on a context's clock may not be ahead of its latest tick by more than this (seconds).
+const AHEAD_S = 1;
+
+/**
+ * Whether `e` is an event the hooks could have sent: a known type, numbers where numbers go,
+ * and for events on a clock, a context whose meter started and a frame no further ahead of
+ * that meter's own ticks than one tick batch. A page that got hold of the channel anyway
+ * cannot announce a voice onset in the future of the audio that has actually played.
+ */
+export function plausibleEvent(
+  e: unknown,
+  q: { rates: Map<number, number>; ticks: Map<number, number> },
+): boolean {
+  if (typeof e !== "object" || e === null || Array.isArray(e)) return false;
+  const ev = e as Record<string, unknown>;
+  if (typeof ev.type !== "string" || !KINDS.has(ev.type)) return false;
+  for (const k of NUMBERS) {
+    if (ev[k] !== undefined && (typeof ev[k] !== "number" || !Number.isFinite(ev[k]))) return false;
+  }
+  if (["tick", "voice_start", "voice_end", "utt_start", "utt_end"].includes(ev.type)) {
+    const ctx = ev.ctx as number | undefined;
+    if (ctx === undefined || !q.rates.has(ctx)) return false;
+    const frames = [ev.frame, ev.endFrame].filter((f): f is number => typeof f === "number");
+    if (frames.some((f) => f < 0)) return false;
+    if (ev.type !== "tick") {
+      const tick = q.ticks.get(ctx) ?? 0;
+      if (frames.some((f) => f > tick + AHEAD_S * q.rates.get(ctx)!)) return false;
+    }
+  }
+  return true;
 }
 
 /** Events from the page, in arrival order, with the latest clock tick and sample rate per context. */
@@ -31,6 +89,13 @@ export class EventQueue {
   primary: number | null = null;
   signal?: AbortSignal;
   onPageError?: (message: string) => void;
+  /** The strict egress policy the page's ICE servers and candidates are checked against. */
+  egress?: EgressPolicy;
+  /** Destinations the page's WebRTC named that the policy refuses. */
+  blocked: BlockedDestination[] = [];
+  /** Events dropped as implausible (see plausibleEvent). */
+  rejected = 0;
+  private checkedHosts = new Set<string>();
   private waiters: (() => void)[] = [];
 
   /** Wakes every waiter (new events, or cancellation). */
@@ -38,6 +103,39 @@ export class EventQueue {
     const w = this.waiters;
     this.waiters = [];
     for (const f of w) f();
+  }
+
+  /** Takes a batch as the page hooks send it (JSON text), dropping what is not plausible. */
+  pushFromPage(json: string) {
+    let batch: unknown;
+    try {
+      batch = JSON.parse(json);
+    } catch {
+      this.rejected++;
+      return;
+    }
+    if (!Array.isArray(batch)) return void this.rejected++;
+    const ok: VoxEvent[] = [];
+    for (const e of batch) {
+      if (!plausibleEvent(e, this)) {
+        this.rejected++;
+        continue;
+      }
+      if ((e as VoxEvent).type === "ice") this.checkIce(String((e as VoxEvent).host ?? ""));
+      else ok.push(e as VoxEvent);
+    }
+    this.push(ok);
+  }
+
+  private checkIce(host: string) {
+    if (!this.egress || this.checkedHosts.has(host) || this.checkedHosts.size > 100) return;
+    this.checkedHosts.add(host);
+    checkDestination(this.egress, host, 0).catch((err) => {
+      if (err instanceof BlockedDestination) {
+        this.blocked.push(err);
+        this.wake();
+      }
+    });
   }
 
   /** Takes a batch from the page: ticks update the clocks, everything else is queued. */

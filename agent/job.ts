@@ -46,7 +46,10 @@ export async function runMatrix(
       for (let r = 0; r < repeat; r++) plan.push({ app, suite, repetition: r + 1, run: plan.length + 1 });
     }
   }
-  const launched = options.browser ? null : await launchChromium({ headless: options.headless ?? true });
+  const launched = options.browser ? null : await launchChromium({
+    headless: options.headless ?? true,
+    strictEgress: !!options.egress,
+  });
   const browser = options.browser ?? launched!.browser;
   const runs: RunRecord[] = [];
   const retried: RunRecord[] = [];

@@ -21,6 +21,7 @@ import { reportCsv } from "./csv_report.ts";
 import { parseParams } from "./format.ts";
 import { runDaemon } from "./daemon.ts";
 import { DAEMON_USAGE, daemonSettings, DaemonSettingsError } from "./daemon_settings.ts";
+import { type EgressPolicy, parseAllowList } from "./egress.ts";
 import { runMatrix } from "./job.ts";
 import { buildReport, type Report } from "./report.ts";
 
@@ -29,8 +30,11 @@ const USAGE = `usage: deno task agent run --app <application.yaml> --suite <scen
          [--verbose] [--recordings <dir>] [--step-timeout <ms>] [--params key=value,…]
          [--assets <dir>] [--application-tags a,b] [--scenario-tags a,b] [--retries N]
          [--record] [--audio-url <url|file>] [--audio-volume <gain>] [--dry-run]
+         [--egress open|strict] [--allow <list>]
        --app/-a (--applications) and --suite/-s (--scenarios) accept comma-separated files or
        folders (a matrix); --dry-run loads and checks every pair without a browser
+       --egress strict applies a daemon's network policy: no loopback, private, link-local or
+       cloud-metadata destinations except those --allow names (hosts, host:port, CIDRs, URL prefixes)
        deno task agent validate [--app <application.yaml>] [--suite <scenario.yaml>] [--assets <dir>]`;
 
 function fmt(v: number | null, unit = " ms"): string {
@@ -190,6 +194,8 @@ async function run(args: string[]): Promise<number> {
         verbose: { type: "boolean", short: "v", default: false },
         recordings: { type: "string" },
         "step-timeout": { type: "string", default: "30000" },
+        egress: { type: "string", default: "open" },
+        allow: { type: "string", multiple: true },
         "application-tags": { type: "string" },
         "scenario-tags": { type: "string" },
         params: { type: "string", short: "p", multiple: true },
@@ -244,6 +250,17 @@ async function run(args: string[]): Promise<number> {
   }
   if (v["assets-server"]) {
     console.log("note: --assets-server is not needed: Vox serves html applications and audio itself");
+  }
+  let egress: EgressPolicy | undefined;
+  if (v.egress !== "open" && v.egress !== "strict") {
+    console.error(`--egress must be open or strict\n${USAGE}`);
+    return 2;
+  }
+  try {
+    if (v.egress === "strict") egress = { allow: parseAllowList((v.allow ?? []).join(",")) };
+  } catch (err) {
+    console.error(`--allow: ${(err as Error).message}\n${USAGE}`);
+    return 2;
   }
   const started = new Date();
   const reportPath = v.report;
@@ -310,6 +327,7 @@ async function run(args: string[]): Promise<number> {
       verbose: v.verbose,
       outDir,
       stepTimeoutMs: Number(v["step-timeout"]),
+      egress,
       onProgress: (line) => console.log(line),
     }));
   } catch (err) {

@@ -75,11 +75,13 @@ export async function probeNetem(): Promise<{ ok: true } | { ok: false; reason: 
   }
 }
 
-/** A network namespace with an impaired link, a Chromium wrapper that runs inside it, and cleanup. */
+/** A network namespace with an impaired link, how to start Chromium inside it, and cleanup. */
 export interface ImpairedNetwork {
-  /** Executable that starts Chromium inside the namespace (pass to puppeteer with `pipe: true`). */
-  chromiumWrapper: string;
-  /** Rewrites a URL so it is reachable from inside the namespace. */
+  /** Command prefix that runs Chromium inside the namespace (launch with `pipe: true`). */
+  prefix: string[];
+  /** The host end of the link: an egress proxy listening here is what the namespace reaches. */
+  hostAddress: string;
+  /** Rewrites a URL so it is reachable from inside the namespace (open egress only). */
   rewrite(url: string): Promise<string>;
   close(): Promise<void>;
 }
@@ -91,16 +93,24 @@ async function must(cmd: string, args: string[]) {
 
 /**
  * Creates namespace `vox-<pid>-<index>` joined to the host by a veth pair with `profile`'s netem
- * on both ends (so both directions are impaired, WebRTC's UDP included). Local URLs are reached
- * through socat forwarders on the host end; remote ones through NAT when iptables exists.
+ * on both ends (so both directions are impaired, WebRTC's UDP included). Under the strict egress
+ * policy (`strict`) the namespace reaches nothing but the host end of its link, where the run's
+ * egress proxy listens: no forwarders, no NAT, no IP forwarding. Otherwise local URLs are reached
+ * through a socat forwarder per application port on the host end, remote ones through NAT when
+ * iptables exists (IP forwarding is switched back to what it was on close).
  */
-export async function impairedNetwork(profile: NetworkProfile, index: number): Promise<ImpairedNetwork> {
+export async function impairedNetwork(
+  profile: NetworkProfile,
+  index: number,
+  strict = false,
+): Promise<ImpairedNetwork> {
   const ns = `vox-${Deno.pid}-${index}`;
   const host = `vxh${Deno.pid % 10000}x${index}`;
   const peer = `vxn${Deno.pid % 10000}x${index}`;
   const net = `10.231.${index % 250}`;
   const forwarders: Deno.ChildProcess[] = [];
-  const dir = await Deno.makeTempDir({ prefix: "vox-netns-" });
+  let forwardingBefore: string | null = null;
+  let natAdded = false;
   const close = async () => {
     for (const f of forwarders) {
       try {
@@ -108,10 +118,14 @@ export async function impairedNetwork(profile: NetworkProfile, index: number): P
         await f.status;
       } catch { /* already gone */ }
     }
-    await sh("iptables", ["-t", "nat", "-D", "POSTROUTING", "-s", `${net}.0/30`, "-j", "MASQUERADE"]);
+    if (natAdded) {
+      await sh("iptables", ["-t", "nat", "-D", "POSTROUTING", "-s", `${net}.0/30`, "-j", "MASQUERADE"]);
+    }
+    if (forwardingBefore !== null && forwardingBefore !== "1") {
+      await sh("sysctl", ["-w", `net.ipv4.ip_forward=${forwardingBefore}`]);
+    }
     await sh("ip", ["link", "del", host]);
     await sh("ip", ["netns", "del", ns]);
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
   try {
     await must("ip", ["netns", "add", ns]);
@@ -126,18 +140,24 @@ export async function impairedNetwork(profile: NetworkProfile, index: number): P
     await inNs(["ip", "route", "add", "default", "via", `${net}.1`]);
     await must("tc", ["qdisc", "add", "dev", host, "root", ...netemArgs(profile)]);
     await inNs(["tc", "qdisc", "add", "dev", peer, "root", ...netemArgs(profile)]);
-    let nat =
-      (await sh("iptables", ["-t", "nat", "-A", "POSTROUTING", "-s", `${net}.0/30`, "-j", "MASQUERADE"])).ok;
-    if (nat) nat = (await sh("sysctl", ["-w", "net.ipv4.ip_forward=1"])).ok;
-    const chromium = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
-    const chromiumWrapper = `${dir}/chromium`;
-    await Deno.writeTextFile(chromiumWrapper, `#!/bin/sh\nexec ip netns exec ${ns} ${chromium} "$@"\n`);
-    await Deno.chmod(chromiumWrapper, 0o755);
+    let nat = false;
+    if (!strict) {
+      nat =
+        natAdded =
+          (await sh("iptables", ["-t", "nat", "-A", "POSTROUTING", "-s", `${net}.0/30`, "-j", "MASQUERADE"]))
+            .ok;
+      if (nat) {
+        forwardingBefore = (await Deno.readTextFile("/proc/sys/net/ipv4/ip_forward").catch(() => "0")).trim();
+        nat = (await sh("sysctl", ["-w", "net.ipv4.ip_forward=1"])).ok;
+      }
+    }
     const forwarded = new Set<string>();
     return {
-      chromiumWrapper,
+      prefix: ["ip", "netns", "exec", ns],
+      hostAddress: `${net}.1`,
       close,
       rewrite(url: string) {
+        if (strict) return Promise.resolve(url);
         const u = new URL(url);
         if (!["127.0.0.1", "localhost", "[::1]"].includes(u.hostname)) {
           if (!nat) throw new Error("remote URLs need NAT into the namespace and iptables is not available");

@@ -57,12 +57,18 @@ export async function runNetworkProfiles(
     let net: Awaited<ReturnType<typeof impairedNetwork>> | null = null;
     let launched: Awaited<ReturnType<typeof launchChromium>> | null = null;
     try {
-      net = await impairedNetwork(profile, i + 1);
+      net = await impairedNetwork(profile, i + 1, !!options.egress);
       const pairs: { app: LoadedConfig; suite: LoadedConfig }[] = [];
       const origins = new Set<string>();
       for (const app of apps) {
         for (const suite of suites.filter((s) => s.network?.some((p) => p.name === profile.name))) {
-          if (!app.url) throw new Error("html applications are not served into the namespace");
+          if (!app.url && !options.egress) {
+            throw new Error("html applications are not served into the namespace");
+          }
+          if (!app.url) {
+            pairs.push({ app, suite });
+            continue;
+          }
           const url = await net.rewrite(app.url);
           origins.add(new URL(url).origin);
           pairs.push({ app: { ...app, url }, suite });
@@ -70,8 +76,9 @@ export async function runNetworkProfiles(
       }
       launched = await launchChromium({
         headless: options.headless ?? true,
-        executablePath: net.chromiumWrapper,
+        prefix: net.prefix,
         pipe: true,
+        strictEgress: !!options.egress,
         // The rewritten origins are plain-HTTP addresses; getUserMedia needs a secure context.
         args: [`--unsafely-treat-insecure-origin-as-secure=${[...origins].join(",")}`],
       });
@@ -79,7 +86,12 @@ export async function runNetworkProfiles(
       for (const { app, suite } of pairs) {
         for (let r = 0; r < Math.max(1, options.repeat ?? 1); r++) {
           options.onProgress?.(`network ${profile.name}: ${app.name} × ${suite.name} (repetition ${r + 1})`);
-          runs.push(await runOnce(launched.browser, app, suite, ++runNo, r + 1, options));
+          runs.push(
+            await runOnce(launched.browser, app, suite, ++runNo, r + 1, {
+              ...options,
+              egressListen: options.egress ? net.hostAddress : undefined,
+            }),
+          );
         }
       }
       const turns = runs.flatMap((r) => r.turns);

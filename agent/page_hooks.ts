@@ -15,8 +15,17 @@ export const DETECTOR = {
 };
 
 let hooksSource: Promise<string> | null = null;
+/** Per-run settings of the hooks. */
+export interface HookOptions {
+  verbose: boolean;
+  /** Name of the run's binding (`page.exposeFunction`); the hooks take it off the window. */
+  binding: string;
+  /** Report ICE servers and remote candidates (the strict egress policy). */
+  strictEgress: boolean;
+}
+
 /** The page hooks with the worklet and the detector settings filled in. */
-export async function pageHooks(verbose: boolean): Promise<string> {
+export async function pageHooks(opts: HookOptions): Promise<string> {
   hooksSource ??= (async () => {
     const [hooks, worklet] = await Promise.all([
       Deno.readTextFile(new URL("./page/hooks.js", import.meta.url)),
@@ -24,7 +33,7 @@ export async function pageHooks(verbose: boolean): Promise<string> {
     ]);
     return hooks.replace("__VOX_WORKLET__", JSON.stringify(worklet));
   })();
-  return (await hooksSource).replace("__VOX_CONFIG__", JSON.stringify({ detector: DETECTOR, verbose }));
+  return (await hooksSource).replace("__VOX_CONFIG__", JSON.stringify({ detector: DETECTOR, ...opts }));
 }
 
 /** Frames whose document has Vox hooks, main frame first. */

@@ -8,6 +8,7 @@
 import type { Browser, BrowserContext, Page } from "puppeteer-core";
 import { join, resolve, sep } from "node:path";
 import { ConfigError, type LoadedConfig } from "./config.ts";
+import { BlockedDestination, type EgressPolicy, type EgressProxy, startEgressProxy } from "./egress.ts";
 import type { Step } from "./format.ts";
 import { background, noisePayload } from "./injection.ts";
 import { naturalness } from "./naturalness.ts";
@@ -59,6 +60,13 @@ export interface RunOptions {
   audioBed?: { b64: string; levelDb: number };
   /** `--record`: a video of the tab (puppeteer's screencast, needs ffmpeg) beside the audio. */
   recordVideo?: boolean;
+  /**
+   * The strict egress policy (`egress.ts`): every browser context of the job reaches the
+   * network only through a proxy that enforces it. Absent, the browser connects directly.
+   */
+  egress?: EgressPolicy;
+  /** Address the egress proxy listens on (the host end of a network namespace); 127.0.0.1 by default. */
+  egressListen?: string;
 }
 
 /** A step (or opening the page) failed; names the file, step and action. */
@@ -131,8 +139,24 @@ export async function runOnce(
   let html: ReturnType<typeof serveHtml> | null = null;
   let session: Session | null = null;
   let video: { stop(): Promise<void> } | null = null;
+  let proxy: EgressProxy | null = null;
+  // A refused destination ends the run with its name, whatever the page did with the refusal.
+  const blocked = (): BlockedDestination | undefined => proxy?.blocked[0] ?? session?.queue.blocked[0];
+  const failIfBlocked = (file: string, step: number | null, action: string | null) => {
+    const b = blocked();
+    if (b) throw new StepFailure(b.message, file, step, action);
+  };
   try {
-    context = await browser.createBrowserContext();
+    if (options.egress) {
+      proxy = startEgressProxy(options.egress, options.egressListen);
+      // <-loopback> removes Chromium's implicit bypass, so loopback goes through the proxy too.
+      context = await browser.createBrowserContext({
+        proxyServer: proxy.url,
+        proxyBypassList: ["<-loopback>"],
+      });
+    } else {
+      context = await browser.createBrowserContext();
+    }
     // A job stopped at its deadline (or cancelled) loses its pages at once: whatever the page
     // was doing, every wait on it ends.
     const ctx = context;
@@ -145,17 +169,25 @@ export async function runOnce(
     const s = session;
     s.queue.signal = options.signal;
     s.queue.onPageError = (m) => progress(`    [vox] ${m}`);
+    s.queue.egress = options.egress;
     options.signal?.addEventListener("abort", () => s.queue.wake(), { once: true });
     // The meter worklet loads from a blob: URL, which a strict Content-Security-Policy would block.
     await page.setBypassCSP(true);
-    await page.exposeFunction("__voxEmit", (json: string) => s.queue.push(JSON.parse(json)));
-    await page.evaluateOnNewDocument(await pageHooks(!!options.verbose));
+    // The binding's name is new for every run and the hooks take it off the window before the
+    // page's scripts run, so the page cannot call it (see hooks.js).
+    const binding = `vox${crypto.randomUUID().replaceAll("-", "")}`;
+    await page.exposeFunction(binding, (json: string) => s.queue.pushFromPage(json));
+    await page.evaluateOnNewDocument(
+      await pageHooks({ verbose: !!options.verbose, binding, strictEgress: !!options.egress }),
+    );
     if (options.verbose) page.on("console", (m) => progress(`    [page] ${m.text()}`));
     page.on("pageerror", (e) => progress(`    [page error] ${(e as Error).message ?? e}`));
     let url = app.url;
     if (!url) {
       html = serveHtml(app);
       url = html.url;
+      const port = Number(new URL(url).port);
+      proxy?.allow({ kind: "host", host: "127.0.0.1", port, path: null, text: url });
     }
     try {
       const origin = new URL(url).origin;
@@ -166,7 +198,7 @@ export async function runOnce(
       if (res && res.status() >= 400) throw new Error(`HTTP ${res.status()}`);
     } catch (err) {
       throw new StepFailure(
-        `cannot open ${url}: ${(err as Error).message.split("\n")[0]}`,
+        `cannot open ${url}: ${blocked()?.message ?? (err as Error).message.split("\n")[0]}`,
         app.path,
         null,
         "open",
@@ -177,6 +209,7 @@ export async function runOnce(
       video = await page.screencast({ path: path as `${string}.webm` });
       record.video = path;
     }
+    failIfBlocked(app.path, null, "open");
     const all: [LoadedConfig, Step, number][] = [
       ...app.steps.map((st, i): [LoadedConfig, Step, number] => [app, st, i + 1]),
       ...suite.steps.map((st, i): [LoadedConfig, Step, number] => [suite, st, i + 1]),
@@ -210,6 +243,8 @@ export async function runOnce(
       const began = performance.now();
       try {
         const extra = await executeStep(s, config, step, n);
+        const b = blocked();
+        if (b) throw b;
         const elapsed = Math.round(performance.now() - began);
         const rec: StepRecord = {
           file: config.path,
@@ -232,7 +267,7 @@ export async function runOnce(
           options.onStep?.({ run, step: index, totalSteps: all.length, message: `${turn.kind} turn`, turn });
         }
       } catch (err) {
-        const message = (err as Error).message.split("\n")[0];
+        const message = blocked()?.message ?? (err as Error).message.split("\n")[0];
         s.steps.push({
           file: config.path,
           step: n,
@@ -245,6 +280,7 @@ export async function runOnce(
         throw new StepFailure(message, config.path, n, step.action);
       }
     }
+    failIfBlocked(app.path, null, null);
     record.ok = true;
   } catch (err) {
     if (err instanceof StepFailure) {
@@ -290,6 +326,7 @@ export async function runOnce(
     }
     await context?.close().catch(() => {});
     await html?.close().catch(() => {});
+    await proxy?.close().catch(() => {});
   }
   return record;
 }

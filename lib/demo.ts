@@ -291,6 +291,8 @@ export class DemoAgent {
         VOX_AGENT_WORK_DIR: join(DEMO_AGENT_DIR, "jobs"),
         // Short, so stopping the server is quick; a job cut short is handed back.
         VOX_AGENT_GRACE_SECONDS: "5",
+        // The strict egress policy with one exception: the demo agent's pages on this server.
+        VOX_AGENT_EGRESS_ALLOW: `${o.serverUrl.replace(/\/+$/, "")}/demo/`,
       },
       stdin: "null",
       stdout: "inherit",

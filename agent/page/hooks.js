@@ -8,11 +8,50 @@
 //   destination are also connected to the meter; <audio>/<video> elements (src or srcObject,
 //   in the light DOM, in shadow roots, created later or never attached) are tapped when they
 //   play.
-// The runner talks to this file through window.__vox and the exposed binding __voxEmit.
+// The runner talks to this file through window.__vox (read-only, frozen) and a binding whose
+// name is new for every run: this script takes the binding off the window before the page's
+// scripts run and keeps it, with every built-in it relies on, in its closure (captured now,
+// so a page that replaces JSON.stringify, MessagePort.prototype.postMessage, atob or
+// Function.prototype.call later changes nothing here).
 (() => {
   const CONFIG = __VOX_CONFIG__;
   const WORKLET_SOURCE = __VOX_WORKLET__;
   if (window.__vox) return;
+  const uncurry = Function.prototype.bind.bind(Function.prototype.call);
+  const stringify = JSON.stringify;
+  const defineProperty = Object.defineProperty;
+  const freeze = Object.freeze;
+  const nativeAtob = atob;
+  const charCodeAt = uncurry(String.prototype.charCodeAt);
+  const sliceBuffer = uncurry(ArrayBuffer.prototype.slice);
+  const postTo = uncurry(MessagePort.prototype.postMessage);
+  const decodeAudio = uncurry(BaseAudioContext.prototype.decodeAudioData);
+  const addModule = uncurry(AudioWorklet.prototype.addModule);
+  const nativeBtoa = btoa;
+  const fromCharCode = String.fromCharCode;
+  const applyFn = Reflect.apply;
+  // JSON.stringify would call a toJSON the page puts on Object or Array prototypes.
+  for (const proto of [Object.prototype, Array.prototype]) {
+    try {
+      defineProperty(proto, "toJSON", { value: undefined, writable: false, configurable: false });
+    } catch { /* a previous document of this frame did it */ }
+  }
+
+  // The binding puppeteer installs (page.exposeFunction) is called in its wire format
+  // directly, so its page-side wrapper can go too.
+  const RAW_BINDING = "puppeteer_" + CONFIG.binding;
+  let send = null;
+  let seq = 0;
+  const takeBinding = () => {
+    if (send) return true;
+    const raw = window[RAW_BINDING];
+    if (typeof raw !== "function") return false;
+    send = raw;
+    delete window[RAW_BINDING];
+    delete window[CONFIG.binding];
+    return true;
+  };
+  takeBinding();
 
   const NativeAudioContext = window.AudioContext || window.webkitAudioContext;
   if (!NativeAudioContext || !navigator.mediaDevices) return;
@@ -22,15 +61,21 @@
   const nativeCreateMES = NativeAudioContext.prototype.createMediaElementSource;
   const nativeGetUserMedia = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
   const nativePlay = HTMLMediaElement.prototype.play;
+  const nativeConnectU = uncurry(nativeConnect);
+  const nativeDisconnectU = uncurry(nativeDisconnect);
+  const nativeCreateMSSU = uncurry(nativeCreateMSS);
+  const nativeCreateMESU = uncurry(nativeCreateMES);
   const srcObjectDesc = Object.getOwnPropertyDescriptor(HTMLMediaElement.prototype, "srcObject");
   const workletUrl = URL.createObjectURL(new Blob([WORKLET_SOURCE], { type: "text/javascript" }));
 
-  const pending = [];
+  let pending = [];
   const emit = (event) => {
-    pending.push(event);
-    if (typeof window.__voxEmit !== "function") return;
-    const batch = pending.splice(0, pending.length);
-    window.__voxEmit(JSON.stringify(batch)).catch(() => {});
+    pending[pending.length] = event;
+    if (!takeBinding()) return;
+    const batch = pending;
+    pending = [];
+    const args = [stringify(batch)];
+    send(stringify({ type: "exposedFun", name: CONFIG.binding, seq: ++seq, args, isTrivial: true }));
   };
   const log = (msg) => {
     if (CONFIG.verbose) console.log("[vox] " + msg);
@@ -60,7 +105,7 @@
       ready: null,
     };
     meters.set(ctx, rec);
-    rec.ready = ctx.audioWorklet.addModule(workletUrl).then(() => {
+    rec.ready = addModule(ctx.audioWorklet, workletUrl).then(() => {
       rec.mic = new AudioWorkletNode(ctx, "vox-mic", {
         numberOfInputs: 0,
         numberOfOutputs: 1,
@@ -76,11 +121,11 @@
       rec.node.port.onmessage = (e) => onMeterMessage(rec, e.data);
       rec.keepAlive = ctx.createGain();
       rec.keepAlive.gain.value = 0;
-      nativeConnect.call(rec.mic, rec.node, 0, 1);
-      nativeConnect.call(rec.node, rec.keepAlive);
-      nativeConnect.call(rec.keepAlive, ctx.destination);
-      if (rec.micOut) nativeConnect.call(rec.mic, rec.micOut);
-      for (const n of rec.pendingTaps ?? []) nativeConnect.call(n.node, rec.node, n.output ?? 0);
+      nativeConnectU(rec.mic, rec.node, 0, 1);
+      nativeConnectU(rec.node, rec.keepAlive);
+      nativeConnectU(rec.keepAlive, ctx.destination);
+      if (rec.micOut) nativeConnectU(rec.mic, rec.micOut);
+      for (const n of rec.pendingTaps ?? []) nativeConnectU(n.node, rec.node, n.output ?? 0);
       rec.pendingTaps = [];
       emit({ type: "meter", ctx: rec.id, role, sampleRate: ctx.sampleRate });
     }).catch((err) => emit({ type: "error", message: "Vox meter could not start: " + err }));
@@ -108,7 +153,7 @@
   function tapNode(ctx, node, output) {
     const rec = meters.get(ctx);
     if (!rec) return;
-    if (rec.node) nativeConnect.call(node, rec.node, output ?? 0);
+    if (rec.node) nativeConnectU(node, rec.node, output ?? 0);
     else (rec.pendingTaps ??= []).push({ node, output });
   }
 
@@ -130,7 +175,7 @@
       const rec = meters.get(this.context);
       if (rec?.node) {
         try {
-          nativeDisconnect.call(this, rec.node);
+          nativeDisconnectU(this, rec.node);
         } catch { /* was not connected */ }
       }
     }
@@ -158,7 +203,7 @@
     if (!rec) rec = installMeter(ctx, "page");
     if (!rec.micOut) {
       rec.micOut = ctx.createGain();
-      if (rec.mic) nativeConnect.call(rec.mic, rec.micOut);
+      if (rec.mic) nativeConnectU(rec.mic, rec.micOut);
     }
     if (!primary || primary.role === "harness") {
       primary = rec;
@@ -173,7 +218,7 @@
 
   NativeAudioContext.prototype.createMediaStreamSource = function (stream) {
     if (isMicStream(stream)) return micSourceFor(this, stream);
-    return nativeCreateMSS.call(this, stream);
+    return nativeCreateMSSU(this, stream);
   };
   const NativeMSSNode = window.MediaStreamAudioSourceNode;
   if (NativeMSSNode) {
@@ -219,7 +264,7 @@
     await rec.ready;
     const dest = rec.ctx.createMediaStreamDestination();
     dest.channelCount = channelCount;
-    nativeConnect.call(rec.mic, dest);
+    nativeConnectU(rec.mic, dest);
     const track = dest.stream.getAudioTracks()[0];
     micTracks.add(track);
     const settings = {
@@ -307,8 +352,8 @@
         stream.addEventListener?.("addtrack", () => tapElement(el), { once: true });
         return;
       }
-      const node = nativeCreateMSS.call(primary.ctx, stream);
-      nativeConnect.call(node, primary.node);
+      const node = nativeCreateMSSU(primary.ctx, stream);
+      nativeConnectU(node, primary.node);
       tapped.set(el, { stream, node, ctx: primary.ctx });
       emit({ type: "tap", kind: "srcObject", ctx: primary.id });
       return;
@@ -323,15 +368,15 @@
         el.crossOrigin != null;
     } catch { /* keep default */ }
     if (sameOrigin) {
-      const node = nativeCreateMES.call(primary.ctx, el);
-      nativeConnect.call(node, primary.ctx.destination);
-      nativeConnect.call(node, primary.node);
+      const node = nativeCreateMESU(primary.ctx, el);
+      nativeConnectU(node, primary.ctx.destination);
+      nativeConnectU(node, primary.node);
       tapped.set(el, { element: true, node, ctx: primary.ctx });
       emit({ type: "tap", kind: "src", ctx: primary.id });
     } else if (typeof el.captureStream === "function") {
       // Cross-origin media rendered through Web Audio would be muted, so observe a capture.
-      const node = nativeCreateMSS.call(primary.ctx, el.captureStream());
-      nativeConnect.call(node, primary.node);
+      const node = nativeCreateMSSU(primary.ctx, el.captureStream());
+      nativeConnectU(node, primary.node);
       tapped.set(el, { element: true, node, ctx: primary.ctx });
       emit({ type: "tap", kind: "capture", ctx: primary.id });
     }
@@ -363,11 +408,11 @@
     const t = tapped.get(el);
     if (t?.element && t.ctx === this && t.node instanceof MediaElementAudioSourceNode) {
       try {
-        nativeDisconnect.call(t.node, this.destination);
+        nativeDisconnectU(t.node, this.destination);
       } catch { /* already */ }
       return t.node;
     }
-    return nativeCreateMES.call(this, el);
+    return nativeCreateMESU(this, el);
   };
   const onPlayEvent = (e) => {
     if (e.target instanceof HTMLMediaElement) safeTap(e.target);
@@ -379,6 +424,48 @@
     root.addEventListener("play", onPlayEvent, true);
     return root;
   };
+
+  // Strict egress: UDP is off in this browser (the agent's launch flags), and the ICE servers
+  // and remote candidates a page names are reported, so the agent can fail the run naming a
+  // blocked destination instead of it silently not connecting.
+  const NativePC = window.RTCPeerConnection;
+  if (CONFIG.strictEgress && NativePC) {
+    const report = (host) => emit({ type: "ice", host: String(host) });
+    const iceServers = (config) => {
+      for (const server of config?.iceServers ?? []) {
+        for (const url of [].concat(server?.urls ?? server?.url ?? [])) {
+          const m = String(url).match(/^(?:stuns?|turns?):(\[[^\]]+\]|[^:?]+)/);
+          if (m) report(m[1]);
+        }
+      }
+    };
+    const candidates = (text) => {
+      for (const m of String(text ?? "").matchAll(/candidate:\S+ \d+ \S+ \d+ (\S+) \d+/g)) report(m[1]);
+    };
+    const nativeAddIce = NativePC.prototype.addIceCandidate;
+    const nativeSetRemote = NativePC.prototype.setRemoteDescription;
+    const nativeSetConfiguration = NativePC.prototype.setConfiguration;
+    const PC = function RTCPeerConnection(config, ...rest) {
+      iceServers(config);
+      return Reflect.construct(NativePC, [config, ...rest], new.target ?? PC);
+    };
+    PC.prototype = NativePC.prototype;
+    defineProperty(PC.prototype, "constructor", { value: PC, writable: true, configurable: true });
+    NativePC.prototype.addIceCandidate = function (c) {
+      candidates(typeof c === "string" ? c : c?.candidate);
+      return applyFn(nativeAddIce, this, arguments);
+    };
+    NativePC.prototype.setRemoteDescription = function (d) {
+      candidates(d?.sdp);
+      return applyFn(nativeSetRemote, this, arguments);
+    };
+    NativePC.prototype.setConfiguration = function (config) {
+      iceServers(config);
+      return applyFn(nativeSetConfiguration, this, arguments);
+    };
+    window.RTCPeerConnection = PC;
+    if (window.webkitRTCPeerConnection) window.webkitRTCPeerConnection = PC;
+  }
 
   // Offline voice segmentation with the meter's definition (see meter_worklet.js).
   function segments(pcm, sampleRate) {
@@ -421,14 +508,14 @@
   }
 
   function decodeBase64(b64) {
-    const bin = atob(b64);
+    const bin = nativeAtob(b64);
     const bytes = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    for (let i = 0; i < bin.length; i++) bytes[i] = charCodeAt(bin, i);
     return bytes.buffer;
   }
 
   async function decodeFor(ctx, bytes) {
-    const buf = await ctx.decodeAudioData(bytes.slice(0));
+    const buf = await decodeAudio(ctx, sliceBuffer(bytes, 0));
     const out = new Float32Array(buf.length);
     for (let c = 0; c < buf.numberOfChannels; c++) {
       const ch = buf.getChannelData(c);
@@ -517,7 +604,7 @@
     return recs.filter((r) => r.node);
   }
 
-  window.__vox = {
+  const api = {
     hasMicrophone() {
       return micStreams.length > 0;
     },
@@ -543,7 +630,7 @@
         if (backgroundSpec?.snrDb != null && p.speechRms > 0) {
           bgGain = p.speechRms / dbToGain(backgroundSpec.snrDb) / dbToGain(backgroundSpec.levelDb ?? -35);
         }
-        r.mic.port.postMessage({ type: "utterance", id: u.id, ...p, bgGain }, [p.pcm.buffer]);
+        postTo(r.mic.port, { type: "utterance", id: u.id, ...p, bgGain }, [p.pcm.buffer]);
       });
       return {
         primary: primary?.id ?? null,
@@ -556,18 +643,18 @@
       const recs = await readyMeters();
       for (const r of recs) {
         if (!spec) {
-          r.mic.port.postMessage({ type: "background", pcm: null });
+          postTo(r.mic.port, { type: "background", pcm: null });
           continue;
         }
         const seconds = 20;
         const pcm = await noiseFor(r.ctx, spec, seconds * r.ctx.sampleRate);
         const g = dbToGain(spec.levelDb ?? -35) / Math.max(1e-9, rms(pcm, 0, pcm.length));
         for (let i = 0; i < pcm.length; i++) pcm[i] *= g;
-        r.mic.port.postMessage({ type: "background", pcm }, [pcm.buffer]);
+        postTo(r.mic.port, { type: "background", pcm }, [pcm.buffer]);
       }
     },
     async setHold(holdMs) {
-      for (const r of await readyMeters()) r.node.port.postMessage({ type: "hold", holdMs });
+      for (const r of await readyMeters()) postTo(r.node.port, { type: "hold", holdMs });
     },
     primary() {
       return primary ? { ctx: primary.id, frame: primary.lastFrame, voiced: !!primary.voiced } : null;
@@ -588,15 +675,16 @@
       }
       let bin = "";
       for (let i = 0; i < bytes.length; i += 0x8000) {
-        bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+        bin += applyFn(fromCharCode, null, bytes.subarray(i, i + 0x8000));
       }
       return {
         sampleRate: rec.ctx.sampleRate,
         firstFrame: chunks[0]?.frame ?? 0,
         chunks: chunks.length,
         total: rec.recording.length,
-        b64: btoa(bin),
+        b64: nativeBtoa(bin),
       };
     },
   };
+  defineProperty(window, "__vox", { value: freeze(api), writable: false, configurable: false });
 })();

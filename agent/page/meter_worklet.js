@@ -8,6 +8,10 @@
 // minCount such samples follow within the confirm window, and ends at the last sample >= theta
 // once `hold` samples below theta have passed. The same definition is used offline on
 // utterance buffers (see hooks.js `segments`), so injected and played speech are comparable.
+// Captured when this module loads, before any module the page adds to the same worklet scope:
+// a page that replaces MessagePort.prototype.postMessage later cannot rewrite the meter's events.
+const post = Function.prototype.call.bind(MessagePort.prototype.postMessage);
+
 class Detector {
   constructor(theta, confirm, minCount, hold) {
     this.theta = theta;
@@ -77,12 +81,12 @@ class VoxMic extends AudioWorkletProcessor {
           u.startFrame = f;
           // Background noise given as an SNR follows each utterance's speech level.
           if (u.bgGain != null && this.background) this.background.gain = u.bgGain;
-          this.port.postMessage({ type: "utt_start", id: u.id, frame: f });
+          post(this.port, { type: "utt_start", id: u.id, frame: f });
         }
         mic += u.pcm[u.pos++];
         if (u.pos >= u.pcm.length) {
           this.queue.shift();
-          this.port.postMessage({
+          post(this.port, {
             type: "utt_end",
             id: u.id,
             startFrame: u.startFrame,
@@ -146,7 +150,7 @@ class VoxMeter extends AudioWorkletProcessor {
         }
       }
       const ev = this.out.step(a, f);
-      if (ev) this.port.postMessage({ type: ev[0] === "start" ? "voice_start" : "voice_end", frame: ev[1] });
+      if (ev) post(this.port, { type: ev[0] === "start" ? "voice_start" : "voice_end", frame: ev[1] });
       if (this.recStart < 0) this.recStart = f;
       this.recL[this.recPos] = mic.length > 0 ? mic[0][i] : 0;
       this.recR[this.recPos] = played;
@@ -154,13 +158,13 @@ class VoxMeter extends AudioWorkletProcessor {
     }
     if (base + n >= this.nextTick) {
       this.nextTick = base + n + this.tickEvery;
-      this.port.postMessage({ type: "tick", frame: base + n, voiced: this.out.voiced });
+      post(this.port, { type: "tick", frame: base + n, voiced: this.out.voiced });
     }
     return true;
   }
 
   flush() {
-    this.port.postMessage({
+    post(this.port, {
       type: "rec",
       frame: this.recStart,
       left: this.recL.slice(0, this.recPos),
