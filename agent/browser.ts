@@ -48,9 +48,10 @@ export async function browserUser(name: string): Promise<{ uid: number; gid: num
   let uid = await run("id", ["-u", name]);
   if (!uid.ok) {
     const add = await run("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name]);
-    if (!add.ok) throw new Error(`cannot create the browser's user ${name}: ${add.err}`);
-    console.error(`vox agent: created user ${name} to run Chromium with its sandbox`);
     uid = await run("id", ["-u", name]);
+    // Another agent on this host may have created it meanwhile; only a user still missing is an error.
+    if (!uid.ok) throw new Error(`cannot create the browser's user ${name}: ${add.err}`);
+    if (add.ok) console.error(`vox agent: created user ${name} to run Chromium with its sandbox`);
   }
   const gid = await run("id", ["-g", name]);
   if (!uid.ok || !gid.ok) throw new Error(`cannot look up the browser's user ${name}`);

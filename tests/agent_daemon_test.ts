@@ -121,6 +121,8 @@ function settings(region: string, token: string, serverUrl: string) {
     VOX_AGENT_NAME: `daemon-${region}`,
     VOX_AGENT_ASSETS_DIR: ASSETS,
     VOX_AGENT_GRACE_SECONDS: "5",
+    // The reference agent is on loopback: the strict egress policy lets exactly it through.
+    VOX_AGENT_EGRESS_ALLOW: fixtures.url,
   });
 }
 

@@ -32,6 +32,28 @@ Deno.test("daemon settings come from flags over env, with errors naming each var
   );
 });
 
+Deno.test("a daemon's egress policy is strict unless opened; its allow list is checked up front", () => {
+  const env = {
+    VOX_SERVER_URL: "https://vox.example",
+    VOX_AGENT_TOKEN: "vox_agent_" + "a".repeat(40),
+    VOX_AGENT_REGION: "eu-west",
+  };
+  const s = daemonSettings({}, env);
+  assert.equal(s.egress, "strict");
+  assert.deepEqual(s.egressAllow, []);
+  const allowed = daemonSettings({ allow: "10.0.0.0/8,http://127.0.0.1:8000/demo/" }, env);
+  assert.deepEqual(allowed.egressAllow.map((a) => a.text), ["10.0.0.0/8", "http://127.0.0.1:8000/demo/"]);
+  assert.equal(daemonSettings({}, { ...env, VOX_AGENT_EGRESS: "open" }).egress, "open");
+  assert.throws(
+    () => daemonSettings({}, { ...env, VOX_AGENT_EGRESS: "off", VOX_AGENT_EGRESS_ALLOW: "not a host!" }),
+    (err: Error) => {
+      assert.match(err.message, /VOX_AGENT_EGRESS \(--egress\): must be strict or open/);
+      assert.match(err.message, /VOX_AGENT_EGRESS_ALLOW \(--allow\): allow: not a host/);
+      return true;
+    },
+  );
+});
+
 Deno.test("reconnect backoff grows exponentially with jitter and is capped", () => {
   assert.equal(backoffDelay(0, 500, 30_000, () => 0), 500);
   assert.equal(backoffDelay(3, 500, 30_000, () => 1), 4000);
