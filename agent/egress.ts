@@ -156,8 +156,12 @@ export class BlockedDestination extends Error {
   constructor(
     readonly host: string,
     readonly reason: string,
-    /** The host is allowed, only for other paths (refused, yet not a blocked destination). */
-    readonly pathOnly = false,
+    /**
+     * Refused without counting as a blocked destination: an allowed host asked for a path outside
+     * its allowance, or a name that does not resolve (Chromium's own background requests on a
+     * host without DNS, a typo) — nothing was reached, and the page load fails on its own.
+     */
+    readonly uncounted = false,
   ) {
     super(`blocked destination ${host} (${reason})`);
   }
@@ -193,9 +197,9 @@ export async function checkDestination(
     try {
       addresses = await (policy.resolve ?? systemResolve)(host);
     } catch (err) {
-      throw new BlockedDestination(host, `cannot resolve: ${(err as Error).message}`);
+      throw new BlockedDestination(host, `cannot resolve: ${(err as Error).message}`, true);
     }
-    if (addresses.length === 0) throw new BlockedDestination(host, "no address");
+    if (addresses.length === 0) throw new BlockedDestination(host, "no address", true);
   }
   if (allowedByName) return addresses[0];
   for (const ip of addresses) {
@@ -257,7 +261,7 @@ export function startEgressProxy(policy: EgressPolicy, hostname = "127.0.0.1"): 
   const allow = [...policy.allow];
   const live: EgressPolicy = { allow, resolve: policy.resolve };
   const refuse = async (conn: Deno.Conn, err: BlockedDestination) => {
-    if (!err.pathOnly && blocked.length < 100) blocked.push(err);
+    if (!err.uncounted && blocked.length < 100) blocked.push(err);
     const body = err.message + "\n";
     await conn.write(enc.encode(
       `HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: ${

@@ -131,7 +131,7 @@ export class EventQueue {
     if (!this.egress || this.checkedHosts.has(host) || this.checkedHosts.size > 100) return;
     this.checkedHosts.add(host);
     checkDestination(this.egress, host, 0).catch((err) => {
-      if (err instanceof BlockedDestination) {
+      if (err instanceof BlockedDestination && !err.uncounted) {
         this.blocked.push(err);
         this.wake();
       }

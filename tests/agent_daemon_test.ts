@@ -564,5 +564,6 @@ function settingsEnv(region: string, token: string): Record<string, string> {
     VOX_AGENT_REGION: region,
     VOX_AGENT_NAME: `proc-${region}`,
     VOX_AGENT_ASSETS_DIR: ASSETS,
+    VOX_AGENT_EGRESS_ALLOW: fixtures.url,
   };
 }
