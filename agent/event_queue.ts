@@ -115,16 +115,15 @@ export class EventQueue {
       return;
     }
     if (!Array.isArray(batch)) return void this.rejected++;
-    const ok: VoxEvent[] = [];
+    // One at a time: a meter announced early in a batch makes its context's later events valid.
     for (const e of batch) {
       if (!plausibleEvent(e, this)) {
         this.rejected++;
         continue;
       }
       if ((e as VoxEvent).type === "ice") this.checkIce(String((e as VoxEvent).host ?? ""));
-      else ok.push(e as VoxEvent);
+      else this.push([e as VoxEvent]);
     }
-    this.push(ok);
   }
 
   private checkIce(host: string) {

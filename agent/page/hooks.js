@@ -30,12 +30,26 @@
   const nativeBtoa = btoa;
   const fromCharCode = String.fromCharCode;
   const applyFn = Reflect.apply;
-  // JSON.stringify would call a toJSON the page puts on Object or Array prototypes.
-  for (const proto of [Object.prototype, Array.prototype]) {
-    try {
-      defineProperty(proto, "toJSON", { value: undefined, writable: false, configurable: false });
-    } catch { /* a previous document of this frame did it */ }
-  }
+  const keys = Object.keys;
+  const isArray = Array.isArray;
+  // JSON of the hooks' own events (flat objects, arrays, primitives) that never consults a
+  // toJSON the page may put on Object.prototype or Array.prototype: JSON.stringify is only
+  // given primitives, for which it looks nothing up.
+  const encode = (v) => {
+    if (v === null || typeof v !== "object") return stringify(v) ?? "null";
+    let out = "";
+    if (isArray(v)) {
+      for (let i = 0; i < v.length; i++) out += (i ? "," : "") + encode(v[i]);
+      return "[" + out + "]";
+    }
+    const ks = keys(v);
+    for (let i = 0; i < ks.length; i++) {
+      const x = v[ks[i]];
+      if (x === undefined || typeof x === "function") continue;
+      out += (out ? "," : "") + stringify(ks[i]) + ":" + encode(x);
+    }
+    return "{" + out + "}";
+  };
 
   // The binding puppeteer installs (page.exposeFunction) is called in its wire format
   // directly, so its page-side wrapper can go too.
@@ -74,8 +88,8 @@
     if (!takeBinding()) return;
     const batch = pending;
     pending = [];
-    const args = [stringify(batch)];
-    send(stringify({ type: "exposedFun", name: CONFIG.binding, seq: ++seq, args, isTrivial: true }));
+    const args = [encode(batch)];
+    send(encode({ type: "exposedFun", name: CONFIG.binding, seq: ++seq, args, isTrivial: true }));
   };
   const log = (msg) => {
     if (CONFIG.verbose) console.log("[vox] " + msg);
