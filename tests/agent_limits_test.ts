@@ -58,6 +58,8 @@ function settingsFor(region: string, token: string) {
     VOX_AGENT_NAME: `limits-${region}`,
     VOX_AGENT_ASSETS_DIR: assets,
     VOX_AGENT_GRACE_SECONDS: "2",
+    // The pages are on loopback: the strict egress policy lets exactly them through.
+    VOX_AGENT_EGRESS_ALLOW: `${fixtures.url},127.0.0.1:${counted.addr.port}`,
   };
 }
 
