@@ -423,6 +423,8 @@ Deno.test({
         VOX_AGENT_REGION: region,
         VOX_AGENT_NAME: "cli-e2e",
         VOX_AGENT_ASSETS_DIR: ASSETS,
+        // The reference agent is on loopback: the strict egress policy lets exactly it through.
+        VOX_AGENT_EGRESS_ALLOW: fixtures.url,
       }),
       () => {},
     );

@@ -42,6 +42,8 @@ const daemon = new EvalDaemon(
     VOX_AGENT_NAME: "journey-agent",
     VOX_AGENT_ASSETS_DIR: new URL("./fixtures/vat/assets/", import.meta.url).pathname,
     VOX_AGENT_GRACE_SECONDS: "5",
+    // The reference agent is on loopback: the strict egress policy lets exactly it through.
+    VOX_AGENT_EGRESS_ALLOW: fixtures.url,
   }),
   () => {},
 );
