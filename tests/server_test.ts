@@ -3,17 +3,31 @@ import { freePort } from "../lib/embedded_pg.ts";
 import { postgresPids } from "./_procs.ts";
 import { serverReady } from "./_wait.ts";
 
+/** The server's stderr so far, kept so a failed assertion can say why the process exited. */
+const stderrOf = new Map<Deno.ChildProcess, string[]>();
+
 function startServer(dataDir: string, port: number): Deno.ChildProcess {
   const env: Record<string, string> = { ...Deno.env.toObject(), VOX_DATA_DIR: dataDir, PORT: String(port) };
   delete env.DATABASE_URL;
   env.VOX_DEMO = "false";
-  return new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "main.ts"],
     env,
     clearEnv: true,
     stdout: "null",
-    stderr: "null",
+    stderr: "piped",
   }).spawn();
+  const lines: string[] = [];
+  stderrOf.set(child, lines);
+  child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({
+      write(chunk) {
+        lines.push(chunk);
+        if (lines.length > 200) lines.shift();
+      },
+    }),
+  ).catch(() => {});
+  return child;
 }
 
 Deno.test(
@@ -55,7 +69,11 @@ Deno.test(
           );
         }),
       ]).finally(() => clearTimeout(timer));
-      assert.equal(status.code, 0);
+      assert.equal(
+        status.code,
+        0,
+        `exit code ${status.code}; stderr:\n${stderrOf.get(second)?.join("").slice(-4000)}`,
+      );
       // The server ended the stream rather than leaving it open.
       while (!(await reader.read()).done) { /* drained until the server closed it */ }
       // A clean stop takes the embedded database down with the server.
