@@ -7,6 +7,7 @@ import type { AppDeps, AppEnv } from "../../lib/context.ts";
 import ConsoleAction, { type ConsoleActionProps } from "../../islands/console_action.tsx";
 import ConsoleForm, { type ConsoleFormProps } from "../../islands/console_form.tsx";
 import { Island } from "../../lib/islands/marker.tsx";
+import { JOB_STATUSES } from "../../lib/job_status.ts";
 import { renderPage } from "../_render.tsx";
 import { ApiFailure } from "./_api.ts";
 
@@ -78,4 +79,29 @@ export function Form(props: ConsoleFormProps) {
 /** A console action island. */
 export function Action(props: ConsoleActionProps) {
   return <Island name="console_action" component={ConsoleAction} props={props} />;
+}
+
+/**
+ * The filters both jobs pages (a user's and the admin's) read from their query: a known status
+ * and a well-formed region go into the API query, anything else is dropped.
+ */
+export function jobFilterParams(q: Record<string, string>): { params: URLSearchParams; status: string } {
+  const params = new URLSearchParams({ limit: "100" });
+  const status = (JOB_STATUSES as readonly string[]).includes(q.status ?? "") ? q.status : "";
+  if (status) params.set("status", status);
+  if (/^[a-z0-9][a-z0-9-]{0,39}$/.test(q.region ?? "")) params.set("region", q.region);
+  return { params, status };
+}
+
+/** The status field of a jobs filter form. */
+export function StatusField(props: { status: string }) {
+  return (
+    <div class="c-field">
+      <label for="f-status">Status</label>
+      <select id="f-status" name="status">
+        <option value="">Any</option>
+        {JOB_STATUSES.map((s) => <option key={s} value={s} selected={s === props.status}>{s}</option>)}
+      </select>
+    </div>
+  );
 }

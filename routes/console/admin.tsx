@@ -7,10 +7,10 @@ import AgentsTable from "../../islands/agents_table.tsx";
 import type { AppDeps, AppEnv } from "../../lib/context.ts";
 import { Island } from "../../lib/islands/marker.tsx";
 import type { PublicAgent } from "../../lib/agents.ts";
-import { JOB_STATUSES } from "../../lib/job_status.ts";
+import type { AgentTokenInfo } from "../../lib/agent_tokens.ts";
 import { ROLES } from "../../lib/roles.ts";
 import type { ApiGet } from "./_api.ts";
-import { Action, consolePage, Form, guarded } from "./_page.tsx";
+import { Action, consolePage, Form, guarded, jobFilterParams, StatusField } from "./_page.tsx";
 
 interface User {
   id: number;
@@ -31,17 +31,6 @@ interface AuditEntry {
   targetType: string | null;
   targetId: string | null;
   ip: string | null;
-}
-interface AgentToken {
-  id: number;
-  name: string;
-  region: string;
-  displayPrefix: string;
-  createdAt: string;
-  expiresAt: string | null;
-  revokedAt: string | null;
-  lastUsedAt: string | null;
-  agents: number;
 }
 
 /** The /admin/console routes. */
@@ -181,7 +170,7 @@ export function adminConsoleRoutes(deps: AppDeps, get: ApiGet) {
     "/admin/console/workers",
     page(async (c) => {
       const [{ tokens }, { agents }] = await Promise.all([
-        get<{ tokens: AgentToken[] }>(c, "/api/admin/agent-tokens"),
+        get<{ tokens: AgentTokenInfo[] }>(c, "/api/admin/agent-tokens"),
         get<{ agents: PublicAgent[] }>(c, "/api/v1/agents"),
       ]);
       return consolePage(c, deps, {
@@ -266,10 +255,7 @@ export function adminConsoleRoutes(deps: AppDeps, get: ApiGet) {
     "/admin/console/jobs",
     page(async (c) => {
       const q = c.req.query();
-      const params = new URLSearchParams({ limit: "100" });
-      const status = (JOB_STATUSES as readonly string[]).includes(q.status ?? "") ? q.status : "";
-      if (status) params.set("status", status);
-      if (/^[a-z0-9][a-z0-9-]{0,39}$/.test(q.region ?? "")) params.set("region", q.region);
+      const { params, status } = jobFilterParams(q);
       const { jobs, total } = await get<{ jobs: AdminJob[]; total: number }>(c, `/api/admin/jobs?${params}`);
       return consolePage(c, deps, {
         title: "All jobs",
@@ -278,13 +264,7 @@ export function adminConsoleRoutes(deps: AppDeps, get: ApiGet) {
           <>
             <PageHead title="All jobs" lead={`${total} jobs across every user, newest first.`} />
             <form class="c-filters" method="get" action="/admin/console/jobs" aria-label="Filter jobs">
-              <div class="c-field">
-                <label for="f-status">Status</label>
-                <select id="f-status" name="status">
-                  <option value="">Any</option>
-                  {JOB_STATUSES.map((s) => <option key={s} value={s} selected={s === status}>{s}</option>)}
-                </select>
-              </div>
+              <StatusField status={status} />
               <div class="c-field">
                 <label for="f-region">Region</label>
                 <input id="f-region" name="region" value={q.region ?? ""} size={12} />

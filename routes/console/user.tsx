@@ -11,10 +11,10 @@ import JobLive from "../../islands/job_live.tsx";
 import Recording, { type RecordingTurn } from "../../islands/recording.tsx";
 import type { AppDeps, AppEnv } from "../../lib/context.ts";
 import { Island } from "../../lib/islands/marker.tsx";
-import { FINAL_JOB_STATUSES, JOB_STATUSES } from "../../lib/job_status.ts";
+import { FINAL_JOB_STATUSES } from "../../lib/job_status.ts";
 import { canMakePrivate, canMarkMainline } from "../../lib/roles.ts";
 import type { ApiGet } from "./_api.ts";
-import { Action, consolePage, Form, guarded } from "./_page.tsx";
+import { Action, consolePage, Form, guarded, jobFilterParams, StatusField } from "./_page.tsx";
 
 interface Project {
   id: number;
@@ -564,13 +564,10 @@ export function consoleRoutes(deps: AppDeps, get: ApiGet) {
     "/console/jobs",
     page(async (c) => {
       const q = c.req.query();
-      const params = new URLSearchParams({ limit: "100" });
-      const status = (JOB_STATUSES as readonly string[]).includes(q.status ?? "") ? q.status : "";
-      if (status) params.set("status", status);
+      const { params, status } = jobFilterParams(q);
       for (const k of ["workflowId", "evalSetId", "scheduleId"]) {
         if (/^\d{1,15}$/.test(q[k] ?? "")) params.set(k, q[k]);
       }
-      if (/^[a-z0-9][a-z0-9-]{0,39}$/.test(q.region ?? "")) params.set("region", q.region);
       if (/^\d{4}-\d{2}-\d{2}$/.test(q.since ?? "")) params.set("since", `${q.since}T00:00:00Z`);
       const [{ jobs, total }, wf, es] = await Promise.all([
         get<{ jobs: Job[]; total: number }>(c, `/api/v1/jobs?${params}`),
@@ -591,13 +588,7 @@ export function consoleRoutes(deps: AppDeps, get: ApiGet) {
               lead="Every evaluation you started or that ran on your projects, newest first."
             />
             <form class="c-filters" method="get" action="/console/jobs" aria-label="Filter jobs">
-              <div class="c-field">
-                <label for="f-status">Status</label>
-                <select id="f-status" name="status">
-                  <option value="">Any</option>
-                  {JOB_STATUSES.map((s) => <option key={s} value={s} selected={s === status}>{s}</option>)}
-                </select>
-              </div>
+              <StatusField status={status} />
               <div class="c-field">
                 <label for="f-workflow">Workflow</label>
                 <select id="f-workflow" name="workflowId">
