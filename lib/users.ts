@@ -11,15 +11,7 @@ export const USER_COLUMNS =
   "id, name, username, email, role, is_admin, organization_id, org_role, activated_at, deactivated_at";
 
 /** A users row, as USER_COLUMNS reads it. */
-export interface UserRow {
-  id: number;
-  name: string;
-  username: string;
-  email: string;
-  role: Role;
-  isAdmin: boolean;
-  organizationId: number | null;
-  orgRole: "member" | "admin" | null;
+export interface UserRow extends Omit<AuthUser, "via"> {
   activatedAt: Date | null;
   deactivatedAt: Date | null;
 }
