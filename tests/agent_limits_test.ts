@@ -14,6 +14,7 @@ import { daemonSettings } from "../agent/daemon_settings.ts";
 import { createTestApp } from "./_app.ts";
 import { createUser } from "./_auth.ts";
 import { createTestDatabase, setSetting } from "./_db.ts";
+import { alive, descendants } from "./_procs.ts";
 import { eventually } from "./_wait.ts";
 import { serveReferenceAgent } from "../bench/reference_agent.ts";
 
@@ -154,39 +155,6 @@ Deno.test("a daemon job naming a file outside the agent's assets fails as an inv
   }
   assert.equal(pageHits, 0, "no request reached the page");
 });
-
-/** Every descendant of `pid` (children, their children …), from /proc. */
-function descendants(pid: number): number[] {
-  const parent = new Map<number, number>();
-  for (const e of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
-      parent.set(Number(e.name), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
-    } catch { /* gone */ }
-  }
-  const out: number[] = [];
-  const walk = (p: number) => {
-    for (const [c, pp] of parent) {
-      if (pp === p) {
-        out.push(c);
-        walk(c);
-      }
-    }
-  };
-  walk(pid);
-  return out;
-}
-
-/** Whether `pid` still runs (a zombie waiting to be reaped does not). */
-function alive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
 
 Deno.test("SIGKILL to a daemon mid-job leaves no Chromium or other process it started", async () => {
   const regionB = "limits-b";

@@ -17,7 +17,7 @@ import { freePort } from "../lib/embedded_pg.ts";
 import { SEEDED_PROVIDERS } from "../lib/seed.ts";
 import { createTestApp, testConfig } from "./_app.ts";
 import { createTestDatabase } from "./_db.ts";
-import { postgresPids } from "./_procs.ts";
+import { alive, descendants, postgresPids } from "./_procs.ts";
 import { eventually, sleep } from "./_wait.ts";
 
 Deno.test("seeding the demo twice finds the same rows and updates the page URL in place", async () => {
@@ -307,33 +307,7 @@ Deno.test(
   },
 );
 
-/** Every descendant of `pid`, from /proc (children, their children …). */
-function descendants(pid: number): number[] {
-  const parent = new Map<number, number>();
-  for (const e of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
-      parent.set(Number(e.name), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
-    } catch { /* gone */ }
-  }
-  const out: number[] = [];
-  const walk = (p: number) => {
-    for (const [c, pp] of parent) if (pp === p) out.push(c), walk(c);
-  };
-  walk(pid);
-  return out;
-}
-
 /** Whether `pid` runs (a zombie does not). */
-function alive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
 
 function cmdline(pid: number): string {
   try {
