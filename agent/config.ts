@@ -14,11 +14,13 @@ import {
   type NetworkProfile,
   type NoiseSpec,
   parseYaml,
+  type RealtimeSpec,
   type Scenario,
   scenarioSchema,
   type Step,
   YamlError,
 } from "./format.ts";
+import type { SpeechOptions } from "./voices.ts";
 
 /** A run error that names the config file and, when known, the step (1-based) and action. */
 export class ConfigError extends Error {
@@ -40,17 +42,24 @@ export interface LoadedConfig {
   dir: string;
   url?: string;
   html?: string;
+  /** An OpenAI-Realtime WebSocket endpoint instead of a page (agent/realtime). */
+  realtime?: RealtimeSpec;
   steps: Step[];
   tags: string[];
   background?: NoiseSpec;
   network?: NetworkProfile[];
   silenceMs?: number;
-  /** Audio only from `dir/assets` (a daemon job: its folder holds nothing the config may read). */
+  /**
+   * Audio only from `dir/clips` (the clips the job's offer carried, fetched by hash: agent/clips.ts)
+   * and `dir/assets` (the operator's) — a daemon job: its folder holds nothing else the config may read.
+   */
   assetsOnly?: boolean;
   /** Extra folders audio files are looked up in (`--assets`), after the file's own. */
   assets?: string[];
   /** What loading noticed but let pass (voice-agent-tester ignored it too). */
   warnings?: string[];
+  /** Keys and cache for `speak: { text, voice }` (agent/voices.ts); set by the daemon or run mode. */
+  speech?: SpeechOptions;
 }
 
 /** How a run fills and finds what files name: `--params` values and `--assets` folders. */
@@ -62,27 +71,32 @@ export interface LoadOptions {
    * `validate`). Otherwise a placeholder `params` lacks is an error naming it.
    */
   formatOnly?: boolean;
-  /** Audio only from the `assets/` folder beside the file (daemon jobs). */
+  /** Audio only from the `clips/` and `assets/` folders beside the file (daemon jobs). */
   assetsOnly?: boolean;
 }
 
 /**
  * The folders an audio file named in `config` is looked up in, in order: the file's folder,
  * its `assets/`, the `assets/` folder beside the file's folder (voice-agent-tester's layout:
- * applications/, scenarios/, assets/ side by side), then the `--assets` folders. A daemon job
- * (`assetsOnly`) has only its `assets/`.
+ * applications/, scenarios/, assets/ side by side), then the `--assets` folders, then Vox's shipped
+ * library (`assets/library/v1/`, so `v1-greeting.ogg` runs locally as on a server). A daemon job
+ * (`assetsOnly`) has only its `clips/` (what the server gave it by hash) then its `assets/`.
  */
 export function audioFolders(config: Pick<LoadedConfig, "dir" | "assets" | "assetsOnly">): string[] {
-  if (config.assetsOnly) return [join(config.dir, "assets")];
+  if (config.assetsOnly) return [join(config.dir, "clips"), join(config.dir, "assets")];
   return [
     ...new Set([
       config.dir,
       join(config.dir, "assets"),
       join(dirname(config.dir), "assets"),
       ...(config.assets ?? []).map((d) => resolve(d)),
+      LIBRARY_DIR,
     ]),
   ];
 }
+
+/** The shipped caller-audio library beside the agent's code (absent from the agent's own image). */
+const LIBRARY_DIR = new URL("../assets/library/v1", import.meta.url).pathname;
 
 /** Where a named audio file is, or why it cannot be used (`missing`: found in no folder). */
 export type AudioLookup = { path: string } | { problem: string; missing?: boolean };
@@ -189,6 +203,7 @@ export async function parseConfig(
       ? app.url
       : fillUrl(path, app.url, options.params ?? {});
     config.html = app.html;
+    config.realtime = app.realtime;
   } else {
     const scenario = parsed.data as Scenario;
     config.network = scenario.network;

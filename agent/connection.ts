@@ -38,7 +38,8 @@ export interface ConnectionOptions {
   token: string;
   name: string;
   region: string;
-  capacity: number;
+  /** Jobs the agent accepts at once; read for hello and every heartbeat (it may change). */
+  capacity: number | (() => number);
   version: string;
   /** Jobs the agent holds right now, for hello and every heartbeat. */
   activeJobs: () => number[];
@@ -66,7 +67,6 @@ export class AgentConnection {
   #stopped = false;
   #stalledSince = 0;
   #final: { code: number; reason: string } | null = null;
-  #tokenInHello = false;
   #finalWaiters: ((info: { code: number; reason: string }) => void)[] = [];
 
   constructor(readonly opts: ConnectionOptions) {}
@@ -149,15 +149,14 @@ export class AgentConnection {
     if (this.#stopped) return;
     const o = this.opts;
     let ws: WebSocket;
-    // Deno's WebSocket takes headers, so the token normally travels on the upgrade. A
-    // refused upgrade (HTTP 401) is indistinguishable here from a server that is down, so
-    // after a connect that never opened the next attempt carries the token in hello
-    // instead: a server that is up then closes with a code and a reason (revoked, unknown),
-    // which ends the daemon with that reason instead of retrying a dead token forever.
-    const viaHello = this.#tokenInHello;
+    // The token travels on the upgrade (Deno's WebSocket takes headers); the server opens no
+    // socket without it. A refused upgrade (HTTP 401) looks here like a server that is down,
+    // so a connect that never opened is followed by one plain request with the token
+    // (#refusal()): its 401 body says why, which ends the daemon with that reason instead of
+    // retrying a dead token forever.
     let opened = false;
     try {
-      ws = viaHello ? new WebSocket(this.#url()) : new WebSocket(
+      ws = new WebSocket(
         this.#url(),
         { headers: { authorization: `Bearer ${o.token}` } } as unknown as string[],
       );
@@ -173,11 +172,10 @@ export class AgentConnection {
         {
           type: "hello",
           protocol: PROTOCOL_VERSION,
-          ...(viaHello ? { token: o.token } : {}),
           name: o.name,
           region: o.region,
           version: o.version,
-          capacity: o.capacity,
+          capacity: this.#capacity(),
           activeJobs: o.activeJobs(),
         } satisfies AgentMessageInput,
       ));
@@ -193,7 +191,6 @@ export class AgentConnection {
       if (m.type === "registered") {
         this.#registered = m;
         this.#attempt = 0;
-        this.#tokenInHello = false;
         this.#stalledSince = 0;
         clearInterval(this.#heartbeat);
         this.#heartbeat = setInterval(() => this.#beat(ws), m.heartbeatIntervalMs);
@@ -212,26 +209,58 @@ export class AgentConnection {
       this.#socket = null;
       this.#registered = null;
       clearInterval(this.#heartbeat);
-      this.#tokenInHello = !opened && !viaHello;
-      const final = FINAL_CLOSES.has(e.code);
-      o.onClose?.({ code: e.code, reason: e.reason, final });
-      if (this.#stopped) return;
-      if (final) {
-        this.#final = { code: e.code, reason: e.reason };
-        this.#log("error", "the server refused this agent; not reconnecting", {
-          code: e.code,
-          reason: e.reason,
-        });
-        for (const w of this.#finalWaiters.splice(0)) w(this.#final);
-        return;
-      }
-      const inMs = this.#scheduleReconnect();
-      this.#log("warn", opened ? "connection lost; reconnecting" : "cannot reach the server; retrying", {
-        code: e.code,
-        reason: e.reason,
-        inMs,
+      if (opened || this.#stopped) return this.#ended(e.code, e.reason, opened);
+      // Never opened: a refused token or a server that is not there. Ask which.
+      this.#refusal().then((refused) => {
+        if (this.#socket !== null) return;
+        if (refused) this.#ended(refused.code, refused.reason, false);
+        else this.#ended(e.code, e.reason, false);
       });
     };
+  }
+
+  /** After a socket ended: give up for good on a final close, else reconnect with backoff. */
+  #ended(code: number, reason: string, opened: boolean): void {
+    const final = FINAL_CLOSES.has(code);
+    this.opts.onClose?.({ code, reason, final });
+    if (this.#stopped) return;
+    if (final) {
+      this.#final = { code, reason };
+      this.#log("error", "the server refused this agent; not reconnecting", { code, reason });
+      for (const w of this.#finalWaiters.splice(0)) w(this.#final);
+      return;
+    }
+    const inMs = this.#scheduleReconnect();
+    this.#log("warn", opened ? "connection lost; reconnecting" : "cannot reach the server; retrying", {
+      code,
+      reason,
+      inMs,
+    });
+  }
+
+  /**
+   * Whether the server refuses this agent's token, and why: a plain GET of the socket path with
+   * the token answers 401 with the reason (`details.closeCode`, the message) when it does, 426
+   * when the token is good; anything else (down, a proxy's 502) is not a refusal.
+   */
+  async #refusal(): Promise<{ code: number; reason: string } | null> {
+    try {
+      const res = await fetch(this.#url().replace(/^ws/, "http"), {
+        headers: { authorization: `Bearer ${this.opts.token}` },
+        signal: AbortSignal.timeout(10_000),
+      });
+      const body = await res.json().catch(() => null) as
+        | { error?: { message?: string; details?: { closeCode?: number } } }
+        | null;
+      if (res.status !== 401) return null;
+      const code = body?.error?.details?.closeCode;
+      return {
+        code: code === CloseCode.tokenInvalid ? CloseCode.tokenInvalid : CloseCode.unauthorized,
+        reason: (body?.error?.message ?? "agent token refused").replace(/^Cannot connect: /, ""),
+      };
+    } catch {
+      return null;
+    }
   }
 
   #beat(ws: WebSocket): void {
@@ -246,7 +275,12 @@ export class AgentConnection {
         return;
       }
     } else this.#stalledSince = 0;
-    this.send({ type: "heartbeat", activeJobs: this.opts.activeJobs() });
+    this.send({ type: "heartbeat", activeJobs: this.opts.activeJobs(), capacity: this.#capacity() });
+  }
+
+  #capacity(): number {
+    const c = this.opts.capacity;
+    return typeof c === "function" ? c() : c;
   }
 
   #scheduleReconnect(): number {

@@ -22,12 +22,21 @@
  */
 import { join, resolve } from "node:path";
 import { launchChromium, type LaunchedBrowser } from "./browser.ts";
+import { ClipError, provideClips } from "./clips.ts";
+import { prepareSpeech, speechArtifactName, SpeechError, speechRecords, type SpokenAudio } from "./voices.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { AgentConnection } from "./connection.ts";
 import type { DaemonSettings } from "./daemon_settings.ts";
 import { jobDeadlineMs } from "./format.ts";
 import { artifactUploadPath, MAX_FRAME_BYTES, type RunReport, type ServerMessage } from "./protocol.ts";
 import { runJob } from "./job.ts";
+import {
+  type CapacityChange,
+  CapacityGovernor,
+  HostMonitor,
+  hostProblem,
+  type HostSample,
+} from "./host_health.ts";
 import type { Report } from "./report.ts";
 
 export const DAEMON_VERSION = "vox_eval_agentd/1";
@@ -35,7 +44,7 @@ export const DAEMON_VERSION = "vox_eval_agentd/1";
 type Offer = Extract<ServerMessage, { type: "job.offer" }>;
 
 type Outcome =
-  | { kind: "result"; report: RunReport; recordings: string[] }
+  | { kind: "result"; report: RunReport; recordings: string[]; speech?: { name: string; path: string }[] }
   | { kind: "failed"; reason: string; retryable: boolean };
 
 /** A job the server assigned to this agent, from offer to acknowledged outcome. */
@@ -80,6 +89,8 @@ const RETRY_MS = 2000;
 export const ACK_TIMEOUT_MS = 15_000;
 /** How long a hand-back waits for the server's confirmation. */
 const HANDBACK_WAIT_MS = 5000;
+/** How often the host's health is read (agent/host_health.ts). */
+const HOST_READ_MS = 2000;
 
 /**
  * vox_eval_agentd in daemon mode: `start()`, then `stop()` on SIGTERM, or when
@@ -92,18 +103,23 @@ export class EvalDaemon {
   #draining = false;
   #retry: ReturnType<typeof setInterval> | undefined;
   #running = new Set<Promise<void>>();
+  #hostTimer: ReturnType<typeof setInterval> | undefined;
+  readonly host = new HostMonitor();
+  /** The concurrency accepted right now: lowered while the host is overloaded (issue 19). */
+  readonly governor: CapacityGovernor;
   /** Jobs whose outcome the server acknowledged, for tests and logs. */
   readonly delivered: { jobId: number; status: string; duplicate: boolean }[] = [];
   /** See ACK_TIMEOUT_MS; tests shorten it. */
   ackTimeoutMs = ACK_TIMEOUT_MS;
 
   constructor(readonly settings: DaemonSettings, readonly log: LogFn = jsonLog) {
+    this.governor = new CapacityGovernor(settings.concurrency);
     this.conn = new AgentConnection({
       serverUrl: settings.serverUrl,
       token: settings.token,
       name: settings.name,
       region: settings.region,
-      capacity: settings.concurrency,
+      capacity: () => this.governor.capacity,
       version: `${DAEMON_VERSION} deno/${Deno.version.deno}`,
       activeJobs: () => [...this.jobs.keys()],
       onMessage: (m) => this.#onMessage(m),
@@ -123,6 +139,50 @@ export class EvalDaemon {
     });
     this.conn.start();
     this.#retry = setInterval(() => this.#deliverAll(), RETRY_MS);
+    this.host.start();
+    this.#hostTimer = setInterval(async () => this.observeHost(await this.host.read()), HOST_READ_MS);
+  }
+
+  /** The number of jobs this agent accepts at once right now. */
+  get capacity(): number {
+    return this.governor.capacity;
+  }
+
+  /**
+   * Takes a reading of the host: a degraded one lowers the accepted concurrency, a healthy
+   * one may give a slot back (agent/host_health.ts).
+   */
+  observeHost(sample: HostSample, now = Date.now()): void {
+    const problem = hostProblem(sample);
+    this.#capacityChanged(
+      problem ? this.governor.degraded(problem, now) : this.governor.tick(now),
+      sample,
+    );
+  }
+
+  /** A sign that calls were measured on an overloaded host (unreliable turns): fewer at once. */
+  measuredOverloaded(reason: string, now = Date.now()): void {
+    this.#capacityChanged(this.governor.degraded(reason, now));
+  }
+
+  // Logged, and told to the server with the next frame that carries it: a heartbeat now.
+  #capacityChanged(change: CapacityChange | null, sample?: HostSample): void {
+    if (!change) return;
+    const lowered = change.to < change.from;
+    this.log(
+      lowered ? "warn" : "info",
+      lowered
+        ? "host overloaded: accepting fewer jobs at once"
+        : "host healthy again: accepting one more job",
+      {
+        from: change.from,
+        to: change.to,
+        max: this.settings.concurrency,
+        reason: change.reason,
+        host: sample,
+      },
+    );
+    this.conn.send({ type: "heartbeat", activeJobs: [...this.jobs.keys()], capacity: change.to });
   }
 
   /** Jobs being run (not yet finished measuring). */
@@ -147,6 +207,8 @@ export class EvalDaemon {
       await Promise.all(left.map((job) => this.#handBack(job)));
     }
     clearInterval(this.#retry);
+    clearInterval(this.#hostTimer);
+    this.host.stop();
     this.conn.stop();
     const browser = this.#browser;
     this.#browser = null;
@@ -242,10 +304,14 @@ export class EvalDaemon {
     const stale = this.jobs.get(offer.jobId);
     if (stale) this.#forget(stale, `offered again as attempt ${offer.attempt}`);
     const busy = this.jobs.size;
-    if (this.#draining || busy >= this.settings.concurrency) {
+    const capacity = this.governor.capacity;
+    if (this.#draining || busy >= capacity) {
+      const lowered = capacity < this.settings.concurrency
+        ? `, lowered from ${this.settings.concurrency} while the host is overloaded`
+        : "";
       const reason = this.#draining
         ? `agent ${this.settings.name} is shutting down`
-        : `agent ${this.settings.name} is at capacity (${busy}/${this.settings.concurrency})`;
+        : `agent ${this.settings.name} is at capacity (${busy}/${capacity}${lowered})`;
       this.conn.send({ type: "job.rejected", jobId: offer.jobId, reason });
       return;
     }
@@ -300,10 +366,35 @@ export class EvalDaemon {
       if (this.settings.assetsDir) {
         await Deno.symlink(resolve(this.settings.assetsDir), join(job.dir, "assets"));
       } else await Deno.mkdir(join(job.dir, "assets"));
+      // The clips the server holds for this job (uploads, the library) go to clips/, by hash.
+      const clips = await provideClips(
+        { serverUrl: this.settings.serverUrl, token: this.settings.token, cacheDir: this.#audioCacheDir() },
+        offer.jobId,
+        offer.audio ?? [],
+        join(job.dir, "clips"),
+        abort.signal,
+      );
+      if (clips.fetched.length || clips.cached.length) {
+        this.log("info", "audio clips ready", {
+          jobId: offer.jobId,
+          fetched: clips.fetched,
+          cached: clips.cached,
+        });
+      }
       const app = await loadConfig(appPath, "application", { assetsOnly: true });
       const suite = await loadConfig(suitePath, "scenario", { assetsOnly: true });
       app.name = `workflow ${offer.workflow.id}`;
       suite.name = `eval set ${offer.evalSet.id}`;
+      // Voices: keys from the workflow's sealed secrets (the offer), synthesized audio cached
+      // by (engine, voice, text); a voice that cannot speak fails the job before a browser starts.
+      const speech = {
+        secrets: offer.workflow.secrets ?? {},
+        cacheDir: join(this.#audioCacheDir(), "speech"),
+        spoken: new Map<string, SpokenAudio>(),
+      };
+      app.speech = speech;
+      suite.speech = speech;
+      await prepareSpeech([app, suite]);
       job.totalSteps = offer.repeat * (app.steps.length + suite.steps.length);
       const capSeconds = Math.min(this.settings.maxRuntimeSeconds, offer.maxRuntimeSeconds ?? Infinity);
       const deadlineMs = jobDeadlineMs(
@@ -325,13 +416,15 @@ export class EvalDaemon {
           });
         }, deadlineMs);
       });
-      const browser = await this.#launch();
+      // A Realtime application needs no browser.
+      const browser = app.realtime ? null : await this.#launch();
       this.#progress(job, `starting: ${offer.workflow.name} × ${offer.evalSet.name}`);
       const measured = runJob(app, suite, {
         signal: abort.signal,
         closeOnAbort: true,
         repeat: offer.repeat,
-        browser: browser.browser,
+        browser: browser?.browser,
+        secrets: offer.workflow.secrets,
         headless: this.settings.headless,
         verbose: this.settings.verbose,
         outDir: join(job.dir, "out"),
@@ -341,9 +434,15 @@ export class EvalDaemon {
           if (/ step \d+: /.test(line)) job.step++;
           this.#progress(job, line.trim());
         },
+        onStep: ({ turn }) => {
+          if (turn?.unreliable) this.measuredOverloaded(`job ${offer.jobId}: ${turn.note}`);
+        },
       }).then(({ report, recordings }): Outcome =>
         report.ok
-          ? { kind: "result", report: resultReport(report, recordings), recordings }
+          ? withSpeech(
+            { kind: "result", report: resultReport(report, recordings), recordings },
+            speech.spoken,
+          )
           : { kind: "failed", reason: failureReason(report), retryable: true }
       );
       measured.catch(() => {});
@@ -351,11 +450,23 @@ export class EvalDaemon {
     } catch (err) {
       outcome = err instanceof ConfigError
         ? { kind: "failed", reason: `invalid config: ${err.message}`, retryable: false }
+        : err instanceof ClipError
+        ? { kind: "failed", reason: err.message, retryable: err.retryable }
+        : err instanceof SpeechError
+        ? { kind: "failed", reason: `speech synthesis failed: ${err.message}`, retryable: false }
         : { kind: "failed", reason: `the run crashed: ${(err as Error).message ?? err}`, retryable: true };
     } finally {
       clearTimeout(deadlineTimer);
     }
     job.outcome = outcome;
+    // Turns found unreliable only at the end of a call (their window was judged then) count too.
+    const turns = outcome.kind === "result" ? outcome.report.turns : [];
+    const unreliable = turns.filter((t) => (t as { unreliable?: boolean }).unreliable).length;
+    if (unreliable > 0) {
+      this.measuredOverloaded(
+        `job ${offer.jobId}: ${unreliable} of ${turns.length} turns measured on an overloaded host`,
+      );
+    }
     if (this.jobs.get(offer.jobId) !== job) {
       await this.#cleanup(job);
       return;
@@ -371,6 +482,11 @@ export class EvalDaemon {
         : { reason: outcome.reason }),
     });
     await this.#deliver(job);
+  }
+
+  #audioCacheDir(): string {
+    return this.settings.audioCacheDir ??
+      join(this.settings.workDir ?? Deno.env.get("TMPDIR") ?? "/tmp", "vox-audio-cache");
   }
 
   #progress(job: HeldJob, message: string): void {
@@ -418,15 +534,22 @@ export class EvalDaemon {
           if (status === "retry") return;
           job.uploaded.add(name);
         }
+        // Synthesized speech kept with the result (report.speech names it); the job's artifact
+        // limit may leave no room, and then the report's hashes are what remains.
+        for (const { name, path } of outcome.speech ?? []) {
+          if (job.uploaded.has(name)) continue;
+          const status = await this.#upload(jobId, name, path);
+          if (status === "retry") return;
+          job.uploaded.add(name);
+        }
         const sent = this.conn.send({
           type: "job.result",
           jobId,
           report: outcome.report,
-          artifacts: outcome.recordings.map((_, i) => ({
-            name: artifactName(i),
-            kind: "recording" as const,
-            contentType: "audio/wav",
-          })),
+          artifacts: [
+            ...outcome.recordings.map((_, i) => artifactName(i)),
+            ...(outcome.speech ?? []).map((s) => s.name),
+          ].map((name) => ({ name, kind: "recording" as const, contentType: "audio/wav" })),
         });
         if (sent) job.sentAt = Date.now();
       } else {
@@ -489,6 +612,33 @@ export class EvalDaemon {
   }
 }
 
+/** At most this many synthesized utterances are uploaded with a result. */
+const MAX_SPEECH_ARTIFACTS = 8;
+/** A result lists at most this many artifacts (agent/protocol.ts jobResultSchema). */
+const MAX_RESULT_ARTIFACTS = 20;
+
+/**
+ * A result with the speech its run synthesized: every utterance listed in `report.speech`
+ * (engine, voice, text, key, SHA-256), and its audio uploaded as `speech-<sha256>.wav` (cloud
+ * voices first: no agent can make them again without the key; local engines' audio too, since
+ * another espeak-ng or flite build speaks differently), within the job's artifact count, so a
+ * replay (agent/replay.ts) can speak exactly that audio.
+ */
+function withSpeech(outcome: Outcome & { kind: "result" }, spoken: Map<string, SpokenAudio>): Outcome {
+  if (spoken.size === 0) return outcome;
+  const room = Math.max(0, Math.min(MAX_SPEECH_ARTIFACTS, MAX_RESULT_ARTIFACTS - outcome.recordings.length));
+  const upload = new Map<string, string>();
+  const candidates = [...spoken.values()].filter((s) => s.path)
+    .sort((a, b) => Number(b.engine === "openai") - Number(a.engine === "openai"));
+  for (const s of candidates) if (upload.size < room && !upload.has(s.sha256)) upload.set(s.sha256, s.path!);
+  const report = { ...outcome.report, speech: speechRecords(spoken, new Set(upload.keys())) } as RunReport;
+  return {
+    ...outcome,
+    report,
+    speech: [...upload].map(([sha256, path]) => ({ name: speechArtifactName(sha256), path })),
+  };
+}
+
 function artifactName(i: number): string {
   return `recording-${i + 1}.wav`;
 }
@@ -514,7 +664,13 @@ export function resultReport(report: Report, recordings: string[]): RunReport {
   if (size() > limit) { for (const r of out.runs) delete r.steps; }
   if (size() > limit) delete out.noise_checks;
   if (size() > limit) {
-    out.turns = out.turns.map((t) => ({ kind: t.kind, latency_ms: t.latency_ms, ok: t.ok }));
+    // An unreliable turn stays one: the boards count it as its own discard reason.
+    out.turns = out.turns.map((t) => ({
+      kind: t.kind,
+      latency_ms: t.latency_ms,
+      ok: t.ok,
+      ...(t.unreliable === true ? { unreliable: true } : {}),
+    }));
   }
   return out;
 }

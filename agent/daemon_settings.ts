@@ -25,6 +25,8 @@ export const daemonSettingsSchema = z.object({
   assetsDir: z.string().min(1).optional(),
   /** Where jobs write their configs and recordings while they run. */
   workDir: z.string().min(1).optional(),
+  /** Audio clips fetched from the server, kept by SHA-256 (default: <work dir or tmp>/vox-audio-cache). */
+  audioCacheDir: z.string().min(1).optional(),
   /** `strict` (the default): the browser reaches only public addresses and `egressAllow` (egress.ts). */
   egress: z.enum(["strict", "open"], { error: "must be strict or open" }),
   /** Hosts, host:port, CIDRs or http(s) URL prefixes the strict policy lets through anyway. */
@@ -56,6 +58,7 @@ const SOURCES: Record<
   maxRuntimeSeconds: { flag: "max-runtime", env: "VOX_AGENT_MAX_RUNTIME_SECONDS", fallback: "3600" },
   assetsDir: { flag: "assets", env: "VOX_AGENT_ASSETS_DIR" },
   workDir: { flag: "work-dir", env: "VOX_AGENT_WORK_DIR" },
+  audioCacheDir: { flag: "audio-cache", env: "VOX_AGENT_AUDIO_CACHE_DIR" },
   egress: { flag: "egress", env: "VOX_AGENT_EGRESS", fallback: "strict" },
   egressAllow: { flag: "allow", env: "VOX_AGENT_EGRESS_ALLOW" },
 };
@@ -63,11 +66,13 @@ const SOURCES: Record<
 /** The daemon's usage text: its flags and their environment variables. */
 export const DAEMON_USAGE = `usage: deno task agent [daemon] [--server URL] [--token TOKEN] [--region REGION]
          [--name NAME] [--concurrency N] [--grace SECONDS] [--assets DIR] [--work-dir DIR]
+         [--audio-cache DIR]
          [--headless true|false] [--step-timeout MS] [--max-runtime SECONDS] [--egress strict|open]
          [--allow LIST] [--verbose]
        each flag falls back to its environment variable: VOX_SERVER_URL, VOX_AGENT_TOKEN,
        VOX_AGENT_REGION, VOX_AGENT_NAME (default: host name), VOX_AGENT_CONCURRENCY (1),
        VOX_AGENT_GRACE_SECONDS (60), VOX_AGENT_ASSETS_DIR, VOX_AGENT_WORK_DIR,
+       VOX_AGENT_AUDIO_CACHE_DIR (<work dir or tmp>/vox-audio-cache),
        VOX_AGENT_HEADLESS (true), VOX_AGENT_STEP_TIMEOUT_MS (30000),
        VOX_AGENT_MAX_RUNTIME_SECONDS (3600), VOX_AGENT_EGRESS (strict),
        VOX_AGENT_EGRESS_ALLOW (hosts, host:port, CIDRs or URL prefixes the browser may reach

@@ -93,6 +93,8 @@ const BLOCKED_V6: [string, string][] = [
   ["ff00::/8", "multicast"],
 ];
 const RANGES = [...BLOCKED_V4, ...BLOCKED_V6].map(([c, why]) => ({ ...cidr(c), why }));
+/** The refused IPv4 ranges as CIDR text, for relays that enforce the same rules (network_turn.ts). */
+export const BLOCKED_RANGES_V4: readonly string[] = BLOCKED_V4.map(([c]) => c);
 
 /** Why `ip` is not a public destination (loopback, private, …), or null when it is public. */
 export function nonPublic(ip: string): string | null {

@@ -23,6 +23,17 @@ export interface VoxEvent {
   kind?: string;
   role?: string;
   host?: string;
+  /** health: worst lateness of the page thread's timer since the last sample, ms. */
+  lag?: number;
+  /** health: real time minus audio time at the context's output, ms (constant while healthy). */
+  slip?: number;
+  /** tick: worst lateness of rendering against real time since the last tick, ms (the meter's). */
+  late?: number;
+  /** health (from a tick): the same, as a health sample. */
+  render?: number;
+  /** health: the context's playback underruns so far (count, and their total in ms). */
+  underruns?: number;
+  underrunMs?: number;
   consumed?: boolean;
 }
 
@@ -38,6 +49,7 @@ const KINDS = new Set([
   "getUserMedia",
   "tap",
   "ice",
+  "health",
 ]);
 const NUMBERS = [
   "ctx",
@@ -48,6 +60,12 @@ const NUMBERS = [
   "startFrame",
   "endFrame",
   "sampleRate",
+  "lag",
+  "slip",
+  "underruns",
+  "underrunMs",
+  "late",
+  "render",
 ] as const;
 // Events on a context's clock may not be ahead of its latest tick by more than this (seconds).
 const AHEAD_S = 1;
@@ -67,6 +85,12 @@ export function plausibleEvent(
   if (typeof ev.type !== "string" || !KINDS.has(ev.type)) return false;
   for (const k of NUMBERS) {
     if (ev[k] !== undefined && (typeof ev[k] !== "number" || !Number.isFinite(ev[k]))) return false;
+  }
+  // A page thread that stalled may read its context's clock ahead of the ticks still queued
+  // behind it, so a health sample's frame is not held to the latest tick.
+  if (ev.type === "health") {
+    return typeof ev.ctx === "number" && q.rates.has(ev.ctx) && typeof ev.frame === "number" &&
+      typeof ev.lag === "number";
   }
   if (["tick", "voice_start", "voice_end", "utt_start", "utt_end"].includes(ev.type)) {
     const ctx = ev.ctx as number | undefined;
@@ -93,6 +117,8 @@ export class EventQueue {
   egress?: EgressPolicy;
   /** Destinations the page's WebRTC named that the policy refuses. */
   blocked: BlockedDestination[] = [];
+  /** Measurement-health samples from the page, in arrival order (agent/measurement_health.ts). */
+  health: VoxEvent[] = [];
   /** Events dropped as implausible (see plausibleEvent). */
   rejected = 0;
   private checkedHosts = new Set<string>();
@@ -142,6 +168,11 @@ export class EventQueue {
     for (const e of batch) {
       if (e.type === "tick") {
         this.ticks.set(e.ctx!, e.frame!);
+        if (typeof e.late === "number") {
+          this.#health({ type: "health", ctx: e.ctx, frame: e.frame, render: e.late });
+        }
+      } else if (e.type === "health") {
+        this.#health(e);
       } else {
         if (e.type === "meter") this.rates.set(e.ctx!, e.sampleRate!);
         if (e.type === "primary") this.primary = e.ctx!;
@@ -150,6 +181,12 @@ export class EventQueue {
       }
     }
     this.wake();
+  }
+
+  // Thirty a second per context (ticks and the page thread's samples): the last half hour or more.
+  #health(e: VoxEvent) {
+    if (this.health.length >= 60_000) this.health.splice(0, 15_000);
+    this.health.push(e);
   }
 
   /** The first event not yet consumed that matches. */

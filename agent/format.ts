@@ -24,7 +24,7 @@ import { z } from "zod";
 export const LIMITS = {
   /** The longest wait or pause one step may ask for, in ms (ten minutes). */
   stepMs: 600_000,
-  /** All `sleep` steps and click_with_retry delays of one file together, in ms (ten minutes). */
+  /** All `sleep` and `pause` steps and click_with_retry delays of one file together, in ms (ten minutes). */
   totalSleepMs: 600_000,
   /** Steps in an application file. */
   applicationSteps: 200,
@@ -91,8 +91,12 @@ const step = <T extends z.ZodRawShape>(action: string, shape: T) =>
 const speakShape = {
   file: audio.optional(),
   text: z.string().min(1).max(5000).optional(),
-  voice: z.string().max(100).regex(/^[A-Za-z0-9][A-Za-z0-9_+-]*$/, "a voice name: letters, digits, _ + -")
-    .optional().describe("Vox: the espeak-ng voice for text"),
+  voice: z.string().max(100).regex(
+    /^(?:(?:espeak|flite|festival|openai):)?[A-Za-z0-9][A-Za-z0-9_+-]*$/,
+    "a voice name (letters, digits, _ + -), optionally after an engine: espeak:, flite:, festival: or openai:",
+  ).optional().describe(
+    "Vox: the voice for text: an espeak-ng voice (en-us), or engine:voice (flite:slt, festival:cmu_us_slt_arctic_hts, openai:alloy)",
+  ),
   gain_db: z.number().optional().describe("Vox: gain applied to the speech"),
   noise: noiseSpec.optional(),
 };
@@ -159,9 +163,32 @@ const steps = [
     level_db: z.number().optional(),
     grace_ms: pauseMs.optional(),
   }).describe("Vox: noise alone; a reply within grace_ms, or the agent stopping, counts against it"),
+  // Turn taking (issue 20; docs/agent.md "Turn taking").
+  step("pause", { ms: waitMs }).describe(
+    "Vox: the caller holds the turn for ms of silence after their last voiced sample; the agent talking in it is a takeover",
+  ),
+  step("backchannel", {
+    ...speakShape,
+    after: pauseMs.optional().describe("ms into the agent's reply (300); after_ms is the same"),
+    after_ms: pauseMs.optional(),
+    stop_window_ms: waitMs.optional().describe(
+      "the agent stopping within this after the backchannel is a false stop (1500)",
+    ),
+    timeout: waitMs.optional(),
+  }).refine(needsFileOrText, fileOrText).describe(
+    "Vox: a short acknowledgement (mm-hmm) spoken into the agent's reply; the agent should keep talking",
+  ),
+  step("speech_nearby", {
+    ...speakShape,
+    grace_ms: pauseMs.optional().describe(
+      "the agent replying or stopping within this after the speech counts against it (2000)",
+    ),
+  }).refine(needsFileOrText, fileOrText).describe(
+    "Vox: speech not addressed to the agent (a bystander), at gain_db; it must neither trigger a reply nor stop the agent",
+  ),
 ] as const;
 
-/** Every step action: voice-agent-tester's, then Vox's additions (barge_in, noise). */
+/** Every step action: voice-agent-tester's, then Vox's additions (barge_in, noise, pause, backchannel, speech_nearby). */
 export const STEP_ACTIONS: readonly string[] = steps.map((s) => s.shape.action.value);
 
 /** One step: an `action` and its fields. */
@@ -183,6 +210,7 @@ const tags = z.array(z.string().max(100)).max(50).optional();
 /** The pause a step asks for outright (sleep, click_with_retry's delays), in ms. */
 function pauseOf(step: Step): number {
   if (step.action === "sleep" && typeof step.time === "number") return step.time;
+  if (step.action === "pause" && typeof step.ms === "number") return step.ms;
   if (step.action === "click_with_retry") {
     // Each attempt may wait checkDelay after its click and retryDelay before the next one.
     const retryDelay = typeof step.retryDelay === "number"
@@ -210,7 +238,7 @@ const stepList = (max: number) =>
       if (total > LIMITS.totalSleepMs) {
         ctx.addIssue({
           code: "custom",
-          path: [i, st.action === "sleep" ? "time" : "retryDelay"],
+          path: [i, st.action === "sleep" ? "time" : st.action === "pause" ? "ms" : "retryDelay"],
           message: `the file's sleeps and retry delays add up to more than ${LIMITS.totalSleepMs} ms`,
         });
         return;
@@ -218,27 +246,82 @@ const stepList = (max: number) =>
     }
   });
 
-/** Vox: an impaired-network profile, a preset by name or explicit netem values. */
+/** Vox: one direction's impairment, overriding the profile's values for that direction. */
+const linkImpairment = z.strictObject({
+  delay_ms: z.number().nonnegative().max(60_000).optional(),
+  jitter_ms: z.number().nonnegative().max(60_000).optional(),
+  loss_pct: z.number().min(0).max(100).optional(),
+  rate_kbit: z.number().positive().optional(),
+});
+
+/**
+ * Vox: an impaired-network profile, a preset by name or explicit values (both directions),
+ * with optional `uplink` (from the caller's browser) and `downlink` (towards it) overrides.
+ */
 const networkProfile = z.strictObject({
   name: z.string().min(1).max(100),
   delay_ms: z.number().nonnegative().max(60_000).optional(),
   jitter_ms: z.number().nonnegative().max(60_000).optional(),
   loss_pct: z.number().min(0).max(100).optional(),
   rate_kbit: z.number().positive().optional(),
+  uplink: linkImpairment.optional(),
+  downlink: linkImpairment.optional(),
 });
 /** A network profile a scenario runs under (network resilience). */
 export type NetworkProfile = z.infer<typeof networkProfile>;
+
+/**
+ * Vox: an OpenAI-Realtime-protocol WebSocket endpoint as the application (agent/realtime; no
+ * browser). The API key comes from the workflow's sealed secrets, named by `auth.secret`.
+ */
+export const realtimeSchema = z.strictObject({
+  url: z.url({ protocol: /^wss?$/ }).max(2000).describe(
+    "ws:// or wss:// endpoint, e.g. …/v1/realtime?model=…",
+  ),
+  dialect: z.enum(["ga", "beta"]).default("ga").describe(
+    "event and session names sent (both are accepted); beta adds OpenAI-Beta: realtime=v1",
+  ),
+  model: z.string().min(1).max(200).optional().describe("session.model (GA)"),
+  auth: z.strictObject({
+    secret: z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/, "a secret name of the workflow"),
+    header: z.string().regex(/^[A-Za-z0-9-]{1,100}$/, "a header name").default("Authorization"),
+    scheme: z.string().max(50).regex(/^[A-Za-z0-9-]*$/).default("Bearer").describe(
+      "prefix before the key ('' for Azure's api-key header)",
+    ),
+  }).optional(),
+  format: z.enum(["pcm16", "g711_ulaw", "g711_alaw"]).default("pcm16").describe(
+    "caller and agent audio: PCM16 24 kHz or G.711 8 kHz",
+  ),
+  turn_detection: z.union([
+    z.null(),
+    z.looseObject({ type: z.enum(["server_vad", "semantic_vad"]) }),
+  ]).optional().describe("sent in session.update; null: the caller commits and asks for each reply"),
+  session: z.record(z.string(), z.unknown()).optional().describe("more session.update fields, sent as given"),
+  jitter_buffer_ms: z.number().min(0).max(2000).default(0).describe(
+    "playback starts this long after audio arrives",
+  ),
+  barge_in: z.enum(["faithful", "dumb_speaker"]).default("faithful").describe(
+    "faithful: flush playback on speech_started (truncate, cancel); dumb_speaker: never flush",
+  ),
+});
+/** A Realtime application's endpoint and session settings. */
+export type RealtimeSpec = z.infer<typeof realtimeSchema>;
 
 /** An application file: how to open and start the voice agent. */
 export const applicationSchema = z.looseObject({
   url: z.url({ protocol: /^https?$/ }).max(2000).optional(),
   /** A page served from the file's folder instead of a URL. */
   html: z.string().min(1).max(200_000).optional(),
+  /** Vox: an OpenAI-Realtime WebSocket endpoint instead of a page. */
+  realtime: realtimeSchema.optional(),
   tags,
   steps: stepList(LIMITS.applicationSteps).default([]),
-}).refine((a) => Boolean(a.url) !== Boolean(a.html), {
-  message: "needs exactly one of url or html",
+}).refine((a) => [a.url, a.html, a.realtime].filter(Boolean).length === 1, {
+  message: "needs exactly one of url or html (or realtime)",
   path: ["url"],
+}).refine((a) => !a.realtime || a.steps.length === 0, {
+  message: "a realtime application has no page, so no steps",
+  path: ["steps"],
 });
 
 /** A scenario file: what to say and measure. */
@@ -313,6 +396,13 @@ function stepBudgetMs(step: Step, stepMs: number): number {
       return (step.duration_ms as number) + (typeof step.grace_ms === "number" ? step.grace_ms : 0) + 10_000;
     case "listen":
       return 2 * timeout;
+    case "pause":
+      return (step.ms as number) + 5_000;
+    case "backchannel":
+      return SPEECH_MS + timeout + (typeof step.stop_window_ms === "number" ? step.stop_window_ms : 1500) +
+        (typeof step.after_ms === "number" ? step.after_ms : typeof step.after === "number" ? step.after : 0);
+    case "speech_nearby":
+      return SPEECH_MS + (typeof step.grace_ms === "number" ? step.grace_ms : 2000);
     default:
       return timeout + 5_000;
   }

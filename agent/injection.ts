@@ -3,17 +3,20 @@
  * for the page hooks, one utterance injected and followed until its last sample was delivered
  * on every audio context, and background noise for a whole scenario.
  */
-import { synthesize, toBase64 } from "./audio.ts";
+import { toBase64 } from "./audio.ts";
+import { speak } from "./voices.ts";
 import { type LoadedConfig, resolveAudio } from "./config.ts";
 import type { VoxEvent } from "./event_queue.ts";
 import type { NoiseSpec, Step } from "./format.ts";
 import { micFrames } from "./page_hooks.ts";
-import type { Frames, Session, Utterance } from "./session.ts";
+import type { Frames, Posted, Session, Utterance } from "./session.ts";
+
+export type { Posted };
 
 /** The speech of a `speak`/`barge_in` step as base64 audio: its file, or its text synthesized. */
 export async function audioPayload(config: LoadedConfig, step: Step): Promise<{ b64: string }> {
   if (typeof step.text === "string") {
-    return { b64: toBase64(await synthesize(step.text, (step.voice as string) ?? "en-us")) };
+    return { b64: toBase64(await speak(step.text, step.voice as string | undefined, config.speech)) };
   }
   const path = await resolveAudio(config, step.file as string);
   if (!path) throw new Error(`audio file not found: ${step.file}`);
@@ -48,6 +51,15 @@ export async function inject(
   stepNo: number,
   noisy: boolean,
 ): Promise<Utterance> {
+  return await follow(s, await post(s, payload), file, stepNo, noisy);
+}
+
+/**
+ * Queues one utterance in the microphone of every frame and returns at once. The page plays
+ * queued utterances in order; `payload.afterId`/`afterMs` hold one until `afterMs` after the
+ * last voiced sample of utterance `afterId` (a caller's pause, agent/turn_taking.ts).
+ */
+export async function post(s: Session, payload: Record<string, unknown>): Promise<Posted> {
   const id = s.nextId++;
   let res: { primary: number | null; ctxs: number[] };
   try {
@@ -68,6 +80,17 @@ export async function inject(
     }
     throw err;
   }
+  return { id, res };
+}
+
+/** Follows a posted utterance until its last sample was delivered on every context. */
+export async function follow(
+  s: Session,
+  { id, res }: Posted,
+  file: string,
+  stepNo: number,
+  noisy: boolean,
+): Promise<Utterance> {
   const ctx = res.primary ?? s.queue.primary ?? 0;
   const ev = await s.queue.until(
     () => s.queue.find((e) => e.type === "utt_end" && e.id === id && e.ctx === ctx),

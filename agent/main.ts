@@ -24,17 +24,28 @@ import { DAEMON_USAGE, daemonSettings, DaemonSettingsError } from "./daemon_sett
 import { type EgressPolicy, parseAllowList } from "./egress.ts";
 import { runMatrix } from "./job.ts";
 import { buildReport, type Report } from "./report.ts";
+import { loadReplay, ReplayError, type ReplayInfo } from "./replay.ts";
+import {
+  prepareSpeech,
+  type ReplayAudio,
+  speechArtifactName,
+  SpeechError,
+  speechRecords,
+  type SpokenAudio,
+} from "./voices.ts";
 
 const USAGE = `usage: deno task agent run --app <application.yaml> --suite <scenario.yaml>
          [--repeat N] [--report <file.json|file.csv>] [--concurrency N] [--headless true|false]
          [--verbose] [--recordings <dir>] [--step-timeout <ms>] [--params key=value,…]
          [--assets <dir>] [--application-tags a,b] [--scenario-tags a,b] [--retries N]
          [--record] [--audio-url <url|file>] [--audio-volume <gain>] [--dry-run]
-         [--egress open|strict] [--allow <list>]
+         [--egress open|strict] [--allow <list>] [--replay <result URL|report.json>]
        --app/-a (--applications) and --suite/-s (--scenarios) accept comma-separated files or
        folders (a matrix); --dry-run loads and checks every pair without a browser
        --egress strict applies a daemon's network policy: no loopback, private, link-local or
        cloud-metadata destinations except those --allow names (hosts, host:port, CIDRs, URL prefixes)
+       --replay speaks the audio a stored result spoke (https://vox.example/api/v1/results/42, read
+       with VOX_API_KEY) or a run-mode report did (report.json) instead of synthesizing it again
        deno task agent validate [--app <application.yaml>] [--suite <scenario.yaml>] [--assets <dir>]`;
 
 function fmt(v: number | null, unit = " ms"): string {
@@ -59,11 +70,31 @@ export function summaryText(report: Report): string {
     `  network resilience ${fmt(m.network_resilience, "")}${
       m.network_resilience == null ? `  (${report.notes.network_resilience})` : ""
     }`,
+    ...(report.network ?? []).map((p) =>
+      `    ${p.profile} (${p.method ?? "netem"}): ${fmt(p.score, "")}  response ${
+        p.response_latency_change_ms == null
+          ? "–"
+          : `${p.response_latency_change_ms >= 0 ? "+" : ""}${fmt(p.response_latency_change_ms)}`
+      }  interrupt ${
+        p.interrupt_latency_change_ms == null
+          ? "–"
+          : `${p.interrupt_latency_change_ms >= 0 ? "+" : ""}${fmt(p.interrupt_latency_change_ms)}`
+      }  failed turns ${p.turns_failed ?? "–"} (clean ${p.clean_turns_failed ?? "–"})${
+        p.error ? `  ✗ ${p.error}` : ""
+      }`
+    ),
     `  naturalness        ${fmt(m.naturalness, "")}`,
-    `  turns: ${report.turns.length}, failed: ${report.turns.filter((t) => !t.ok).length}`,
+    `  turns: ${report.turns.length}, failed: ${report.turns.filter((t) => !t.ok).length}${
+      report.notes.measurement_health ? ` (${report.notes.measurement_health})` : ""
+    }`,
   ];
   for (const t of report.turns.filter((t) => !t.ok)) {
     lines.push(`    ✗ ${t.kind} (run ${t.run}, ${t.file} step ${t.step}): ${t.note ?? "failed"}`);
+  }
+  if (report.replay) {
+    lines.push(
+      `  replayed the caller audio of ${report.replay.of} (${report.replay.utterances} utterance(s))`,
+    );
   }
   for (const r of report.runs) if (r.recording) lines.push(`  recording: ${r.recording}`);
   for (const e of report.errors) {
@@ -73,6 +104,28 @@ export function summaryText(report: Report): string {
   }
   lines.push(report.ok ? "  all runs completed" : "  the run failed");
   return lines.join("\n");
+}
+
+/**
+ * Writes each utterance's audio as `speech-<sha256>.wav` beside the recordings (a replay reads
+ * it from there: `--replay <report.json>`); returns the hashes written.
+ */
+async function keepSpeech(
+  spoken: ReadonlyMap<string, SpokenAudio>,
+  outDir: string | undefined,
+  report: Report,
+): Promise<Set<string>> {
+  const recording = report.runs.find((r) => r.recording)?.recording;
+  const dir = outDir ?? (recording ? dirname(recording) : null);
+  const kept = new Set<string>();
+  if (!dir) return kept;
+  await Deno.mkdir(dir, { recursive: true });
+  for (const s of spoken.values()) {
+    if (kept.has(s.sha256)) continue;
+    await Deno.writeFile(join(dir, speechArtifactName(s.sha256)), s.audio);
+    kept.add(s.sha256);
+  }
+  return kept;
 }
 
 async function writeReport(path: string | undefined, report: Report) {
@@ -108,7 +161,12 @@ function problemOf(err: unknown): Problem {
 async function loadAll(
   appArgs: string[],
   suiteArgs: string[],
-  options: LoadOptions & { applicationTags?: string; scenarioTags?: string },
+  options: LoadOptions & {
+    applicationTags?: string;
+    scenarioTags?: string;
+    spoken?: Map<string, SpokenAudio>;
+    replay?: ReplayAudio;
+  },
 ): Promise<{ apps: LoadedConfig[]; suites: LoadedConfig[]; problems: Problem[] }> {
   const problems: Problem[] = [];
   const load = async (args: string[], kind: "application" | "scenario") => {
@@ -145,6 +203,17 @@ async function loadAll(
   };
   const apps = byTags(await load(appArgs, "application"), options.applicationTags, "application");
   const suites = byTags(await load(suiteArgs, "scenario"), options.scenarioTags, "scenario");
+  // Run mode: cloud voices read their keys from the environment (OPENAI_API_KEY).
+  const key = Deno.env.get("OPENAI_API_KEY");
+  const cacheDir = Deno.env.get("VOX_AGENT_AUDIO_CACHE_DIR");
+  for (const config of [...apps, ...suites]) {
+    config.speech = {
+      secrets: key ? { OPENAI_API_KEY: key } : {},
+      cacheDir: cacheDir ? join(cacheDir, "speech") : undefined,
+      spoken: options.spoken,
+      replay: options.replay,
+    };
+  }
   return { apps, suites, problems };
 }
 
@@ -206,6 +275,7 @@ async function run(args: string[]): Promise<number> {
         "audio-volume": { type: "string", default: "1" },
         "assets-server": { type: "string" },
         "dry-run": { type: "boolean", default: false },
+        replay: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -266,11 +336,34 @@ async function run(args: string[]): Promise<number> {
   const reportPath = v.report;
   const outDir = v.recordings ??
     (reportPath ? join(dirname(resolve(reportPath)), "recordings") : undefined);
+  // --replay: the stored result's speech, fetched (or taken from the cache) before anything runs.
+  let replay: { audio: ReplayAudio; info: ReplayInfo } | undefined;
+  if (v.replay) {
+    try {
+      replay = await loadReplay(v.replay, {
+        apiKey: Deno.env.get("VOX_API_KEY"),
+        cacheDir: Deno.env.get("VOX_AGENT_AUDIO_CACHE_DIR") ??
+          join(Deno.env.get("TMPDIR") ?? "/tmp", "vox-audio-cache"),
+      });
+    } catch (err) {
+      if (!(err instanceof ReplayError)) throw err;
+      console.error(`✗ ${err.message}`);
+      const problem = { message: err.message, file: "(replay)", step: null, action: null };
+      await writeReport(reportPath, buildReport([], started, [problem]));
+      return 1;
+    }
+    console.log(
+      `replaying ${replay.info.of}: ${replay.info.utterances} utterance(s), ${replay.info.fetched} fetched, ${replay.info.cached} from the cache`,
+    );
+  }
+  const spoken = new Map<string, SpokenAudio>();
   const { apps, suites, problems } = await loadAll(appArgs, suiteArgs, {
     params,
     assets: v.assets,
     applicationTags: v["application-tags"],
     scenarioTags: v["scenario-tags"],
+    spoken,
+    replay: replay?.audio,
   });
   for (const c of [...apps, ...suites]) for (const w of c.warnings ?? []) console.log(`! ${c.path}: ${w}`);
   if (v["dry-run"]) {
@@ -282,8 +375,25 @@ async function run(args: string[]): Promise<number> {
     } else console.error(`dry run: ${problems.length} problem(s)`);
     return problems.length === 0 ? 0 : 1;
   }
+  if (problems.length === 0 && replay) {
+    // A text the result did not speak fails here, before a browser starts.
+    for (const config of [...apps, ...suites]) {
+      try {
+        await prepareSpeech([config]);
+      } catch (err) {
+        if (!(err instanceof SpeechError)) throw err;
+        problems.push({
+          file: config.path,
+          step: null,
+          action: null,
+          message: `${config.path}: ${err.message}`,
+        });
+      }
+    }
+  }
   if (problems.length > 0) {
     const report = buildReport([], started, problems);
+    if (replay) report.replay = replay.info;
     for (const p of problems) console.error(`✗ ${p.message}`);
     await writeReport(reportPath, report);
     return 1;
@@ -328,6 +438,7 @@ async function run(args: string[]): Promise<number> {
       outDir,
       stepTimeoutMs: Number(v["step-timeout"]),
       egress,
+      secrets: secretsFromEnv(),
       onProgress: (line) => console.log(line),
     }));
   } catch (err) {
@@ -336,6 +447,8 @@ async function run(args: string[]): Promise<number> {
     report = buildReport([], started, [{ message, file: "(browser)", step: null, action: null }]);
   }
   for (const sig of signals) Deno.removeSignalListener(sig, stop);
+  if (spoken.size > 0) report.speech = speechRecords(spoken, await keepSpeech(spoken, outDir, report));
+  if (replay) report.replay = replay.info;
   console.log(summaryText(report));
   await writeReport(reportPath, report);
   return report.ok ? 0 : 1;
@@ -453,4 +566,16 @@ if (import.meta.main) {
   if (command.startsWith("-")) Deno.exit(await daemon(Deno.args));
   console.error(`unknown command ${command}\n${USAGE}\n${DAEMON_USAGE}`);
   Deno.exit(2);
+}
+
+/**
+ * Run mode's workflow secrets (a Realtime endpoint's key, `realtime.auth.secret: NAME`): the
+ * environment's VOX_SECRET_<NAME> variables. Daemon jobs get them from the server instead.
+ */
+export function secretsFromEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(Deno.env.toObject())) {
+    if (k.startsWith("VOX_SECRET_") && k !== "VOX_SECRET_KEY") out[k.slice("VOX_SECRET_".length)] = v;
+  }
+  return out;
 }

@@ -5,17 +5,37 @@
  */
 import { withAgentLife } from "./die_with_agent.ts";
 import type { NetworkProfile } from "./format.ts";
+import { type ResolvedProfile, resolveProfile } from "./network_relay.ts";
 
-/** Named profiles a scenario may refer to with `network: [{ name: "3g" }]`. */
+/**
+ * Named profiles a scenario may refer to with `network: [{ name: "3g" }]`. Values apply to both
+ * directions unless `uplink` (from the caller's browser) or `downlink` (towards it) overrides
+ * them; docs/agent.md lists them.
+ */
 export const NETWORK_PRESETS: Record<string, Omit<NetworkProfile, "name">> = {
-  "3g": { delay_ms: 150, jitter_ms: 30, loss_pct: 1, rate_kbit: 1600 },
+  "3g": {
+    delay_ms: 150,
+    jitter_ms: 30,
+    loss_pct: 1,
+    rate_kbit: 1600,
+    uplink: { rate_kbit: 768 },
+  },
   "lossy": { delay_ms: 40, jitter_ms: 10, loss_pct: 5 },
   "high_latency": { delay_ms: 300, jitter_ms: 20 },
+  "flaky": { delay_ms: 80, jitter_ms: 50, loss_pct: 3 },
 };
 
-/** The `tc qdisc … netem …` arguments of a profile (presets fill unset fields). */
-export function netemArgs(profile: NetworkProfile): string[] {
-  const p = { ...NETWORK_PRESETS[profile.name], ...profile };
+/** Both directions of `profile`: the preset, then its own fields, then per-direction overrides. */
+export function profileLinks(profile: NetworkProfile): ResolvedProfile {
+  return resolveProfile(profile, NETWORK_PRESETS);
+}
+
+/**
+ * The `tc qdisc … netem …` arguments of one direction of a profile (presets fill unset
+ * fields): `up` goes on the browser's side of the link, `down` on the host's side.
+ */
+export function netemArgs(profile: NetworkProfile, direction: "up" | "down" = "up"): string[] {
+  const p = profileLinks(profile)[direction];
   const args = ["netem"];
   if (p.delay_ms) {
     args.push(
@@ -138,8 +158,9 @@ export async function impairedNetwork(
     await inNs(["ip", "addr", "add", `${net}.2/30`, "dev", peer]);
     await inNs(["ip", "link", "set", peer, "up"]);
     await inNs(["ip", "route", "add", "default", "via", `${net}.1`]);
-    await must("tc", ["qdisc", "add", "dev", host, "root", ...netemArgs(profile)]);
-    await inNs(["tc", "qdisc", "add", "dev", peer, "root", ...netemArgs(profile)]);
+    // The host end sends towards the browser (downlink); the namespace end sends from it.
+    await must("tc", ["qdisc", "add", "dev", host, "root", ...netemArgs(profile, "down")]);
+    await inNs(["tc", "qdisc", "add", "dev", peer, "root", ...netemArgs(profile, "up")]);
     let nat = false;
     if (!strict) {
       nat =

@@ -22,6 +22,15 @@ export interface HookOptions {
   binding: string;
   /** Report ICE servers and remote candidates (the strict egress policy). */
   strictEgress: boolean;
+  /** Network profiles (method relay): the TURN server every peer connection is forced through. */
+  turn?: ImposedTurn | null;
+}
+
+/** The TURN server the hooks impose on every RTCPeerConnection, with `iceTransportPolicy: "relay"`. */
+export interface ImposedTurn {
+  urls: string[];
+  username: string;
+  credential: string;
 }
 
 /** The page hooks with the worklet and the detector settings filled in. */

@@ -4,10 +4,10 @@
  *
  * ## Connection
  * One WebSocket per agent at {@link AGENT_WS_PATH}. The agent authenticates before anything
- * else, either with `Authorization: Bearer vox_agent_…` on the upgrade request (preferred:
- * a bad token is refused with HTTP 401 and no socket is opened) or, for clients that cannot
- * set headers, with `token` in its first frame, which must be `hello` and arrive within
- * {@link HELLO_TIMEOUT_MS}. The server answers `registered`, or closes with a
+ * else, with `Authorization: Bearer vox_agent_…` on the upgrade request: without it, or with a
+ * bad token, the server answers HTTP 401 and opens no socket; the 401's body says why
+ * (`error.details.reason`, `error.details.closeCode`). The first frame must be `hello`,
+ * within {@link HELLO_TIMEOUT_MS}. The server answers `registered`, or closes with a
  * {@link CloseCode} and a reason.
  *
  * All frames are UTF-8 JSON text of at most {@link MAX_FRAME_BYTES}; binary frames, larger
@@ -19,7 +19,7 @@
  * agent                                   server
  *   hello {name, region, capacity, activeJobs} →
  *                                         ← registered {agentId, heartbeatIntervalMs, resumed, dropped}
- *   heartbeat {activeJobs}  (every heartbeatIntervalMs) →
+ *   heartbeat {activeJobs, capacity?}  (every heartbeatIntervalMs; capacity: jobs it accepts now) →
  *                                         ← job.offer {jobId, attempt, workflow, evalSet, …}
  *   job.accepted {jobId}   or   job.rejected {jobId, reason} →
  *   job.progress {jobId, step, totalSteps, …} (any number) →
@@ -66,6 +66,11 @@ export const MAX_ARTIFACT_BYTES = 64 * 1024 * 1024;
 export const HELLO_TIMEOUT_MS = 10_000;
 /** Raw agent tokens look like this; only their SHA-256 is stored. */
 export const AGENT_TOKEN_PATTERN = /^vox_agent_[A-Za-z0-9]{32,64}$/;
+
+/** Where an agent fetches an audio clip of a job it holds, by SHA-256 (HTTP GET, Bearer token). */
+export function audioFetchPath(jobId: number, sha256: string): string {
+  return `/api/agent/jobs/${jobId}/audio/${sha256}`;
+}
 
 /** Where an agent uploads an artifact of a job it holds (HTTP PUT, Bearer token). */
 export function artifactUploadPath(jobId: number, name: string): string {
@@ -117,9 +122,22 @@ export type LatencyStats = z.infer<typeof latencyStatsSchema>;
 
 const score = z.number().min(0).max(100).nullable();
 
+const rate = z.number().min(0).max(1).nullable();
+const count = z.number().int().nonnegative().max(1_000_000);
+/** `metrics.turn_taking` (agent/turn_taking_metrics.ts): rates 0..1 or null, counts, penalty in ms. */
+export const turnTakingSchema = z.object({
+  pause_takeover_rate: rate,
+  backchannel_stop_rate: rate,
+  background_false_trigger_rate: rate,
+  n_pause: count,
+  n_backchannel: count,
+  n_background: count,
+  penalty_ms: z.number().nonnegative().max(1e7).nullable(),
+});
+
 /** One measured turn (SPEC §7). Extra fields (timestamps, notes) are kept. */
 export const turnSchema = z.looseObject({
-  kind: z.enum(["response", "interrupt"]),
+  kind: z.enum(["response", "interrupt", "pause", "backchannel", "background"]),
   latency_ms: z.number().nullable(),
   ok: z.boolean(),
 });
@@ -135,6 +153,8 @@ export const runReportSchema = z.looseObject({
     network_resilience: score,
     noise_reduction: score,
     naturalness: score,
+    /** Turn taking (vox-turntaking/1); absent from agents older than it. */
+    turn_taking: turnTakingSchema.optional(),
   }),
   turns: z.array(turnSchema).max(10_000),
   /** Method version per metric, e.g. `{ "response_latency": "audio-clock/1" }`. */
@@ -156,6 +176,7 @@ export const artifactRefSchema = z.object({
 export const helloSchema = z.object({
   type: z.literal("hello"),
   protocol: z.literal(PROTOCOL_VERSION),
+  /** Ignored: older agents sent their token here; the upgrade's header is what counts. */
   token: z.string().max(200).optional(),
   name: agentName,
   region: regionSchema,
@@ -170,6 +191,12 @@ export const helloSchema = z.object({
 export const heartbeatSchema = z.object({
   type: z.literal("heartbeat"),
   activeJobs: z.array(jobId).max(64).default([]),
+  /**
+   * Jobs the agent accepts at once now (an overloaded host lowers it, agent/host_health.ts);
+   * sent with every heartbeat, and at once when it changes. Optional: agents before it send
+   * none, and servers before it drop the key.
+   */
+  capacity: z.number().int().min(1).max(64).optional(),
 });
 
 /** The agent starts the offered job. */
@@ -258,12 +285,27 @@ export const jobOfferSchema = z.object({
     name: z.string(),
     providerId: z.string(),
     config: z.record(z.string(), z.unknown()),
+    /**
+     * The workflow's sealed secrets, opened by the server for this job only (SPEC §5): e.g. the
+     * Realtime endpoint's API key (`realtime.auth.secret`). Never logged or stored by the agent.
+     */
+    secrets: z.record(z.string(), z.string()).optional(),
   }),
   evalSet: z.object({
     id: z.number().int(),
     name: z.string(),
     config: z.record(z.string(), z.unknown()),
   }),
+  /**
+   * The audio clips the eval set names that the server holds (the project's uploads, the
+   * shipped library): the agent fetches each by hash (audioFetchPath), verifies it and gives it
+   * the job under its name. Absent from older servers.
+   */
+  audio: z.array(z.object({
+    name: z.string().max(200),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    bytes: z.number().int().positive(),
+  })).max(1000).optional(),
 });
 
 /** Stop the job; it was cancelled or given to someone else. */

@@ -11,6 +11,14 @@ import type { Session } from "./session.ts";
 const PULL_CHUNKS = 50;
 
 /**
+ * The meter hands its recording over in 100 ms chunks (agent/page/meter_worklet.js), and a run can
+ * end the moment the agent's voice is detected: without a short tail the chunk holding the last
+ * measured onset is still in the worklet, and the recording (which `deno task verify` re-derives
+ * the turns from) stops just before the evidence of its own last turn.
+ */
+const TAIL_MS = 250;
+
+/**
  * Pulls the primary meter's recording (caller left, agent right) and writes a WAV. The page
  * answers the pulls, so it is not believed about sizes: at most LIMITS.recordingCalls pulls and
  * LIMITS.recordingBytes bytes, and only a full pull is followed by another (a page answering
@@ -22,6 +30,7 @@ export async function saveRecording(
 ): Promise<{ path: string; sampleRate: number; firstFrame: number } | null> {
   const ctx = s.measureCtx ?? s.queue.primary;
   if (ctx == null) return null;
+  if (s.turns.length > 0 && !s.queue.signal?.aborted) await new Promise((r) => setTimeout(r, TAIL_MS));
   const parts: Uint8Array[] = [];
   let sampleRate = 0;
   let firstFrame = -1;

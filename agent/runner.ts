@@ -8,15 +8,24 @@
 import type { Browser, BrowserContext, Page } from "puppeteer-core";
 import { join, resolve, sep } from "node:path";
 import { ConfigError, type LoadedConfig } from "./config.ts";
-import { BlockedDestination, type EgressPolicy, type EgressProxy, startEgressProxy } from "./egress.ts";
-import type { Step } from "./format.ts";
+import {
+  BlockedDestination,
+  type EgressPolicy,
+  type EgressProxy,
+  parseAllowList,
+  startEgressProxy,
+} from "./egress.ts";
+import { jobDeadlineMs, type Step } from "./format.ts";
 import { background, noisePayload } from "./injection.ts";
 import { naturalness } from "./naturalness.ts";
-import { pageHooks } from "./page_hooks.ts";
+import { type ImposedTurn, pageHooks } from "./page_hooks.ts";
+import { type Relay, type ResolvedProfile, startTcpRelay } from "./network_relay.ts";
+import { checkTurn, runHealth } from "./measurement_health.ts";
 import { saveRecording } from "./recording.ts";
-import type { RunRecord, StepRecord, Turn } from "./report.ts";
+import { newRunRecord, type RunRecord, type StepRecord, type Turn } from "./report.ts";
 import { Session } from "./session.ts";
 import { executeStep } from "./steps.ts";
+import { settlePause } from "./turn_taking.ts";
 import { setHold } from "./turns.ts";
 
 /** Where a run is: step `step` of `totalSteps` (1-based, application then scenario steps). */
@@ -48,6 +57,16 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** On abort, close the run's pages at once (the daemon's deadline) instead of at the next wait. */
   closeOnAbort?: boolean;
+  /**
+   * Each call's own deadline, ms (job.ts; default: what its steps can take at most). Past it
+   * the call's pages close and it fails naming the deadline.
+   */
+  callDeadlineMs?: number;
+  /**
+   * Given, once a call's page is open, a function returning its record so far with its turns
+   * judged: what withDeadline() reports for a call that does not unwind in time.
+   */
+  onLive?: (snapshot: () => RunRecord) => void;
   /** Structured progress for a daemon: before each step, and once per measured turn. */
   onStep?: (info: StepProgress) => void;
   /** `--retries`: a failed repetition runs again, up to this many more times (default 0). */
@@ -67,6 +86,32 @@ export interface RunOptions {
   egress?: EgressPolicy;
   /** Address the egress proxy listens on (the host end of a network namespace); 127.0.0.1 by default. */
   egressListen?: string;
+  /**
+   * The workflow's secrets (daemon: from the job offer; run mode: VOX_SECRET_<NAME> variables),
+   * e.g. a Realtime endpoint's key. Never logged.
+   */
+  secrets?: Record<string, string>;
+  /**
+   * A network profile applied in user space (method relay, `network_resilience.ts`): the
+   * context's proxy is reached through the profile's TCP delay line, and the page hooks force
+   * WebRTC through `turn` (reached through its UDP delay line).
+   */
+  impair?: {
+    profile: ResolvedProfile;
+    turn: ImposedTurn | null;
+    /** TURN over TCP (strict egress: no UDP), let through the run's proxy to exactly this address. */
+    turnTcp?: { host: string; port: number };
+  };
+}
+
+/** The policy of an open run's proxy when a profile needs one: every destination. */
+const OPEN_POLICY: EgressPolicy = { allow: parseAllowList("0.0.0.0/0,::/0") };
+
+/** The abort reason of a call stopped at its own deadline (job.ts): its pages close at once. */
+export class CallDeadline extends Error {
+  constructor(readonly ms: number) {
+    super(`the call ran past its deadline of ${Math.round(ms / 1000)} s and was stopped`);
+  }
 }
 
 /** A step (or opening the page) failed; names the file, step and action. */
@@ -110,6 +155,17 @@ function safeName(s: string): string {
   return s.replace(/[^A-Za-z0-9_.-]+/g, "_");
 }
 
+/** The final health check of a call's turns (measurement_health.ts) and the run's summary. */
+function judgeTurns(session: Session, record: RunRecord, progress: (line: string) => void) {
+  for (const turn of session.turns) {
+    const ctx = session.turnCtx.get(turn) ?? session.measureCtx ?? session.queue.primary;
+    if (ctx != null && checkTurn(turn, session.queue.health, ctx, { final: true })) {
+      progress(`    ${turn.kind} turn ${turn.note}`);
+    }
+  }
+  record.health = runHealth(session.turns);
+}
+
 /** Runs one repetition of app × suite in a fresh browser context; never throws. */
 export async function runOnce(
   browser: Browser,
@@ -121,25 +177,13 @@ export async function runOnce(
 ): Promise<RunRecord> {
   const progress = options.onProgress ?? (() => {});
   const began = performance.now();
-  const record: RunRecord = {
-    run,
-    app: app.path,
-    suite: suite.path,
-    repetition,
-    ok: false,
-    error: null,
-    steps: [],
-    turns: [],
-    noise_checks: [],
-    recording: null,
-    sample_rate: null,
-    naturalness: null,
-  };
+  const record = newRunRecord(run, app.path, suite.path, repetition);
   let context: BrowserContext | null = null;
   let html: ReturnType<typeof serveHtml> | null = null;
   let session: Session | null = null;
   let video: { stop(): Promise<void> } | null = null;
   let proxy: EgressProxy | null = null;
+  let impairRelay: Relay | null = null;
   // A refused destination ends the run with its name, whatever the page did with the refusal.
   const blocked = (): BlockedDestination | undefined => proxy?.blocked[0] ?? session?.queue.blocked[0];
   const failIfBlocked = (file: string, step: number | null, action: string | null) => {
@@ -147,11 +191,22 @@ export async function runOnce(
     if (b) throw new StepFailure(b.message, file, step, action);
   };
   try {
-    if (options.egress) {
-      proxy = startEgressProxy(options.egress, options.egressListen);
+    if (options.egress || options.impair) {
+      proxy = startEgressProxy(options.egress ?? OPEN_POLICY, options.egressListen);
+      let proxyUrl = proxy.url;
+      if (options.impair) {
+        const t = options.impair.turnTcp;
+        if (t) {
+          proxy.allow({ kind: "host", host: t.host, port: t.port, path: null, text: `${t.host}:${t.port}` });
+        }
+        // Everything the context sends through its proxy crosses the profile's TCP delay line first.
+        const u = new URL(proxy.url);
+        impairRelay = startTcpRelay({ hostname: u.hostname, port: Number(u.port) }, options.impair.profile);
+        proxyUrl = `http://127.0.0.1:${impairRelay.port}`;
+      }
       // <-loopback> removes Chromium's implicit bypass, so loopback goes through the proxy too.
       context = await browser.createBrowserContext({
-        proxyServer: proxy.url,
+        proxyServer: proxyUrl,
         proxyBypassList: ["<-loopback>"],
       });
     } else {
@@ -160,12 +215,21 @@ export async function runOnce(
     // A job stopped at its deadline (or cancelled) loses its pages at once: whatever the page
     // was doing, every wait on it ends.
     const ctx = context;
-    if (options.closeOnAbort) {
-      options.signal?.addEventListener("abort", () => ctx.close().catch(() => {}), { once: true });
-    }
+    options.signal?.addEventListener("abort", () => {
+      if (options.closeOnAbort || options.signal?.reason instanceof CallDeadline) ctx.close().catch(() => {});
+    }, { once: true });
     const page = await context.newPage();
     const opts = { stepTimeoutMs: 30_000, verbose: false, ...options };
     session = new Session(page, run, opts.stepTimeoutMs, options.outDir, progress);
+    // A call given up at its deadline (withDeadline) still reports what it measured, judged.
+    const live = session;
+    options.onLive?.(() => {
+      record.turns = live.turns;
+      record.noise_checks = live.noiseChecks;
+      record.steps = live.steps;
+      judgeTurns(live, record, progress);
+      return record;
+    });
     const s = session;
     s.queue.signal = options.signal;
     s.queue.onPageError = (m) => progress(`    [vox] ${m}`);
@@ -178,7 +242,12 @@ export async function runOnce(
     const binding = `vox${crypto.randomUUID().replaceAll("-", "")}`;
     await page.exposeFunction(binding, (json: string) => s.queue.pushFromPage(json));
     await page.evaluateOnNewDocument(
-      await pageHooks({ verbose: !!options.verbose, binding, strictEgress: !!options.egress }),
+      await pageHooks({
+        verbose: !!options.verbose,
+        binding,
+        strictEgress: !!options.egress,
+        turn: options.impair?.turn ?? null,
+      }),
     );
     if (options.verbose) page.on("console", (m) => progress(`    [page] ${m.text()}`));
     page.on("pageerror", (e) => progress(`    [page error] ${(e as Error).message ?? e}`));
@@ -242,7 +311,7 @@ export async function runOnce(
       const turnsBefore = s.turns.length;
       const began = performance.now();
       try {
-        const extra = await executeStep(s, config, step, n);
+        const extra = await executeStep(s, config, step, n, config.steps.slice(n));
         const b = blocked();
         if (b) throw b;
         const elapsed = Math.round(performance.now() - began);
@@ -264,6 +333,12 @@ export async function runOnce(
         }
         s.steps.push(rec);
         for (const turn of s.turns.slice(turnsBefore)) {
+          // The turn's frames count on the context it was measured in (rebased to where the reply was heard).
+          const ctx = s.measureCtx ?? s.queue.primary;
+          if (ctx != null) {
+            s.turnCtx.set(turn, ctx);
+            checkTurn(turn, s.queue.health, ctx, { final: false });
+          }
           options.onStep?.({ run, step: index, totalSteps: all.length, message: `${turn.kind} turn`, turn });
         }
       } catch (err) {
@@ -280,6 +355,8 @@ export async function runOnce(
         throw new StepFailure(message, config.path, n, step.action);
       }
     }
+    // A pause at the end of the scenario is over once its time has passed.
+    await settlePause(s);
     failIfBlocked(app.path, null, null);
     record.ok = true;
   } catch (err) {
@@ -302,6 +379,14 @@ export async function runOnce(
       record.turns = session.turns;
       record.noise_checks = session.noiseChecks;
       record.steps = session.steps;
+      // Before the recording's pulls, which on a busy host are the slowest part of the end.
+      if (options.collect) {
+        try {
+          record.collected = await options.collect(session.page);
+        } catch (err) {
+          record.collected = { error: (err as Error).message };
+        }
+      }
       try {
         const base = `${safeName(app.name)}__${safeName(suite.name)}__run${run}-${
           Date.now().toString(36)
@@ -316,17 +401,71 @@ export async function runOnce(
       } catch (err) {
         progress(`    recording could not be saved: ${(err as Error).message}`);
       }
-      if (options.collect) {
-        try {
-          record.collected = await options.collect(session.page);
-        } catch (err) {
-          record.collected = { error: (err as Error).message };
-        }
-      }
+      // Judged again now that the samples after the last turn are in (the recording's tail
+      // waited for them): a turn may have been checked before its window was covered.
+      judgeTurns(session, record, progress);
     }
     await context?.close().catch(() => {});
     await html?.close().catch(() => {});
+    await impairRelay?.close().catch(() => {});
     await proxy?.close().catch(() => {});
   }
   return record;
+}
+
+/**
+ * After its deadline a call gets this long to unwind (its pages are closed) before it is given
+ * up: on a host at a load of 15 a closed page's pending calls took ~25 s to fail.
+ */
+const UNWIND_MS = 30_000;
+
+/**
+ * Runs one call under its own deadline (`options.callDeadlineMs`, by default what its steps can
+ * take at most, as `jobDeadlineMs()` counts a job of one repetition): past it the call's pages
+ * close, it fails naming the deadline, and what it measured before stays. A call that does not
+ * unwind within UNWIND_MS after that is given up, so a run on a host too busy to finish its
+ * calls still ends (issue 19: at 16 calls on 2 cores a run never did).
+ */
+export async function withDeadline(
+  p: { app: LoadedConfig; suite: LoadedConfig; run: number; repetition: number },
+  options: RunOptions,
+  call: (signal: AbortSignal, onLive: (snapshot: () => RunRecord) => void) => Promise<RunRecord>,
+): Promise<RunRecord> {
+  const ms = options.callDeadlineMs ??
+    jobDeadlineMs(p.app, { steps: p.suite.steps }, 1, Infinity, options.stepTimeoutMs ?? 30_000);
+  const abort = new AbortController();
+  const outer = options.signal;
+  const follow = () => abort.abort(outer?.reason);
+  if (outer?.aborted) follow();
+  outer?.addEventListener("abort", follow, { once: true });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let unwind: ReturnType<typeof setTimeout> | undefined;
+  let snapshot: (() => RunRecord) | null = null;
+  const running = call(abort.signal, (f) => (snapshot = f));
+  const late = new Promise<RunRecord | null>((resolve) => {
+    timer = setTimeout(() => {
+      abort.abort(new CallDeadline(ms));
+      unwind = setTimeout(() => resolve(null), UNWIND_MS);
+      running.then(resolve, () => resolve(null));
+    }, ms);
+  });
+  let rec: RunRecord | null;
+  try {
+    rec = await Promise.race([running, late]);
+  } finally {
+    clearTimeout(timer);
+    clearTimeout(unwind);
+    outer?.removeEventListener("abort", follow);
+  }
+  if (!(abort.signal.reason instanceof CallDeadline)) return rec!;
+  rec ??= (snapshot as (() => RunRecord) | null)?.() ??
+    newRunRecord(p.run, p.app.path, p.suite.path, p.repetition);
+  rec.ok = false;
+  rec.error = {
+    message: (abort.signal.reason as CallDeadline).message,
+    file: rec.error?.file ?? p.app.path,
+    step: rec.error?.step ?? null,
+    action: rec.error?.action ?? null,
+  };
+  return rec;
 }

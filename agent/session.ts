@@ -8,6 +8,7 @@ import type { Frame, Page } from "puppeteer-core";
 import { EventQueue, type VoxEvent } from "./event_queue.ts";
 import { DETECTOR } from "./page_hooks.ts";
 import type { NoiseCheck, StepRecord, Turn } from "./report.ts";
+import type { Step } from "./format.ts";
 
 /** Where an utterance lies on one context's clock (voiced part and whole file), in frames. */
 export interface Frames {
@@ -30,6 +31,12 @@ export interface Utterance extends Frames {
   step: number;
 }
 
+/** An utterance queued in the page's microphone (every frame), not yet followed (injection.ts). */
+export interface Posted {
+  id: number;
+  res: { primary: number | null; ctxs: number[] };
+}
+
 /** State of one repetition while its steps run. */
 export class Session {
   queue = new EventQueue();
@@ -43,6 +50,19 @@ export class Session {
   measureCtx: number | null = null;
   /** How long the agent's voice may pause within one segment (the page's detector hold). */
   holdMs = DETECTOR.holdMs;
+  /** A `pause` step waiting for the caller to resume (agent/turn_taking.ts). */
+  pendingPause: {
+    prev: Utterance;
+    ms: number;
+    file: string;
+    step: number;
+    /** The resuming speak's utterance, queued behind the one before the pause. */
+    queued?: { step: Step; posted: Posted; noisy: boolean };
+  } | null = null;
+  /** An utterance queued to resume after the coming `pause` (set by the speak before it). */
+  queuedResume: { step: Step; posted: Posted; noisy: boolean } | null = null;
+  /** The audio context each turn was measured on, for its health check (agent/measurement_health.ts). */
+  turnCtx = new Map<Turn, number>();
   /** Frame of the page (main document or iframe) that owns each audio context. */
   frameOf = new Map<number, Frame>();
 

@@ -8,7 +8,8 @@ import type { LoadedConfig } from "./config.ts";
 import { clickAttempts, type Step } from "./format.ts";
 import { DETECTOR } from "./page_hooks.ts";
 import type { Session } from "./session.ts";
-import { bargeIn, noiseOnly, setHold, speak, waitForSilence, waitForVoice } from "./turns.ts";
+import { backchannel, pause, settlePause, speakTurn, speechNearby } from "./turn_taking.ts";
+import { bargeIn, noiseOnly, setHold, waitForSilence, waitForVoice } from "./turns.ts";
 
 /**
  * Runs one step of an application or scenario file on the session's page. Returns the
@@ -19,10 +20,14 @@ export async function executeStep(
   config: LoadedConfig,
   step: Step,
   n: number,
+  /** The steps that follow in the same file (a speak before a pause queues the one after it). */
+  upcoming: Step[] = [],
 ): Promise<Record<string, number> | undefined> {
   const page = s.page;
   const timeout = typeof step.timeout === "number" ? step.timeout : s.stepTimeoutMs;
   const selector = step.selector as string;
+  // A caller's pause ends at the next speak; any other step waits it out first.
+  if (s.pendingPause && step.action !== "speak") await settlePause(s);
   switch (step.action) {
     case "click":
       await page.waitForSelector(selector, { timeout });
@@ -89,7 +94,16 @@ export async function executeStep(
       return;
     }
     case "speak":
-      await speak(s, config, step, n);
+      await speakTurn(s, config, step, n, upcoming);
+      return;
+    case "pause":
+      pause(s, config, step, n);
+      return;
+    case "backchannel":
+      await backchannel(s, config, step, n, timeout);
+      return;
+    case "speech_nearby":
+      await speechNearby(s, config, step, n);
       return;
     case "barge_in":
       await bargeIn(s, config, step, n, timeout);

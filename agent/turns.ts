@@ -6,13 +6,13 @@
 import type { LoadedConfig } from "./config.ts";
 import type { VoxEvent } from "./event_queue.ts";
 import type { NoiseSpec, Step } from "./format.ts";
-import { audioPayload, inject, noisePayload } from "./injection.ts";
+import { audioPayload, follow, inject, noisePayload, post, type Posted } from "./injection.ts";
 import { voxFrames } from "./page_hooks.ts";
 import type { NoiseCheck, Turn } from "./report.ts";
 import type { Frames, Session, Utterance } from "./session.ts";
 
 /** The fields every turn of utterance `u` carries (where it was said, its frames). */
-function turnBase(s: Session, u: Utterance) {
+export function turnBase(s: Session, u: Utterance) {
   return {
     run: s.run,
     file: u.file,
@@ -63,6 +63,31 @@ async function interruptTurn(s: Session, u: Utterance, stopTimeoutMs: number): P
   };
 }
 
+/** A speech step's audio as the page hooks take it (file or text, gain, noise); `noisy` with noise. */
+export async function speechPayload(
+  s: Session,
+  config: LoadedConfig,
+  step: Step,
+  defaultGainDb?: number,
+): Promise<{ payload: Record<string, unknown>; noisy: boolean }> {
+  const payload: Record<string, unknown> = { ...(await audioPayload(config, step)) };
+  const gain = typeof step.gain_db === "number" ? step.gain_db : defaultGainDb;
+  if (gain != null) payload.gainDb = gain;
+  const noise = await noisePayload(config, step.noise as NoiseSpec | undefined);
+  if (noise) payload.noise = noise;
+  return { payload, noisy: !!noise || s.backgroundActive };
+}
+
+/** How a `speak` is fed when turn taking needs more than the default (agent/turn_taking.ts). */
+export interface SpeakOptions {
+  /** The utterance was queued already (it resumes a caller's pause): follow it. */
+  posted?: { posted: Posted; noisy: boolean };
+  /** Called once the utterance is queued, before it has played (to queue what follows it). */
+  afterPost?: (id: number) => Promise<void>;
+  /** It resumes the caller's own turn after a pause: no interrupt turn. */
+  resumed?: boolean;
+}
+
 /**
  * A `speak` step: injects the utterance; speech that starts while the agent talks is a barge-in
  * and yields an interrupt turn (the agent must stop within `stopTimeoutMs`).
@@ -73,15 +98,18 @@ export async function speak(
   step: Step,
   n: number,
   stopTimeoutMs = 2000,
+  opts: SpeakOptions = {},
 ): Promise<Utterance> {
-  const payload: Record<string, unknown> = { ...(await audioPayload(config, step)) };
-  if (typeof step.gain_db === "number") payload.gainDb = step.gain_db;
-  const noise = await noisePayload(config, step.noise as NoiseSpec | undefined);
-  if (noise) payload.noise = noise;
-  const u = await inject(s, payload, config.path, n, !!noise || s.backgroundActive);
+  let queued = opts.posted;
+  if (!queued) {
+    const { payload, noisy } = await speechPayload(s, config, step);
+    queued = { posted: await post(s, payload), noisy };
+  }
+  await opts.afterPost?.(queued.posted.id);
+  const u = await follow(s, queued.posted, config.path, n, queued.noisy);
   if (u.voicedStart < 0) throw new Error("the utterance holds no voiced sample above -40 dBFS");
   s.last = u;
-  if (u.agentVoicedAtStart) {
+  if (u.agentVoicedAtStart && !opts.resumed) {
     const turn = await interruptTurn(s, u, stopTimeoutMs);
     s.turns.push(turn);
     s.progress(

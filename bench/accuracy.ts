@@ -7,9 +7,17 @@ import { parseArgs } from "node:util";
 import { launchChromium } from "../agent/browser.ts";
 import { loadConfig } from "../agent/config.ts";
 import { runMatrix } from "../agent/job.ts";
-import type { Turn } from "../agent/report.ts";
-import { quantile } from "../agent/stats.ts";
-import { appFile, collectTruth, serveReferenceAgent, type TruthRecord } from "./reference_agent.ts";
+import { collectTruth, serveReferenceAgent } from "./reference_agent.ts";
+import {
+  gradeReport,
+  OUTPUT_PATHS,
+  type OutputPath,
+  referenceApp,
+  type Sample,
+  SCENARIO,
+  STOPS,
+  summarize,
+} from "./scoring.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -19,40 +27,25 @@ const { values } = parseArgs({
     json: { type: "string" },
   },
 });
-const paths = (Deno.env.get("VOX_BENCH_PATHS")?.split(",") ?? ["webaudio", "src", "srcobject"]) as (
-  | "webaudio"
-  | "src"
-  | "srcobject"
-)[];
+const paths = (Deno.env.get("VOX_BENCH_PATHS")?.split(",") ?? OUTPUT_PATHS) as OutputPath[];
 const delays = Deno.env.get("VOX_BENCH_DELAYS")
   ? Deno.env.get("VOX_BENCH_DELAYS")!.split(",").map(Number)
   : values.quick
   ? [500, 1500]
   : [400, 700, 1000, 1500, 2000];
-const stops = [200, 350, 500];
-const targets = { webaudio: [5, 10], src: [10, 15], srcobject: [10, 15] } as const;
 
 const server = serveReferenceAgent();
 const chromium = await launchChromium();
 const outDir = await Deno.makeTempDir({ prefix: "vox-bench-" });
-const suite = await loadConfig("tests/fixtures/vat/barge_in.yaml", "scenario");
+const suite = await loadConfig(SCENARIO, "scenario");
 
-interface Sample {
-  path: string;
-  kind: "response" | "interrupt";
-  error: number | null;
-  baseline: number | null;
-}
 const samples: Sample[] = [];
 // Barge-ins whose stop fell just before a word on an element path: the truth cannot decide.
 const ambiguous: string[] = [];
 const started = performance.now();
 for (const path of paths) {
   const apps = await Promise.all(
-    delays.map((d, i) =>
-      appFile(`${server.url}agent/index.html?out=${path}&delay=${d}&stop=${stops[i % stops.length]}`)
-        .then((f) => loadConfig(f, "application"))
-    ),
+    delays.map((d, i) => referenceApp(server.url, path, d, STOPS[i % STOPS.length])),
   );
   const { report } = await runMatrix(apps, [suite], {
     browser: chromium.browser,
@@ -60,33 +53,12 @@ for (const path of paths) {
     concurrency: Number(values.concurrency),
     collect: collectTruth,
   });
-  for (const run of report.runs) {
-    const truth = (run.collected as TruthRecord[] | undefined) ?? [];
-    const turns = report.turns.filter((t) => t.run === run.run);
-    for (const kind of ["response", "interrupt"] as const) {
-      const real = truth.filter((t) => t.kind === kind);
-      const measured = turns.filter((t) => t.kind === kind);
-      real.forEach((t, i) => {
-        const m: Turn | undefined = measured[i];
-        const ok = m?.latency_ms != null && t.latency_ms != null;
-        let baseline: number | null = null;
-        if (
-          kind === "response" && m?.agent_frame != null && m.caller_file_end_frame != null &&
-          t.latency_ms != null
-        ) {
-          const fromFileEnd = ((m.agent_frame - m.caller_file_end_frame) / m.sample_rate!) * 1000;
-          baseline = Math.abs(fromFileEnd - t.latency_ms);
-        }
-        if (t.ambiguous) {
-          ambiguous.push(path);
-          return;
-        }
-        samples.push({ path, kind, error: ok ? Math.abs(m.latency_ms! - t.latency_ms!) : null, baseline });
-        const bad = !ok || Math.abs(m.latency_ms! - t.latency_ms!) > 20;
-        if (bad && Deno.env.get("VOX_BENCH_DEBUG")) console.error(path, kind, JSON.stringify({ t, m }));
-      });
-    }
+  const graded = gradeReport(report, () => path);
+  for (const { run, reason } of graded.noTruth) {
+    console.error(`run ${run}: no truth from the page (${reason})`);
   }
+  samples.push(...graded.samples);
+  ambiguous.push(...graded.ambiguous);
   if (!report.ok) console.error(`  ${path}: ${report.errors.map((e) => e.message).join("; ")}`);
 }
 await chromium.close();
@@ -104,21 +76,9 @@ console.log(
   "path       metric     n  detected   p50 |err|  p95 |err|  max |err|  target p95  vat-method p50",
 );
 for (const path of paths) {
-  for (const [k, kind] of (["response", "interrupt"] as const).entries()) {
-    const set = samples.filter((s) => s.path === path && s.kind === kind);
-    const errs = set.map((s) => s.error).filter((e): e is number => e != null).sort((a, b) => a - b);
-    const base = set.map((s) => s.baseline).filter((e): e is number => e != null).sort((a, b) => a - b);
-    const row = {
-      path,
-      kind,
-      n: set.length,
-      detected: set.length ? errs.length / set.length : 0,
-      p50: errs.length ? quantile(errs, 0.5) : null,
-      p95: errs.length ? quantile(errs, 0.95) : null,
-      max: errs.length ? errs[errs.length - 1] : null,
-      target_p95: targets[path][k],
-      baseline_p50: base.length ? quantile(base, 0.5) : null,
-    };
+  for (const kind of ["response", "interrupt"] as const) {
+    const { unreliable: _u, bias_p50: _b, ...summary } = summarize(samples, path, kind);
+    const row = { ...summary, detected: summary.detected ?? 0 };
     rows.push(row);
     console.log(
       `${path.padEnd(10)} ${kind.padEnd(9)} ${String(row.n).padStart(2)}  ${

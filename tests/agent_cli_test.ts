@@ -55,7 +55,11 @@ steps:
       "network_resilience",
       "noise_reduction",
       "response_latency",
+      "turn_taking",
     ]);
+    // No pause, backchannel or bystander steps: every turn-taking rate is null, not 0.
+    assert.equal(json.metrics.turn_taking.pause_takeover_rate, null);
+    assert.equal(json.metrics.turn_taking.n_pause, 0);
     assert.deepEqual(Object.keys(json.metrics.response_latency).sort(), ["median", "n", "p90", "sd"]);
     assert.equal(json.metrics.response_latency.n, 2);
     assert.deepEqual(json.metrics.interrupt_latency, { median: null, sd: null, p90: null, n: 0 });

@@ -2,6 +2,8 @@
 // database, served on a real port) running real headless Chromium jobs against the
 // reference voice agent: delivery, server restart, network drop and SIGTERM.
 import assert from "node:assert/strict";
+import { PostgresArtifactStore } from "../lib/artifact_store.ts";
+import { verifyBoards } from "../lib/verify.ts";
 import { createAgentToken } from "../lib/agent_tokens.ts";
 import { Orchestrator } from "../lib/orchestrator.ts";
 import { createJob } from "../lib/queue.ts";
@@ -9,6 +11,8 @@ import { createLogger } from "../lib/log.ts";
 import { EvalDaemon } from "../agent/daemon.ts";
 import { daemonSettings } from "../agent/daemon_settings.ts";
 import { createTestApp } from "./_app.ts";
+import { serveApp } from "./_orch.ts";
+import type { HttpServer } from "../lib/http_server.ts";
 import { createUser } from "./_auth.ts";
 import { createTestDatabase, setSetting } from "./_db.ts";
 import { eventually } from "./_wait.ts";
@@ -33,7 +37,7 @@ await setSetting(sql, "jobs.heartbeat_timeout_seconds", 60);
 class TestServer {
   port = 0;
   #orch: Orchestrator | null = null;
-  #server: Deno.HttpServer<Deno.NetAddr> | null = null;
+  #server: HttpServer | null = null;
   #n = 0;
 
   get url(): string {
@@ -56,7 +60,7 @@ class TestServer {
     });
     await orch.start();
     const { app } = await createTestApp(sql, { orchestrator: orch, serverId });
-    this.#server = Deno.serve({ port: this.port, hostname: "127.0.0.1", onListen() {} }, app.fetch);
+    this.#server = await serveApp(app, orch, this.port);
     this.port = this.#server.addr.port;
     this.#orch = orch;
   }
@@ -207,6 +211,13 @@ Deno.test({
     const report = r.report as { methods: Record<string, string>; runs: { recording: string }[] };
     assert.equal(report.methods.response_latency, "vox-audioclock-response/1");
     assert.equal(report.runs[0].recording, "recording-1.wav");
+    // The receipts hold: `deno task verify` re-derives the turn from the uploaded recording with
+    // the meter's detector and agrees with what the agent measured in the page (issue 13).
+    const [{ id: resultId }] = await sql`SELECT id FROM eval_results WHERE job_id = ${job.id}`;
+    const verified = await verifyBoards(sql, new PostgresArtifactStore(), { resultIds: [resultId] });
+    assert.deepEqual(verified.mismatches, []);
+    assert.equal(verified.recordings, 1);
+    assert.equal(verified.turnsRederived, 1, JSON.stringify(verified));
     const [agent] = await sql`SELECT state, version FROM eval_agents WHERE name = ${"daemon-" + regionA}`;
     assert.match(agent.version, /^vox_eval_agentd\/1/);
     await eventually(async () => {
@@ -540,7 +551,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "an unknown token refused at the upgrade is retried in hello, and the refusal ends the daemon",
+  name: "a token refused at the upgrade ends the daemon with the reason from the 401's body",
   async fn() {
     const unknown = "vox_agent_" + "Z".repeat(40);
     const d = new EvalDaemon(settings("daemon-unknown", unknown, server.url), () => {});
@@ -548,9 +559,21 @@ Deno.test({
     try {
       const final = await d.conn.untilFinal();
       assert.equal(final.code, 4001);
-      assert.match(final.reason, /not known/);
+      assert.equal(final.reason, "agent token is not known");
     } finally {
       await d.stop();
+    }
+    // Revoked before the daemon ever connected: told apart from an unknown one (4002: do not retry).
+    const { token, info } = await createAgentToken(sql, { name: "revoked-early", region: "daemon-early" });
+    const { revokeAgentToken } = await import("../lib/agent_tokens.ts");
+    await revokeAgentToken(sql, info.id);
+    const r = new EvalDaemon(settings("daemon-early", token, server.url), () => {});
+    r.start();
+    try {
+      const final = await r.conn.untilFinal();
+      assert.deepEqual(final, { code: 4002, reason: "agent token was revoked" });
+    } finally {
+      await r.stop();
     }
   },
 });

@@ -12,6 +12,7 @@ import { createLogger } from "../lib/log.ts";
 import { EvalDaemon } from "../agent/daemon.ts";
 import { daemonSettings } from "../agent/daemon_settings.ts";
 import { createTestApp } from "./_app.ts";
+import { serveApp } from "./_orch.ts";
 import { createUser } from "./_auth.ts";
 import { createTestDatabase, setSetting } from "./_db.ts";
 import { alive, descendants } from "./_procs.ts";
@@ -48,7 +49,7 @@ const orch = new Orchestrator({
 });
 await orch.start();
 const { app } = await createTestApp(sql, { orchestrator: orch, serverId: "limits-test" });
-const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, app.fetch);
+const server = await serveApp(app, orch);
 const serverUrl = `http://127.0.0.1:${server.addr.port}`;
 
 function settingsFor(region: string, token: string) {

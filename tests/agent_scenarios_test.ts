@@ -126,7 +126,9 @@ Deno.test(
 
 Deno.test("speak: { text } is synthesized and reaches the microphone", async () => {
   const suite = await loadConfig("tests/fixtures/vat/speak_text.yaml", "scenario");
-  const { report } = await runJob(await agent("out=src&delay=800&shadow=1"), suite, {
+  // Web Audio output, whose truth is exact: an <audio src> page's truth (a wall-clock play()) drifts
+  // ~25 ms under the suite's parallel load, which is agent_accuracy_test's subject (run alone), not this one's.
+  const { report } = await runJob(await agent("out=webaudio&delay=800"), suite, {
     browser: chromium.browser,
     outDir,
     collect: collectTruth,
@@ -166,7 +168,7 @@ Deno.test("a corrupt audio file fails its speak step with a decoding error", asy
 });
 
 Deno.test(
-  "network profiles that this host cannot apply leave network resilience null with the reason",
+  "network profiles run on a host without netem through the relay method; resilience is a number",
   async () => {
     const suite = await loadConfig("tests/fixtures/vat/network.yaml", "scenario");
     const { report } = await runJob(await agent("out=webaudio&delay=600"), suite, {
@@ -174,9 +176,12 @@ Deno.test(
       outDir,
     });
     assert.equal(report.ok, true, JSON.stringify(report.errors));
-    assert.equal(report.metrics.network_resilience, null);
     assert.match(report.notes.network_resilience, /3g, custom/);
     assert.equal(report.metrics.response_latency.n, 1);
+    assert.deepEqual(report.network?.map((p) => p.profile), ["3g", "custom"]);
+    // An agent that runs entirely in the page loses nothing to the network.
+    assert.equal(typeof report.metrics.network_resilience, "number");
+    for (const p of report.network!) assert.equal(p.turns_failed, 0, JSON.stringify(p));
   },
 );
 

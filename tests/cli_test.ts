@@ -8,7 +8,7 @@ import { EvalDaemon } from "../agent/daemon.ts";
 import { daemonSettings } from "../agent/daemon_settings.ts";
 import { serveReferenceAgent } from "../bench/reference_agent.ts";
 import { apiKeyFor, createUser } from "./_auth.ts";
-import { createTestDatabase } from "./_db.ts";
+import { createTestDatabase, setSetting } from "./_db.ts";
 import { checkJUnit } from "./_junit.ts";
 import { agentToken, spawnServer } from "./_orch.ts";
 import { freePort } from "../lib/embedded_pg.ts";
@@ -523,11 +523,17 @@ Deno.test({
         new RegExp(`^result ${r3}: ✓ passed\n  ${server.baseUrl}/api/v1/results/${r3}$`, "m"),
       );
 
-      // A scenario the agent cannot run (its audio file does not exist): exit 2 with the reason.
+      // A scenario naming audio that exists nowhere is refused by the server, naming step and file
+      // (issue 18)…
       await write(
         "broken.yaml",
         "steps:\n  - action: speak\n    file: missing.wav\n  - action: wait_for_voice\n",
       );
+      const refused = await vox(["push", "broken.yaml"]);
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stdout + refused.stderr, /step 1 \(speak\) names audio "missing\.wav"/);
+      // …and one naming a declared agent asset this agent lacks cannot run: exit 2 with the reason.
+      await setSetting(sql, "audio.agent_assets", ["hello.wav", "tuesday.wav", "wait.wav", "missing.wav"]);
       assert.equal((await vox(["push", "broken.yaml"])).code, 0);
       const broken = await vox([
         "run",

@@ -294,6 +294,28 @@ steps:
     false,
     `network:\n  - name: x\n    loss_pct: 150\nsteps:\n  - action: wait_for_voice\n`,
   ),
+  scenario(
+    "sc_network_per_direction",
+    true,
+    `network:
+  - name: asym
+    delay_ms: 50
+    uplink: { loss_pct: 5 }
+    downlink: { rate_kbit: 500, jitter_ms: 10 }
+steps:
+  - action: wait_for_voice
+`,
+  ),
+  scenario(
+    "sc_network_direction_unknown_key",
+    false,
+    `network:
+  - name: x
+    uplink: { latency: 5 }
+steps:
+  - action: wait_for_voice
+`,
+  ),
   scenario("sc_background_number", false, `background: 5\nsteps:\n  - action: wait_for_voice\n`),
   scenario("sc_negative_timeout", false, `steps:\n  - action: wait_for_silence\n    timeout: -1\n`),
   scenario("sc_sleep_over_an_hour", false, `steps:\n  - action: sleep\n    time: 4000000\n`),

@@ -5,10 +5,12 @@
 // applications, one of them failing) checks the CSV report and --retries.
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { parseYaml } from "../agent/format.ts";
+import { audioNamesOf } from "../lib/audio.ts";
 import { serveReferenceAgent } from "../bench/reference_agent.ts";
 import { createTestApp } from "./_app.ts";
 import { withApiKey } from "./_auth.ts";
-import { createTestDatabase } from "./_db.ts";
+import { createTestDatabase, setSetting } from "./_db.ts";
 
 const server = serveReferenceAgent();
 const db = await createTestDatabase();
@@ -254,11 +256,26 @@ Deno.test("the tester-layout files are accepted as YAML by POST /api/v1/workflow
     ["execute_javascript", "wait_for_element", "click_with_retry"],
   );
   assert.equal(stored.body.config.steps[2].checkDelay, 1000);
+  // Audio the tester's scenarios name must exist where an agent will get it (issue 18): until the
+  // operator declares the files their agents carry, the server refuses, naming the step and file.
+  const undeclared = await post(
+    "/api/v1/eval-sets",
+    await Deno.readTextFile(join(root, "scenarios", "appointment.yaml")),
+  );
+  assert.equal(undeclared.status, 400);
+  assert.match(undeclared.body.error.message, /^config\.steps\.\d+\.file: step \d+ \(speak\) names audio "/);
+  const fixtures = await fixtureLayout();
+  const names = new Set<string>();
+  for (const dir of [join(root, "scenarios"), join(fixtures, "scenarios")]) {
+    for await (const e of Deno.readDir(dir)) {
+      for (const u of audioNamesOf(parseYaml(await Deno.readTextFile(join(dir, e.name))))) names.add(u.name);
+    }
+  }
+  await setSetting(db.sql, "audio.agent_assets", [...names]);
   for (const f of ["greeting.yaml", "appointment.yaml"]) {
     const r = await post("/api/v1/eval-sets", await Deno.readTextFile(join(root, "scenarios", f)));
     assert.equal(r.status, 201, `${f}: ${JSON.stringify(r.body)}`);
   }
-  const fixtures = await fixtureLayout();
   for (
     const [dir, path, extra] of [
       ["applications", "/api/v1/workflows", { provider: { name: "Tester layout", sku: 0 } }],

@@ -1,10 +1,11 @@
 /**
  * `--fail-if` gates: `<metric> <op> <number>[ms]`, e.g. `response.p90 > 800`,
- * `interrupt.median > 300`, `failed_turns > 0`. A gate fails when its condition holds, and
+ * `interrupt.median > 300`, `failed_turns > 0`, `turn_taking.pause_takeover_rate > 0.2`. A gate fails when its condition holds, and
  * also when its metric has no value (no turns of that kind): a gate that cannot be checked
  * must not pass silently.
  */
 import { CliError } from "./errors.ts";
+import { TURN_TAKING_KEYS } from "./measurement.ts";
 import type { Measurement } from "./measurement.ts";
 
 const OPS = [">=", "<=", "==", "!=", ">", "<"] as const;
@@ -35,6 +36,7 @@ export const GATE_METRICS: readonly string[] = [
   "noise_reduction",
   "network_resilience",
   "naturalness",
+  ...TURN_TAKING_KEYS.map((k) => `turn_taking.${k}`),
 ];
 
 /** Parses one `--fail-if` expression; a malformed one is a CliError naming what is wrong. */
@@ -59,6 +61,7 @@ export function metricValue(m: Measurement, metric: string): number | null {
   if (kind === "response" || kind === "interrupt") {
     return m[kind][stat as typeof STATS[number]] ?? null;
   }
+  if (kind === "turn_taking") return m.turnTaking?.[stat as typeof TURN_TAKING_KEYS[number]] ?? null;
   switch (metric) {
     case "failed_turns":
       return m.turns.filter((t) => !t.ok).length;

@@ -6,7 +6,7 @@
  *   vox push FILE… [--project P] [--provider NAME]
  *   vox pull [--workflow W] [--eval-set E] [--project P] [--out DIR]
  *   vox run --workflow W --eval-set E [--region R …] [--repeat N] [--wait] [gates]
- *   vox run --local --app A.yaml --suite S.yaml [--repeat N] [--report F] [gates]
+ *   vox run --local --app A.yaml --suite S.yaml [--repeat N] [--report F] [--replay RESULT_ID] [gates]
  *   vox gate REPORT.json|RESULT_ID [gates]
  *   vox compare A B                            two result ids or report files
  *   vox results list [...] | vox results get ID | vox jobs get ID | vox jobs cancel ID
@@ -39,7 +39,8 @@ const USAGE = `usage: vox <command> [options]
   pull [--workflow W] [--eval-set E] [--project P] [--out DIR]
                                         write them back as YAML (all of the project's by default)
   run --workflow W --eval-set E [--project P] [--region R …] [--repeat N] [--wait] [--timeout S]
-  run --local --app A.yaml --suite S.yaml [--repeat N] [--report FILE]
+  run --local --app A.yaml --suite S.yaml [--repeat N] [--report FILE] [--replay RESULT_ID]
+                                        --replay speaks the caller audio that result stored
   gate REPORT.json|RESULT_ID            gates over a finished result or local report
   compare A B                           two results (ids) or reports side by side, with the test
   results list [--workflow W] [--eval-set E] [--region R] [--mainline] [--limit N]
@@ -63,6 +64,7 @@ const options = {
   wait: { type: "boolean" },
   timeout: { type: "string" },
   local: { type: "boolean" },
+  replay: { type: "string" },
   app: { type: "string" },
   suite: { type: "string" },
   report: { type: "string" },
@@ -251,6 +253,13 @@ async function run(f: Flags): Promise<number> {
     if (!f.app || !f.suite) throw new CliError("vox run --local needs --app and --suite");
     await loadConfigFile(f.app, "workflow");
     await loadConfigFile(f.suite, "eval_set");
+    let replay;
+    if (f.replay !== undefined) {
+      if (!isResultId(f.replay)) throw new CliError(`--replay ${f.replay}: a result id is needed`);
+      const creds = await credentials();
+      hideSecret(creds.apiKey);
+      replay = { url: `${serverUrl(creds.url)}/api/v1/results/${f.replay}`, apiKey: creds.apiKey };
+    }
     const ev = await localRun({
       app: f.app,
       suite: f.suite,
@@ -259,8 +268,12 @@ async function run(f: Flags): Promise<number> {
       gates,
       baseline: f.baseline,
       stats,
+      replay,
     });
     return await report([ev], format);
+  }
+  if (f.replay !== undefined) {
+    throw new CliError("vox run --replay needs --local (the run happens on this machine)");
   }
   if (!f.workflow || !f["eval-set"]) {
     throw new CliError("vox run needs --workflow and --eval-set (or --local)");

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { runReportSchema } from "../protocol.ts";
 import type { Summary } from "../stats.ts";
+import { type TurnTaking, turnTaking } from "../turn_taking_metrics.ts";
 import { CliError } from "./errors.ts";
 
 /** A turn as gates and the baseline test read it. */
@@ -28,7 +29,34 @@ export interface Measurement {
   networkResilience: number | null;
   noiseReduction: number | null;
   naturalness: number | null;
+  /** Turn taking (vox-turntaking/1); null when nothing of it was measured. */
+  turnTaking?: TurnTaking | null;
   turns: MeasuredTurn[];
+}
+
+/** The `turn_taking.*` values a gate may name. */
+export const TURN_TAKING_KEYS = [
+  "pause_takeover_rate",
+  "backchannel_stop_rate",
+  "background_false_trigger_rate",
+  "n_pause",
+  "n_backchannel",
+  "n_background",
+  "penalty_ms",
+] as const;
+
+const ttTurn = z.looseObject({ kind: z.string(), ok: z.boolean(), latency_ms: z.number().nullable() });
+
+/** Turn taking recomputed from stored turns (the same function the agent uses); null without such turns. */
+function turnTakingOf(list: unknown[]): TurnTaking | null {
+  const turns = list.flatMap((t) => {
+    const r = ttTurn.safeParse(t);
+    return r.success ? [r.data] : [];
+  });
+  if (!turns.some((t) => t.kind === "pause" || t.kind === "backchannel" || t.kind === "background")) {
+    return null;
+  }
+  return turnTaking(turns);
 }
 
 const stats = z.object({
@@ -82,6 +110,7 @@ export function fromResult(r: ResultDetail, serverUrl: string): Measurement {
     networkResilience: r.networkResilience,
     noiseReduction: r.noiseReduction,
     naturalness: r.naturalness,
+    turnTaking: turnTakingOf(r.turns),
     turns: turnsOf(r.turns),
   };
 }
@@ -103,6 +132,7 @@ export function fromReport(json: unknown, label: string): Measurement {
     networkResilience: m.network_resilience,
     noiseReduction: m.noise_reduction,
     naturalness: m.naturalness,
+    turnTaking: m.turn_taking ?? turnTakingOf(parsed.data.turns),
     turns: turnsOf(parsed.data.turns),
   };
 }

@@ -238,6 +238,8 @@ export interface LocalRun {
   gates: Gate[];
   baseline?: string;
   stats: BaselineOptions;
+  /** `--replay`: the result whose stored speech the run speaks, and the key that reads it. */
+  replay?: { url: string; apiKey: string };
 }
 
 /** Runs the eval agent's run mode (agent/main.ts run) on this machine and evaluates its report. */
@@ -259,7 +261,10 @@ export async function localRun(opts: LocalRun): Promise<Evaluation> {
       String(opts.repeat),
       "--report",
       report,
+      ...(opts.replay ? ["--replay", opts.replay.url] : []),
     ],
+    // The key goes to the agent in its environment, never on a command line others can read.
+    ...(opts.replay ? { env: { VOX_API_KEY: opts.replay.apiKey } } : {}),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

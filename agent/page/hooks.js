@@ -52,8 +52,13 @@
   };
 
   // The binding puppeteer installs (page.exposeFunction) is called in its wire format
-  // directly, so its page-side wrapper can go too.
+  // directly, so its page-side wrapper can go too. Puppeteer answers every call by resolving
+  // `window[name].callbacks.get(seq)` in the page; with the wrapper gone that lookup threw, and
+  // puppeteer evaluated a second time to reject, two failed round trips per batch. A frozen,
+  // non-enumerable sink that can call nothing takes the answer instead (bench:capacity:
+  // −12 % CPU per call).
   const RAW_BINDING = "puppeteer_" + CONFIG.binding;
+  const answerSink = freeze({ get: () => freeze({ resolve() {}, reject() {} }), delete() {} });
   let send = null;
   let seq = 0;
   const takeBinding = () => {
@@ -63,6 +68,7 @@
     send = raw;
     delete window[RAW_BINDING];
     delete window[CONFIG.binding];
+    defineProperty(window, CONFIG.binding, { value: freeze({ callbacks: answerSink }), enumerable: false });
     return true;
   };
   takeBinding();
@@ -82,14 +88,27 @@
   const srcObjectDesc = Object.getOwnPropertyDescriptor(HTMLMediaElement.prototype, "srcObject");
   const workletUrl = URL.createObjectURL(new Blob([WORKLET_SOURCE], { type: "text/javascript" }));
 
+  // Events leave in batches, at most one every FLUSH_MS: each batch is a round trip through the
+  // browser and the DevTools protocol (and puppeteer's reply into the page), which cost more
+  // than the events themselves when every meter tick went alone (bench:capacity: −17 % CPU per
+  // call). Events carry frames of the audio clock, so holding one back changes no measurement.
+  const FLUSH_MS = 50;
+  const flushLater = setTimeout;
   let pending = [];
-  const emit = (event) => {
-    pending[pending.length] = event;
-    if (!takeBinding()) return;
+  let flushQueued = false;
+  const flush = () => {
+    flushQueued = false;
+    if (pending.length === 0 || !takeBinding()) return;
     const batch = pending;
     pending = [];
     const args = [encode(batch)];
     send(encode({ type: "exposedFun", name: CONFIG.binding, seq: ++seq, args, isTrivial: true }));
+  };
+  const emit = (event) => {
+    pending[pending.length] = event;
+    if (flushQueued) return;
+    flushQueued = true;
+    flushLater(flush, FLUSH_MS);
   };
   const log = (msg) => {
     if (CONFIG.verbose) console.log("[vox] " + msg);
@@ -106,7 +125,74 @@
   let micWaiters = [];
   let backgroundSpec = null; // scenario background noise; with snrDb its level follows speech
 
+  // Measurement health (issue 19): on a host too busy to run the page on time, the page's
+  // thread handles the agent's audio events late and the audio thread renders in bursts, and
+  // what the meter stamps is no longer the call a caller would hear. Every HEALTH_TICK_MS the
+  // page's thread notes how late its own timer fired; every HEALTH_EMIT_MS each running meter
+  // reports, stamped with its context's frame: the worst lateness since the last report, how
+  // far real time has run ahead of its audio clock (getOutputTimestamp: performanceTime minus
+  // contextTime, constant while rendering keeps pace) and its playback underruns so far
+  // (playbackStats, where this Chromium has it). The agent judges each turn's window from these
+  // (agent/measurement_health.ts). Captured now, so a page that replaces them changes nothing.
+  const HEALTH_TICK_MS = 20;
+  const HEALTH_EMIT_MS = 100;
+  const perfNow = Performance.prototype.now.bind(performance);
+  const nativeSetTimeout = setTimeout;
+  const outputTimestamp = uncurry(NativeAudioContext.prototype.getOutputTimestamp);
+  const playbackStatsGet = Object.getOwnPropertyDescriptor(NativeAudioContext.prototype, "playbackStats")
+    ?.get;
+  const currentTimeGet = Object.getOwnPropertyDescriptor(BaseAudioContext.prototype, "currentTime").get;
+  const stateGet = Object.getOwnPropertyDescriptor(BaseAudioContext.prototype, "state").get;
+  let healthStarted = false;
+  let worstLag = 0;
+  // One sample of context `rec`: the worst lateness since the last report, slip, underruns.
+  function sampleHealth(rec) {
+    try {
+      if (!rec.node || stateGet.call(rec.ctx) !== "running") return;
+      const ts = outputTimestamp(rec.ctx);
+      const stats = playbackStatsGet ? playbackStatsGet.call(rec.ctx) : null;
+      const event = {
+        type: "health",
+        ctx: rec.id,
+        frame: Math.round(currentTimeGet.call(rec.ctx) * rec.ctx.sampleRate),
+        lag: Math.round(worstLag * 10) / 10,
+      };
+      if (ts && ts.contextTime > 0) {
+        event.slip = Math.round((ts.performanceTime - ts.contextTime * 1000) * 10) / 10;
+      }
+      if (stats && typeof stats.underrunEvents === "number") {
+        event.underruns = stats.underrunEvents;
+        event.underrunMs = Math.round(stats.underrunDuration * 10000) / 10;
+      }
+      emit(event);
+    } catch { /* a closed or foreign context: no sample */ }
+  }
+  function startHealth() {
+    if (healthStarted) return;
+    healthStarted = true;
+    let expected = perfNow() + HEALTH_TICK_MS;
+    let lastEmit = perfNow();
+    const tick = () => {
+      const now = perfNow();
+      const late = now - expected;
+      if (late > worstLag) worstLag = late;
+      if (now - lastEmit >= HEALTH_EMIT_MS) {
+        lastEmit = now;
+        for (const rec of meters.values()) sampleHealth(rec);
+        worstLag = 0;
+      }
+      expected = perfNow() + HEALTH_TICK_MS;
+      nativeSetTimeout(tick, HEALTH_TICK_MS);
+    };
+    nativeSetTimeout(tick, HEALTH_TICK_MS);
+    // A page that leaves (or closes its context) right after the agent's voice still covers it.
+    addEventListener("pagehide", () => {
+      for (const rec of meters.values()) sampleHealth(rec);
+    });
+  }
+
   function installMeter(ctx, role) {
+    startHealth();
     const rec = {
       id: nextCtxId++,
       role,
@@ -200,6 +286,11 @@
     constructor(...args) {
       super(...args);
       installMeter(this, "page");
+    }
+    close() {
+      const rec = meters.get(this);
+      if (rec) sampleHealth(rec);
+      return super.close();
     }
   }
   Object.defineProperty(VoxAudioContext, "name", { value: "AudioContext" });
@@ -439,6 +530,36 @@
     return root;
   };
 
+  // Network profiles (method relay): every peer connection goes through Vox's TURN server, which
+  // the browser reaches through the impaired path, whatever ICE servers the page names; host and
+  // server-reflexive candidates are not gathered, so no media can go around it.
+  if (CONFIG.turn && window.RTCPeerConnection) {
+    const BasePC = window.RTCPeerConnection;
+    const baseSetConfiguration = BasePC.prototype.setConfiguration;
+    const imposed = (config) => {
+      const out = {};
+      const ks = keys(config ?? {});
+      for (let i = 0; i < ks.length; i++) out[ks[i]] = config[ks[i]];
+      out.iceServers = [{
+        urls: CONFIG.turn.urls,
+        username: CONFIG.turn.username,
+        credential: CONFIG.turn.credential,
+      }];
+      out.iceTransportPolicy = "relay";
+      return out;
+    };
+    const TurnPC = function RTCPeerConnection(config, ...rest) {
+      return Reflect.construct(BasePC, [imposed(config), ...rest], new.target ?? TurnPC);
+    };
+    TurnPC.prototype = BasePC.prototype;
+    defineProperty(TurnPC.prototype, "constructor", { value: TurnPC, writable: true, configurable: true });
+    BasePC.prototype.setConfiguration = function (config) {
+      return applyFn(baseSetConfiguration, this, [imposed(config)]);
+    };
+    window.RTCPeerConnection = TurnPC;
+    if (window.webkitRTCPeerConnection) window.webkitRTCPeerConnection = TurnPC;
+  }
+
   // Strict egress: UDP is off in this browser (the agent's launch flags), and the ICE servers
   // and remote candidates a page names are reported, so the agent can fail the run naming a
   // blocked destination instead of it silently not connecting.
@@ -644,7 +765,10 @@
         if (backgroundSpec?.snrDb != null && p.speechRms > 0) {
           bgGain = p.speechRms / dbToGain(backgroundSpec.snrDb) / dbToGain(backgroundSpec.levelDb ?? -35);
         }
-        postTo(r.mic.port, { type: "utterance", id: u.id, ...p, bgGain }, [p.pcm.buffer]);
+        // After a `pause` step the utterance is held until afterMs past the last voiced sample of
+        // utterance afterId, on each context's own clock (the caller resumes when the pause ends).
+        const hold = u.afterId != null ? { afterId: u.afterId, afterMs: u.afterMs } : {};
+        postTo(r.mic.port, { type: "utterance", id: u.id, ...p, bgGain, ...hold }, [p.pcm.buffer]);
       });
       return {
         primary: primary?.id ?? null,

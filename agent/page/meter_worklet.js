@@ -62,6 +62,8 @@ class VoxMic extends AudioWorkletProcessor {
     super();
     this.queue = [];
     this.background = null;
+    // Frame of the last voiced sample of recent utterances, for one held after a pause.
+    this.voicedEnds = new Map();
     this.port.onmessage = (e) => {
       const m = e.data;
       if (m.type === "utterance") this.queue.push({ ...m, pos: 0, startFrame: -1 });
@@ -75,7 +77,18 @@ class VoxMic extends AudioWorkletProcessor {
     for (let i = 0; i < n; i++) {
       const f = currentFrame + i;
       let mic = 0;
-      const u = this.queue[0];
+      let u = this.queue[0];
+      // An utterance held for a caller's pause starts afterMs after the last voiced sample of
+      // utterance afterId (its own first voiced sample lands there), never earlier.
+      if (u && u.pos === 0 && u.afterId != null) {
+        if (u.notBefore == null) {
+          const end = this.voicedEnds.get(u.afterId);
+          u.notBefore = end == null
+            ? f
+            : end + Math.round((u.afterMs * sampleRate) / 1000) - Math.max(0, u.voicedStart);
+        }
+        if (f < u.notBefore) u = undefined;
+      }
       if (u) {
         if (u.pos === 0) {
           u.startFrame = f;
@@ -86,6 +99,8 @@ class VoxMic extends AudioWorkletProcessor {
         mic += u.pcm[u.pos++];
         if (u.pos >= u.pcm.length) {
           this.queue.shift();
+          this.voicedEnds.set(u.id, u.voicedEnd >= 0 ? u.startFrame + u.voicedEnd : f);
+          if (this.voicedEnds.size > 8) this.voicedEnds.delete(this.voicedEnds.keys().next().value);
           post(this.port, {
             type: "utt_end",
             id: u.id,
@@ -127,6 +142,14 @@ class VoxMeter extends AudioWorkletProcessor {
     this.recStart = -1;
     this.tickEvery = ms(50);
     this.nextTick = 0;
+    // Rendering against real time (measurement health, agent/measurement_health.ts): how far
+    // the wall clock has run ahead of this context's frames, over the least it has been. A
+    // healthy render thread keeps it within one output callback; one the host starves falls
+    // behind and then renders in a burst. The worst of each tick period goes with the tick.
+    // The floor creeps up 0.5 ms per second so a device clock slower than the wall's is not
+    // taken for lateness.
+    this.floor = Infinity;
+    this.worstLate = 0;
     this.port.onmessage = (e) => {
       if (e.data.type === "hold") this.out.hold = ms(e.data.holdMs);
     };
@@ -137,6 +160,9 @@ class VoxMeter extends AudioWorkletProcessor {
     const mic = inputs[1] ?? [];
     const n = 128;
     const base = currentFrame;
+    const behind = Date.now() - (base * 1000) / sampleRate;
+    this.floor = Math.min(behind, this.floor + (n * 500) / sampleRate);
+    if (behind - this.floor > this.worstLate) this.worstLate = behind - this.floor;
     for (let i = 0; i < n; i++) {
       const f = base + i;
       let a = 0;
@@ -158,7 +184,8 @@ class VoxMeter extends AudioWorkletProcessor {
     }
     if (base + n >= this.nextTick) {
       this.nextTick = base + n + this.tickEvery;
-      post(this.port, { type: "tick", frame: base + n, voiced: this.out.voiced });
+      post(this.port, { type: "tick", frame: base + n, voiced: this.out.voiced, late: this.worstLate });
+      this.worstLate = 0;
     }
     return true;
   }

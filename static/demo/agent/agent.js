@@ -13,12 +13,31 @@
     stop: q.get("stop") === "never" ? null : num("stop", 300),
     theta: Math.pow(10, num("vad_db", -40) / 20),
     minSpeechMs: num("min_speech_ms", 150),
+    // Caller speech it must hear for this long before it yields the floor (0: any voice).
+    yieldMs: num("yield_ms", 0),
     greet: q.get("greet") === "1",
     autostart: q.get("autostart") !== "0",
     shadow: q.get("shadow") === "1",
     // split=1: hear the caller in one AudioContext and speak through a second one.
     split: q.get("split") === "1",
+    // out=webrtc: the voice crosses a TURN server (turn=turn:host:port, turn_user, turn_pass)
+    // between two peer connections, relay candidates only, so it leaves the page as UDP.
+    turn: q.get("turn"),
+    turnUser: q.get("turn_user") ?? "",
+    turnPass: q.get("turn_pass") ?? "",
+    // out=src&fetch=1: each reply is fetched from the server when it is due (as a TTS reply
+    // would be), so its start includes the network; the truth then excludes the fetch.
+    fetch: q.get("fetch") === "1",
+    // out=janus: the voice is echoed by a Janus gateway (janus=http://host:port/janus), through
+    // the TURN server when turn= is given.
+    janus: q.get("janus"),
   };
+  // Outputs that go through a peer connection and are heard back by the agent's own monitor.
+  const viaPeer = cfg.out === "srcobject" || cfg.out === "webrtc" || cfg.out === "janus";
+  // <audio src> is heard back too (through a capture of the element): play() and pause() are
+  // requests, and the element's media pipeline starts and stops its sound some milliseconds
+  // later, by an amount that grows with load. With fetch=1 the truth stays the call itself.
+  const heardBack = viaPeer || (cfg.out === "src" && !cfg.fetch);
   const truth = [];
   window.__agentConfig = cfg;
   const status = (s) => (document.getElementById("status").textContent = s);
@@ -53,9 +72,9 @@
     return await ctx.decodeAudioData(await (await fetch(url)).arrayBuffer());
   }
 
-  function makeDetector(holdMs, theta) {
+  function makeDetector(holdMs, theta, sustainMs = 0) {
     return new AudioWorkletNode(ctx, "agent-detector", {
-      processorOptions: { theta, holdMs, ...DET },
+      processorOptions: { theta, holdMs, sustainMs, ...DET },
     });
   }
 
@@ -79,20 +98,34 @@
       await new Promise((r) =>
         el.readyState >= 4 ? r() : el.addEventListener("canplaythrough", r, { once: true })
       );
-    } else if (cfg.out === "srcobject") {
+      if (heardBack) hearElement(el);
+    } else if (viaPeer) {
       dest = ctx.createMediaStreamDestination();
-      const pc1 = new RTCPeerConnection();
-      const pc2 = new RTCPeerConnection();
-      pc1.onicecandidate = (e) => e.candidate && pc2.addIceCandidate(e.candidate);
-      pc2.onicecandidate = (e) => e.candidate && pc1.addIceCandidate(e.candidate);
-      const remote = new Promise((r) => (pc2.ontrack = (e) => r(e.streams[0] ?? new MediaStream([e.track]))));
+      const rtc = cfg.out !== "srcobject" && cfg.turn
+        ? {
+          iceServers: [{ urls: cfg.turn, username: cfg.turnUser, credential: cfg.turnPass }],
+          iceTransportPolicy: "relay",
+        }
+        : {};
       voiceBus.connect(dest);
-      for (const t of dest.stream.getAudioTracks()) pc1.addTrack(t, dest.stream);
-      await pc1.setLocalDescription(await pc1.createOffer());
-      await pc2.setRemoteDescription(pc1.localDescription);
-      await pc2.setLocalDescription(await pc2.createAnswer());
-      await pc1.setRemoteDescription(pc2.localDescription);
-      const stream = await remote;
+      let stream;
+      if (cfg.out === "janus") stream = await janusEcho(rtc, dest.stream);
+      else {
+        const pc1 = new RTCPeerConnection(rtc);
+        const pc2 = new RTCPeerConnection(rtc);
+        window.__peers = [pc1, pc2];
+        pc1.onicecandidate = (e) => e.candidate && pc2.addIceCandidate(e.candidate);
+        pc2.onicecandidate = (e) => e.candidate && pc1.addIceCandidate(e.candidate);
+        const remote = new Promise((
+          r,
+        ) => (pc2.ontrack = (e) => r(e.streams[0] ?? new MediaStream([e.track]))));
+        for (const t of dest.stream.getAudioTracks()) pc1.addTrack(t, dest.stream);
+        await pc1.setLocalDescription(await pc1.createOffer());
+        await pc2.setRemoteDescription(pc1.localDescription);
+        await pc2.setLocalDescription(await pc2.createAnswer());
+        await pc1.setRemoteDescription(pc2.localDescription);
+        stream = await remote;
+      }
       el = document.createElement("audio");
       el.autoplay = true;
       (cfg.shadow ? document.getElementById("host").attachShadow({ mode: "open" }) : document.body)
@@ -110,13 +143,78 @@
     }
   }
 
+  // The element's sound as it leaves it, on the agent's clock: each audio track of a capture
+  // (a new one comes with each new source) feeds the monitor.
+  function hearElement(el) {
+    monitor = makeDetector(400, 0.01);
+    monitor.port.onmessage = (e) => heard.push(e.data);
+    const sink = ctx.createGain();
+    sink.gain.value = 0;
+    monitor.connect(sink).connect(ctx.destination);
+    const capture = el.captureStream();
+    const seen = new Set();
+    const attach = (track) => {
+      if (seen.has(track)) return;
+      seen.add(track);
+      ctx.createMediaStreamSource(new MediaStream([track])).connect(monitor);
+    };
+    capture.getAudioTracks().forEach(attach);
+    capture.addEventListener("addtrack", (e) => e.track.kind === "audio" && attach(e.track));
+  }
+
+  // out=janus: the voice goes to a Janus gateway's EchoTest plugin (janus=<its HTTP API base>)
+  // over WebRTC and the echo it sends back is what the caller hears: one peer connection to a
+  // real media server, signalled over Janus's plain-HTTP API (offer with every candidate, the
+  // answer from its long-poll).
+  async function janusEcho(rtc, local) {
+    const base = cfg.janus;
+    const post = async (path, body) => {
+      const transaction = Math.random().toString(36).slice(2);
+      const r = await fetch(base + path, { method: "POST", body: JSON.stringify({ ...body, transaction }) });
+      const j = await r.json();
+      if (j.janus === "error") throw new Error("janus: " + j.error?.reason);
+      return j;
+    };
+    const session = (await post("", { janus: "create" })).data.id;
+    const handle = (await post("/" + session, { janus: "attach", plugin: "janus.plugin.echotest" })).data.id;
+    setInterval(() => post("/" + session, { janus: "keepalive" }).catch(() => {}), 20000);
+    const pc = new RTCPeerConnection(rtc);
+    window.__peers = [pc, pc];
+    const remote = new Promise((r) => (pc.ontrack = (e) => r(e.streams[0] ?? new MediaStream([e.track]))));
+    for (const t of local.getAudioTracks()) pc.addTrack(t, local);
+    await pc.setLocalDescription(await pc.createOffer());
+    await new Promise((r) => {
+      if (pc.iceGatheringState === "complete") return r();
+      pc.addEventListener("icegatheringstatechange", () => pc.iceGatheringState === "complete" && r());
+    });
+    await post(`/${session}/${handle}`, {
+      janus: "message",
+      body: { audio: true, video: false },
+      jsep: { type: "offer", sdp: pc.localDescription.sdp },
+    });
+    for (;;) {
+      const res = await fetch(`${base}/${session}?maxev=1&rid=${Date.now()}`);
+      const ev = await res.json();
+      const e = Array.isArray(ev) ? ev[0] : ev;
+      if (e?.jsep) {
+        await pc.setRemoteDescription(e.jsep);
+        break;
+      }
+    }
+    return await remote;
+  }
+
   // Everything the monitor heard; truth for the srcObject path is resolved from it when read.
   const heard = [];
   const firstHeard = (type, fromFrame) => heard.find((m) => m.type === type && m.frame >= fromFrame)?.frame;
   function resolveTruth(r) {
-    if (cfg.out !== "srcobject") return r;
+    if (!heardBack) return r;
     if (r.kind === "response" || r.kind === "greeting") {
-      const f = firstHeard("start", r.voice_start_frame);
+      // An element's truth can place the start a little late (a play() call that took long is
+      // counted as timer lateness), so the search begins 100 ms early; a reply's start follows
+      // at least the monitor's 400 ms hold of silence, so nothing earlier can be taken for it.
+      const from = r.voice_start_frame - (viaPeer ? 0 : Math.round(0.1 * sr));
+      const f = firstHeard("start", from);
       if (f == null) return r;
       const latency = r.caller_end_frame != null ? ((f - r.caller_end_frame) / sr) * 1000 : null;
       return { ...r, heard_voice_start_frame: f, latency_ms: latency };
@@ -124,7 +222,13 @@
     if (r.kind === "interrupt" && r.stopped) {
       const f = firstHeard("end", r.caller_start_frame);
       if (f == null) return r;
-      return { ...r, heard_voice_end_frame: f, latency_ms: ((f - r.caller_start_frame) / sr) * 1000 };
+      // Heard, the stop is no longer ambiguous (see bargeIn).
+      return {
+        ...r,
+        heard_voice_end_frame: f,
+        latency_ms: ((f - r.caller_start_frame) / sr) * 1000,
+        ambiguous: false,
+      };
     }
     return r;
   }
@@ -152,7 +256,7 @@
       ? ((s.voiceStart - record.caller_end_frame) / sr) * 1000
       : null;
     record.latency_ms = record.scheduled_latency_ms;
-    if (cfg.out === "webaudio" || cfg.out === "srcobject") {
+    if (cfg.out === "webaudio" || viaPeer) {
       const node = playCtx.createBufferSource();
       node.buffer = buffer;
       node.connect(voiceBus);
@@ -168,6 +272,10 @@
       // A timer that fires late starts the voice late: the truth follows the actual call.
       const due = perfAt(startFrame);
       setTimeout(() => {
+        if (cfg.fetch) {
+          el.src = "reply.wav?n=" + truth.length + "-" + Date.now();
+          record.fetched = true;
+        }
         el.currentTime = 0;
         el.play();
         record.play_called_frame = frameNow();
@@ -188,7 +296,9 @@
     status("speaking");
   }
 
-  function bargeIn(callerStart) {
+  // `decidedAt`: with yield_ms, the frame at which the caller's speech had lasted long enough;
+  // the stop delay counts from there (and never lands in the past).
+  function bargeIn(callerStart, decidedAt) {
     const s = speaking;
     if (!s || callerStart < s.voiceStart || callerStart >= s.endFrame) return;
     const record = {
@@ -202,7 +312,10 @@
       record.latency_ms = null;
       return;
     }
-    const stopFrame = callerStart + Math.round((cfg.stop / 1000) * sr);
+    const stopFrame = decidedAt == null
+      ? callerStart + Math.round((cfg.stop / 1000) * sr)
+      : Math.max(decidedAt + Math.round((cfg.stop / 1000) * sr), frameNow() + Math.round(0.03 * sr));
+    if (decidedAt != null) record.decided_frame = decidedAt;
     speaking = null;
     if (s.node) {
       s.node.stop(stopFrame / sr + (playCtx === ctx ? 0 : playCtx.currentTime - ctx.currentTime));
@@ -237,13 +350,37 @@
     status("interrupted");
   }
 
+  // With yield_ms: caller speech heard while talking waits to prove sustained before a barge-in.
+  let pendingYield = null; // { callerStart }
   function onCaller(m) {
     if (m.type === "start") {
       truth.push({ kind: "caller_start", frame: m.frame });
+      const s = speaking;
+      if (cfg.yieldMs > 0 && s && m.frame >= s.voiceStart && m.frame < s.endFrame) {
+        pendingYield = { callerStart: m.frame };
+        return;
+      }
       bargeIn(m.frame);
       return;
     }
+    if (m.type === "sustained") {
+      if (pendingYield && pendingYield.callerStart === m.segStart) {
+        pendingYield = null;
+        bargeIn(m.segStart, m.frame);
+      }
+      return;
+    }
     truth.push({ kind: "caller_end", frame: m.frame, duration_ms: m.durationMs });
+    if (pendingYield) {
+      // Too short to yield for (a backchannel): it keeps talking and does not answer it.
+      truth.push({
+        kind: "backchannel_ignored",
+        caller_start_frame: pendingYield.callerStart,
+        sample_rate: sr,
+      });
+      pendingYield = null;
+      return;
+    }
     if (m.durationMs < cfg.minSpeechMs) return;
     const voiceFrame = m.frame + Math.round((cfg.delayMs / 1000) * sr);
     speak(reply, voiceFrame, "response", { kind: "response", caller_end_frame: m.frame, sample_rate: sr });
@@ -257,7 +394,7 @@
       audio: { echoCancellation: true, channelCount: 1 },
     });
     await ctx.audioWorklet.addModule("detector.js");
-    const vad = makeDetector(cfg.endpointMs, cfg.theta);
+    const vad = makeDetector(cfg.endpointMs, cfg.theta, cfg.yieldMs);
     vad.port.onmessage = (e) => onCaller(e.data);
     ctx.createMediaStreamSource(mic).connect(vad);
     const sink = ctx.createGain();

@@ -11,6 +11,9 @@ class AgentDetector extends AudioWorkletProcessor {
     this.confirm = ms(o.confirmMs);
     this.minCount = Math.round(this.confirm * o.minFraction);
     this.hold = ms(o.holdMs);
+    // Reported once per segment when its voiced samples reach this far past its start.
+    this.sustain = o.sustainMs > 0 ? ms(o.sustainMs) : 0;
+    this.sustained = false;
     this.voiced = false;
     this.cand = -1;
     this.count = 0;
@@ -39,11 +42,17 @@ class AgentDetector extends AudioWorkletProcessor {
             this.voiced = true;
             this.lastAbove = this.candLast;
             this.segStart = this.cand;
+            this.sustained = false;
             this.port.postMessage({ type: "start", frame: this.cand });
           } else this.cand = -1;
         }
-      } else if (a >= this.theta) this.lastAbove = f;
-      else if (f - this.lastAbove >= this.hold) {
+      } else if (a >= this.theta) {
+        this.lastAbove = f;
+        if (this.sustain && !this.sustained && f - this.segStart >= this.sustain) {
+          this.sustained = true;
+          this.port.postMessage({ type: "sustained", frame: f, segStart: this.segStart });
+        }
+      } else if (f - this.lastAbove >= this.hold) {
         this.voiced = false;
         this.cand = -1;
         this.port.postMessage({
