@@ -8,9 +8,9 @@ import {
   parseAgentMessage,
   PROTOCOL_VERSION,
 } from "../agent/protocol.ts";
-import { type AgentTokenAuth, type TokenCheck, verifyAgentToken } from "./agent_tokens.ts";
+import type { AgentTokenAuth, TokenCheck } from "./agent_tokens.ts";
 import { markAgentDisconnected, registerAgent } from "./agents.ts";
-import type { AgentConn, Orchestrator } from "./orchestrator.ts";
+import type { AgentConn, AgentSocket, Orchestrator } from "./orchestrator.ts";
 import { retrying } from "./db.ts";
 import { failJob, recordProgress, releaseJob } from "./queue.ts";
 
@@ -32,22 +32,21 @@ export class AgentSession {
 
   constructor(
     readonly orch: Orchestrator,
-    readonly socket: WebSocket,
-    readonly token: AgentTokenAuth | null,
-    /** For a tokenless socket: gives back its place in the HelloGate (after hello or close). */
-    readonly leaveGate: () => void = () => {},
+    /** Open already (the ws library hands sockets over after the handshake). */
+    readonly socket: AgentSocket,
+    /** Checked at the upgrade (routes/api/agent_gateway.ts): no socket opens without one. */
+    readonly token: AgentTokenAuth,
     helloTimeoutMs = HELLO_TIMEOUT_MS,
   ) {
-    socket.onopen = () => {
-      this.#helloTimer = setTimeout(
-        () => this.close(CloseCode.badMessage, "no hello within the timeout"),
-        helloTimeoutMs,
-      );
-    };
+    this.#helloTimer = setTimeout(
+      () => this.close(CloseCode.badMessage, "no hello within the timeout"),
+      helloTimeoutMs,
+    );
     socket.onmessage = (e) => {
       if (this.#closed) return;
-      // Deno hands over a message only once it has it whole (see docs/security.md for the
-      // bound that gives); the first one over MAX_FRAME_BYTES closes the socket.
+      // A message over MAX_FRAME_BYTES never gets here: the ws library closes the socket with
+      // 1009 from the frame header (routes/api/agent_gateway.ts). parseAgentMessage() checks
+      // the size again so the rule holds whatever delivers the frame.
       const parsed = parseAgentMessage(e.data);
       if (!parsed.ok) return this.close(parsed.code, parsed.reason);
       if (this.#conn) orch.touch(this.#conn);
@@ -61,7 +60,6 @@ export class AgentSession {
     socket.onclose = () => {
       this.#closed = true;
       clearTimeout(this.#helloTimer);
-      this.leaveGate();
       const conn = this.#conn;
       if (conn && orch.unregister(conn)) {
         markAgentDisconnected(orch.sql, conn.agentId, conn.connectionId).catch((err) =>
@@ -91,6 +89,12 @@ export class AgentSession {
     const sql = this.orch.sql;
     switch (msg.type) {
       case "heartbeat":
+        // An agent on an overloaded host lowers the jobs it accepts, and raises them again.
+        if (msg.capacity !== undefined && msg.capacity !== conn.capacity) {
+          const more = msg.capacity > conn.capacity;
+          conn.capacity = msg.capacity;
+          if (more) this.orch.freed(conn);
+        }
         return;
       case "job.accepted":
         if (conn.jobs.has(msg.jobId)) this.orch.accepted(conn, msg.jobId);
@@ -149,13 +153,8 @@ export class AgentSession {
   async #hello(msg: Extract<AgentMessage, { type: "hello" }>): Promise<void> {
     if (this.#conn) return this.close(CloseCode.badMessage, "hello sent twice");
     clearTimeout(this.#helloTimer);
-    this.leaveGate();
-    let token = this.token;
-    if (!token) {
-      const check = await verifyAgentToken(this.orch.sql, msg.token);
-      if (!check.ok) return this.close(REFUSAL[check.reason].code, REFUSAL[check.reason].message);
-      token = check.token;
-    }
+    // The upgrade's token decides; a token in hello (older agents sent one) is not consulted.
+    const token = this.token;
     if (msg.region !== token.region) {
       return this.close(CloseCode.wrongRegion, `token is for region ${token.region}, not ${msg.region}`);
     }

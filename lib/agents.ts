@@ -13,6 +13,31 @@ export interface PublicAgent {
   lastJobAt: string | null;
 }
 
+/** What the admin sees of an agent: the public fields and the jobs it is running now. */
+export interface AdminAgent extends PublicAgent {
+  currentJobs: { id: number; workflowName: string; startedAt: string | null }[];
+}
+
+/** The agents (as listPublicAgents) with the jobs each is running. */
+export async function listAgentsWithJobs(sql: Sql): Promise<AdminAgent[]> {
+  const [agents, running] = await Promise.all([
+    listPublicAgents(sql),
+    sql<{ id: number; agentId: number; workflowName: string; startedAt: unknown }[]>`
+      SELECT j.id, j.agent_id, w.name AS workflow_name, j.started_at
+      FROM eval_jobs j JOIN workflows w ON w.id = j.workflow_id
+      WHERE j.status = 'running' AND j.agent_id IS NOT NULL
+      ORDER BY j.started_at, j.id`,
+  ]);
+  return agents.map((a) => ({
+    ...a,
+    currentJobs: running.filter((j) => Number(j.agentId) === a.id).map((j) => ({
+      id: Number(j.id),
+      workflowName: j.workflowName,
+      startedAt: toIso(j.startedAt),
+    })),
+  }));
+}
+
 /** Lists agents that are not expired, busiest regions first; no token data. */
 export async function listPublicAgents(sql: Sql): Promise<PublicAgent[]> {
   const rows = await sql<PublicAgent[]>`

@@ -117,16 +117,24 @@ const COPY_HEADER = new Uint8Array([
 ]);
 const COPY_TRAILER = new Uint8Array([0xff, 0xff]);
 
-/** Chunk rows in eval_artifact_chunks, in the upload's own transaction. */
+/** Where chunk rows go: a recording's (eval_artifact_chunks) or an audio clip's (audio_blob_chunks). */
+export type ChunkTable = "eval_artifact_chunks" | "audio_blob_chunks";
+const CHUNK_OWNER = { eval_artifact_chunks: "artifact_id", audio_blob_chunks: "blob_id" } as const;
+
+/** Chunk rows in eval_artifact_chunks (or `table`), in the upload's own transaction. */
 export class PostgresArtifactStore implements ArtifactStore {
   readonly kind = "postgres" as const;
+
+  constructor(readonly table: ChunkTable = "eval_artifact_chunks") {}
 
   /**
    * Streams the rows with one binary COPY: the bytes go to the server as they are, where an
    * INSERT per chunk would send each as a hex string twice its size.
    */
   async write(tx: Db, id: number, _key: string, body: AsyncIterable<Uint8Array>): Promise<string | null> {
-    const query = tx`COPY eval_artifact_chunks (artifact_id, seq, data) FROM STDIN WITH (FORMAT binary)`;
+    const query = tx`COPY ${tx(this.table)} (${
+      tx(CHUNK_OWNER[this.table])
+    }, seq, data) FROM STDIN WITH (FORMAT binary)`;
     const copy = await query.writable();
     // Failures surface through the write and end callbacks below (and end the transaction);
     // the stream's error event and the query's own promise would only repeat them.
@@ -165,11 +173,13 @@ export class PostgresArtifactStore implements ArtifactStore {
 
   read(sql: Db, artifact: StoredArtifact): ReadableStream<Uint8Array> {
     let seq = 0;
+    const table = sql(this.table);
+    const owner = sql(CHUNK_OWNER[this.table]);
     return new ReadableStream({
       async pull(controller) {
         const [row] = artifact.storage === "inline"
           ? (seq++ === 0 ? await sql`SELECT data FROM eval_artifacts WHERE id = ${artifact.id}` : [])
-          : await sql`SELECT data FROM eval_artifact_chunks WHERE artifact_id = ${artifact.id} AND seq = ${seq++}`;
+          : await sql`SELECT data FROM ${table} WHERE ${owner} = ${artifact.id} AND seq = ${seq++}`;
         if (row) controller.enqueue(row.data as Uint8Array);
         else controller.close();
       },
@@ -182,9 +192,15 @@ export class PostgresArtifactStore implements ArtifactStore {
 /** Objects in an S3-compatible bucket, uploaded in parts as the bytes arrive. */
 export class S3ArtifactStore implements ArtifactStore {
   readonly kind = "s3" as const;
-  #pg = new PostgresArtifactStore();
+  #pg: PostgresArtifactStore;
 
-  constructor(readonly client: S3Client, readonly bucket: string) {}
+  constructor(
+    readonly client: S3Client,
+    readonly bucket: string,
+    table: ChunkTable = "eval_artifact_chunks",
+  ) {
+    this.#pg = new PostgresArtifactStore(table);
+  }
 
   async write(_tx: Db, _id: number, key: string, body: AsyncIterable<Uint8Array>): Promise<string | null> {
     const Bucket = this.bucket;
@@ -258,6 +274,18 @@ export class S3ArtifactStore implements ArtifactStore {
       );
     }
   }
+}
+
+/**
+ * The same store for uploaded audio clips (lib/audio.ts): chunk rows in audio_blob_chunks, or
+ * objects in the same bucket under `audio/<sha256>`.
+ */
+export function audioStoreOf(store: ArtifactStore): ArtifactStore {
+  if (store instanceof S3ArtifactStore) {
+    return new S3ArtifactStore(store.client, store.bucket, "audio_blob_chunks");
+  }
+  if (store instanceof PostgresArtifactStore) return new PostgresArtifactStore("audio_blob_chunks");
+  return store;
 }
 
 /** The store VOX_ARTIFACT_STORE asks for. */

@@ -23,8 +23,11 @@ export interface ArtifactLimits {
   bytesPerJob: number;
 }
 
-/** The names the daemon uploads (agent/daemon.ts): one stereo WAV per call, numbered from 1. */
-export const ARTIFACT_NAME = /^recording-([1-9][0-9]?)\.wav$/;
+/**
+ * The names the daemon uploads (agent/daemon.ts): one stereo WAV per call, numbered from 1, and
+ * cloud-synthesized caller speech by its SHA-256 (agent/voices.ts).
+ */
+export const ARTIFACT_NAME = /^recording-([1-9][0-9]?)\.wav$|^speech-[0-9a-f]{64}\.wav$/;
 
 /**
  * The Content-Type an artifact is served with, from its name alone: what the agent claimed
@@ -60,7 +63,11 @@ export async function storeArtifact(
   },
 ): Promise<{ stored: "created" | "exists"; sizeBytes: number }> {
   if (!ARTIFACT_NAME.test(input.name)) {
-    throw new HttpError(400, "bad_request", "name: artifacts are recording-<n>.wav, n from 1 to 99");
+    throw new HttpError(
+      400,
+      "bad_request",
+      "name: artifacts are recording-<n>.wav, n from 1 to 99, or speech-<sha256>.wav",
+    );
   }
   if (input.declaredBytes !== null && input.declaredBytes > MAX_ARTIFACT_BYTES) {
     throw new HttpError(413, "payload_too_large", `Artifacts are limited to ${MAX_ARTIFACT_BYTES} bytes`);

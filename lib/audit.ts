@@ -20,7 +20,28 @@ export type AuditAction =
   | "setting.changed"
   | "api_key.created"
   | "api_key.revoked"
-  | "api_key.deleted";
+  | "api_key.deleted"
+  | "organization.created"
+  | "organization.updated"
+  | "organization.verified"
+  | "organization.unverified"
+  | "organization.member_invited"
+  | "organization.invite_revoked"
+  | "organization.member_joined"
+  | "organization.member_removed"
+  | "organization.member_left"
+  | "organization.role_changed"
+  | "pricing.changed"
+  | "billing.plan_changed"
+  | "billing.seats_changed"
+  | "billing.subscription_cancelled"
+  | "fund_return.requested"
+  | "fund_return.approved"
+  | "fund_return.rejected"
+  | "board.excluded"
+  | "board.restored"
+  | "plan_limits.changed"
+  | "session.ended";
 
 export interface AuditEntry {
   action: AuditAction;

@@ -10,8 +10,9 @@ import { HttpError } from "./errors.ts";
 /** Workflow and eval set bodies carry up to 300,000 characters of YAML, up to 3 bytes each. */
 export const ITEM_BODY_BYTES = 2 * 1024 * 1024;
 
-// Routes that enforce a limit of their own: the artifact upload (routes/api/agent_gateway.ts).
-const OWN_LIMIT = /^\/api\/agent\/jobs\/[^/]+\/artifacts\/[^/]+$/;
+// Routes that enforce a limit of their own: the artifact upload (routes/api/agent_gateway.ts)
+// and audio clip uploads (routes/api/audio.ts, VOX_AUDIO_MAX_BYTES).
+const OWN_LIMIT = /^\/api\/agent\/jobs\/[^/]+\/artifacts\/[^/]+$|^\/api\/v1\/projects\/[^/]+\/audio\/?$/;
 const ITEM_ROUTES = /^\/api\/v1\/(workflows|eval-sets)(\/|$)/;
 
 /** The body limit of a request to `path`, or null when its route enforces its own. */

@@ -57,6 +57,10 @@ export const configSchema = z.object({
    * that many places from the right. Setting it implies TRUST_PROXY; 0 trusts no header.
    */
   TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).optional(),
+  /** The largest uploaded audio clip, in bytes (413 beyond it; lib/audio.ts). */
+  VOX_AUDIO_MAX_BYTES: z.coerce.number().int().min(1024).default(10 * 1024 * 1024),
+  /** The longest uploaded audio clip, in seconds (400 beyond it). */
+  VOX_AUDIO_MAX_SECONDS: z.coerce.number().positive().max(3600).default(60),
   /** The largest request body most routes accept, in bytes (413 beyond it; docs/security.md). */
   MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
   SMTP_URL: z.url({ protocol: /^smtps?$/ }).optional(),
@@ -89,6 +93,7 @@ export const configSchema = z.object({
   STRIPE_SECRET_KEY: optionalString,
   STRIPE_PUBLISHABLE_KEY: optionalString,
   STRIPE_WEBHOOK_SECRET: optionalString,
+  /** Billing is on when both Stripe secrets are set (README, "Turn billing on"); never logged. */
   /** Stripe API base URL; overridable for a local stand-in. */
   STRIPE_API_URL: z.url().optional(),
 }).superRefine((v, ctx) => {
@@ -97,6 +102,13 @@ export const configSchema = z.object({
       code: "custom",
       path: [v.GOOGLE_CLIENT_ID ? "GOOGLE_CLIENT_SECRET" : "GOOGLE_CLIENT_ID"],
       message: "GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET must be set together",
+    });
+  }
+  if (Boolean(v.STRIPE_SECRET_KEY) !== Boolean(v.STRIPE_WEBHOOK_SECRET)) {
+    ctx.addIssue({
+      code: "custom",
+      path: [v.STRIPE_SECRET_KEY ? "STRIPE_WEBHOOK_SECRET" : "STRIPE_SECRET_KEY"],
+      message: "STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET must be set together (billing needs both)",
     });
   }
   if (v.DATABASE_LISTEN_URL && !v.DATABASE_URL) {

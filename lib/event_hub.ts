@@ -113,9 +113,15 @@ export class EventHub {
   }
 }
 
+/** What a stream sends first: fixed events, or a snapshot read once the stream listens. */
+export type InitialEvents =
+  | { event: string; data: unknown }[]
+  | (() => Promise<{ event: string; data: unknown }[]>);
+
 /**
  * Answers with an SSE stream of `topic`: first the `initial` events, then everything
- * published, with a comment every 15 s so proxies keep the connection open. Ends when the
+ * published. A function `initial` is read after the stream subscribes, so nothing published
+ * between the snapshot and the subscription is lost (events caught meanwhile follow it), with a comment every 15 s so proxies keep the connection open. Ends when the
  * client goes away or `until` returns true for an event (e.g. a job reached a final state).
  * At most `hub.limits.perClient` streams per `client` and `perProcess` in all (429 with
  * Retry-After beyond); a reader that falls `queue` events behind is dropped, so a stalled
@@ -126,7 +132,7 @@ export function sseResponse(
   hub: EventHub,
   topic: string,
   client: string,
-  initial: { event: string; data: unknown }[],
+  initial: InitialEvents,
   until?: (event: string, data: unknown) => boolean,
 ): Response {
   const place = hub.admit(client);
@@ -146,7 +152,7 @@ export function sseResponse(
   c.header("Cache-Control", "no-cache, no-transform");
   c.header("X-Accel-Buffering", "no");
   return streamSSE(c, async (stream) => {
-    const queue: { event: string; data: unknown }[] = [...initial];
+    const queue: { event: string; data: unknown }[] = Array.isArray(initial) ? [...initial] : [];
     let wake: (() => void) | null = null;
     let done = false;
     const stop = () => {
@@ -174,6 +180,7 @@ export function sseResponse(
       stream.write(": keep-alive\n\n").catch(stop);
     }, 15_000);
     try {
+      if (!Array.isArray(initial)) queue.unshift(...await initial());
       while (!done) {
         while (queue.length > 0 && !done) {
           const next = queue.shift()!;

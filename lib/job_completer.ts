@@ -16,20 +16,23 @@ import {
   RESULTS_CHANNEL,
 } from "./notify.ts";
 import { claimCtes, claimJobs, type JobOffer, toOffer } from "./queue.ts";
+import { offerClipsSql } from "./audio.ts";
 import { MAINLINE_ROLES } from "./roles.ts";
 import { settingSql } from "./settings.ts";
 
 /**
  * Whether a result of job `j` (workflow `w`, eval set `e`) counts toward the public boards,
  * decided when the result is stored: both items are mainline at that moment, and the run is
- * owned by a principal, a fellow or the admin — the job's creator and, for a scheduled job,
- * the schedule's creator too (a job whose owner was deleted does not count). Everyone else's
- * runs of public mainline items are their own results, not public.
+ * owned by a principal, a fellow or the admin whose account is not deactivated — the job's
+ * creator and, for a scheduled job, the schedule's creator too (a job whose owner was deleted
+ * does not count). The demo's system user (`users.is_system`, deactivated so nobody signs in
+ * as it) still counts. Everyone else's runs of public mainline items are their own results.
  */
 export function boardResultSql(sql: Db): Fragment {
   const curator = (userId: Fragment) =>
     sql`EXISTS (SELECT 1 FROM users u WHERE u.id = ${userId}
-      AND (u.is_admin OR u.role IN ${sql(MAINLINE_ROLES as unknown as string[])}))`;
+      AND (u.is_admin OR u.role IN ${sql(MAINLINE_ROLES as unknown as string[])})
+      AND (u.deactivated_at IS NULL OR u.is_system))`;
   return sql`(w.is_mainline AND e.is_mainline AND ${curator(sql`j.created_by`)}
     AND (j.schedule_id IS NULL OR EXISTS (
       SELECT 1 FROM eval_schedules s WHERE s.id = j.schedule_id AND ${curator(sql`s.created_by`)})))`;
@@ -230,7 +233,10 @@ export async function completeJobs(
       (SELECT json_agg(json_build_object(
          'agentId', c.agent_id, 'id', c.id, 'attempts', c.attempts, 'maxAttempts', c.max_attempts,
          'region', c.region, 'repeat', c.repeat, 'wId', w.id, 'wName', w.name, 'wProviderId', w.provider_id,
-         'wConfig', w.config, 'eId', e.id, 'eName', e.name, 'eConfig', e.config, 'waitedMs', c.waited_ms,
+         'wConfig', w.config, 'wSecretsEnc', w.secrets_enc, 'eId', e.id, 'eName', e.name, 'eConfig', e.config, 'eAudio', ${
+    offerClipsSql(sql)
+  },
+         'waitedMs', c.waited_ms,
          'maxRuntime', ${settingSql(sql, "jobs.max_runtime_seconds")}) ORDER BY c.id)
        FROM claimed c JOIN workflows w ON w.id = c.workflow_id JOIN eval_sets e ON e.id = c.eval_set_id) AS offers`;
   type Stored = {

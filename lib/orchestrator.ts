@@ -7,7 +7,6 @@ import { CloseCode, type RunReport, type ServerMessage } from "../agent/protocol
 import { flushLastSeen, markServerAgentsOffline, markSilentAgentsOffline } from "./agents.ts";
 import { retrying, type Sql } from "./db.ts";
 import { EventHub } from "./event_hub.ts";
-import { HelloGate } from "./hello_gate.ts";
 import { type CompleteOutcome, JobCompleter } from "./job_completer.ts";
 import { ListenerProbe, PROBE_CHANNEL } from "./listener_probe.ts";
 import type { Logger } from "./log.ts";
@@ -32,7 +31,21 @@ import {
   releaseJob,
 } from "./queue.ts";
 import { Counter, Histogram } from "./prometheus.ts";
+import { openSecrets } from "./workflow_secrets.ts";
 import { defaultSetting, readSettings } from "./settings.ts";
+
+/**
+ * What the server uses of an agent's WebSocket: the server-side socket of the ws library
+ * (routes/api/agent_gateway.ts), already open when it is handed over.
+ */
+export interface AgentSocket {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onmessage: ((e: { data: unknown }) => void) | null;
+  onclose: ((e: { code: number; reason: string }) => void) | null;
+  onerror: ((e: unknown) => void) | null;
+}
 
 /** One registered agent socket on this process. */
 export interface AgentConn {
@@ -43,7 +56,7 @@ export interface AgentConn {
   name: string;
   region: string;
   capacity: number;
-  socket: WebSocket;
+  socket: AgentSocket;
   /** Jobs this process handed to the agent that it has not finished. */
   jobs: Set<number>;
   /** Date.now() of the last frame from the agent. */
@@ -105,8 +118,6 @@ const MAX_CLAIM_BATCH = 50;
  */
 export class Orchestrator {
   readonly events = new EventHub();
-  /** Agent sockets that opened without a header token and have not said hello yet. */
-  readonly helloGate = new HelloGate();
   readonly sql: Sql;
   readonly serverId: string;
   readonly log: Logger;
@@ -141,6 +152,7 @@ export class Orchestrator {
   #dispatching = new Set<string>();
   #again = new Set<string>();
   #timers: ReturnType<typeof setInterval>[] = [];
+  #secretKey: CryptoKey | null = null;
   #unlisten: (() => Promise<void>)[] = [];
   #stopped = false;
   #busy = new Set<Promise<unknown>>();
@@ -382,12 +394,38 @@ export class Orchestrator {
   async #handOver(conn: AgentConn, doneJobId: number, next: JobOffer | null): Promise<void> {
     conn.jobs.delete(doneJobId);
     if (next) {
+      next = await this.#withSecrets(next);
       if (this.send(conn, next.message)) {
         conn.jobs.add(next.message.jobId);
         this.#dispatched(next);
       } else await releaseJob(this.sql, next.message.jobId, conn.agentId);
     } else {
       this.freed(conn);
+    }
+  }
+
+  /** The key that opens workflows' sealed secrets for job offers (createApp() passes its own). */
+  useSecretKey(key: CryptoKey): void {
+    this.#secretKey = key;
+  }
+
+  // A workflow's secrets travel in its offer only, over the agent's authenticated socket. If they
+  // cannot be opened (no key here, or a value sealed under another key) the offer goes without
+  // them and the agent names the missing secret; the reason is logged without any value.
+  async #withSecrets(offer: JobOffer): Promise<JobOffer> {
+    if (!offer.sealedSecrets) return offer;
+    const workflow = offer.message.workflow;
+    try {
+      if (!this.#secretKey) throw new Error("this process has no secret key");
+      const secrets = await openSecrets(this.#secretKey, workflow.id, offer.sealedSecrets);
+      return { ...offer, message: { ...offer.message, workflow: { ...workflow, secrets } } };
+    } catch (err) {
+      this.log.warn("a workflow's secrets could not be opened; the job runs without them", {
+        jobId: offer.message.jobId,
+        workflowId: workflow.id,
+        reason: err instanceof Error ? err.name : "unknown",
+      });
+      return offer;
     }
   }
 
@@ -449,7 +487,8 @@ export class Orchestrator {
           const offers = await retrying(() =>
             claimJobs(this.sql, region, slots.map((c) => ({ agentId: c.agentId })))
           );
-          for (const offer of offers) {
+          for (const claimed of offers) {
+            const offer = await this.#withSecrets(claimed);
             const conn = this.#conns.get(offer.agentId);
             if (conn && conn.jobs.size < conn.capacity && this.send(conn, offer.message)) {
               conn.jobs.add(offer.message.jobId);

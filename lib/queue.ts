@@ -4,6 +4,7 @@
 // job's result is lib/job_completer.ts; the events these statements send are lib/notify.ts.
 import type { z } from "zod";
 import type { jobOfferSchema } from "../agent/protocol.ts";
+import { type OfferClip, offerClips, offerClipsSql } from "./audio.ts";
 import type { Db, Fragment, Json } from "./db.ts";
 import type { JobStatus } from "./job_status.ts";
 import { JOB_EVENTS_CHANNEL, jobEventSql, JOBS_CHANNEL } from "./notify.ts";
@@ -97,6 +98,8 @@ export interface JobOffer {
   message: z.infer<typeof jobOfferSchema>;
   /** How long the job was claimable before this claim, in ms (for the dispatch latency metric). */
   waitedMs?: number;
+  /** The workflow's sealed secrets, opened into `message.workflow.secrets` just before sending. */
+  sealedSecrets?: string;
 }
 
 /**
@@ -154,7 +157,8 @@ export async function claimJobs(sql: Db, region: string, slots: AgentSlot[]): Pr
     )
     SELECT c.id, c.agent_id, c.attempts, c.max_attempts, c.region, c.repeat, c.waited_ms,
            w.id AS w_id, w.name AS w_name, w.provider_id AS w_provider_id, w.config AS w_config,
-           e.id AS e_id, e.name AS e_name, e.config AS e_config,
+           w.secrets_enc AS w_secrets_enc, e.id AS e_id, e.name AS e_name, e.config AS e_config,
+           ${offerClipsSql(sql)} AS e_audio,
            ${settingSql(sql, "jobs.max_runtime_seconds")} AS max_runtime
     FROM claimed c
     JOIN workflows w ON w.id = c.workflow_id
@@ -182,8 +186,10 @@ export function toOffer(r: Record<string, unknown>): JobOffer {
         config: r.wConfig as Record<string, unknown>,
       },
       evalSet: { id: r.eId as number, name: r.eName as string, config: r.eConfig as Record<string, unknown> },
+      audio: offerClips((r.eAudio ?? []) as OfferClip[], r.eConfig as Record<string, unknown>),
     },
     ...(r.waitedMs == null ? {} : { waitedMs: Number(r.waitedMs) }),
+    ...(r.wSecretsEnc ? { sealedSecrets: r.wSecretsEnc as string } : {}),
   };
 }
 

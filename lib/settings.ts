@@ -84,6 +84,19 @@ export const SETTINGS = {
     "Hard cap on one job's run time; the agent fails a job at the lesser of this and what its steps can take",
   ),
   "agents.heartbeat_interval_seconds": setting(positiveNumber, 10, "float8", "Agent heartbeat period"),
+  "audio.agent_assets": setting(
+    z.array(z.string().regex(/^[A-Za-z0-9_-][A-Za-z0-9._-]*$/).max(200)).max(1000),
+    ["hello.wav", "tuesday.wav", "wait.wav"],
+    "jsonb",
+    "Audio file names the operators' eval agents carry in VOX_AGENT_ASSETS_DIR (the demo agent's by " +
+      "default); an eval set may name these besides its project's clips and the shipped library",
+  ),
+  "boards.min_turns": setting(
+    z.coerce.number().int().min(1),
+    100,
+    "int",
+    "Turns a provider's figure needs before the public boards rank it (below: listed as not enough data)",
+  ),
 } as const;
 
 export type SettingKey = keyof typeof SETTINGS;

@@ -1,6 +1,9 @@
 // Orchestration test helpers: eval data fixtures and an in-process server with the agent
 // gateway listening on a real port.
+import { AGENT_WS_PATH } from "../agent/protocol.ts";
 import { createAgentToken } from "../lib/agent_tokens.ts";
+import { type FetchHandler, type HttpServer, serveHttp } from "../lib/http_server.ts";
+import { agentUpgrade } from "../routes/api/agent_gateway.ts";
 import type { AppDeps } from "../lib/context.ts";
 import type { Sql } from "../lib/db.ts";
 import { Orchestrator, type OrchestratorOptions } from "../lib/orchestrator.ts";
@@ -9,7 +12,9 @@ import { rebuildRollups } from "../lib/metrics.ts";
 import { SEEDED_PROVIDERS } from "../lib/seed.ts";
 import { createTestApp } from "./_app.ts";
 import { createUser } from "./_auth.ts";
-import { serverReady } from "./_wait.ts";
+import assert from "node:assert/strict";
+import { createJob } from "../lib/queue.ts";
+import { eventually, serverReady } from "./_wait.ts";
 
 let seq = 0;
 
@@ -103,10 +108,7 @@ export async function startOrchServer(
   });
   await orch.start();
   const { app } = await createTestApp(sql, { orchestrator: orch, serverId, ...appDeps });
-  const server = Deno.serve(
-    { port: 0, hostname: "127.0.0.1", onListen() {} },
-    (req, info) => app.fetch(req, info),
-  );
+  const server = await serveApp(app, orch);
   return {
     baseUrl: `http://127.0.0.1:${server.addr.port}`,
     orch,
@@ -116,6 +118,23 @@ export async function startOrchServer(
       await server.shutdown();
     },
   };
+}
+
+/**
+ * `app` on 127.0.0.1 with the listener main.ts uses (lib/http_server.ts), so agent sockets go
+ * through the same upgrade path as in production.
+ */
+export function serveApp(
+  app: { fetch: FetchHandler },
+  orch: Orchestrator,
+  port = 0,
+): Promise<HttpServer> {
+  return serveHttp({
+    port,
+    hostname: "127.0.0.1",
+    fetch: (req, info) => app.fetch(req, info),
+    upgrades: { [AGENT_WS_PATH]: agentUpgrade(orch) },
+  });
 }
 
 /** A `deno run main.ts` server process on its own port. */
@@ -186,4 +205,27 @@ export async function spawnServer(
       await child.status;
     },
   };
+}
+
+/**
+ * Creates a job of a workflow/eval-set pair, waits (up to `timeoutMs`) until an agent has run it
+ * to an end, and asserts that it completed. Returns the job's id.
+ */
+export async function completedJob(
+  sql: Sql,
+  job: { workflowId: number; evalSetId: number; region: string; createdBy: number },
+  timeoutMs = 180_000,
+): Promise<number> {
+  const { id } = await createJob(sql, job);
+  await eventually(
+    async () => {
+      const [j] = await sql`SELECT status FROM eval_jobs WHERE id = ${id}`;
+      return j.status === "completed" || j.status === "failed";
+    },
+    `job ${id} done`,
+    timeoutMs,
+  );
+  const [j] = await sql`SELECT status, error FROM eval_jobs WHERE id = ${id}`;
+  assert.equal(j.status, "completed", j.error);
+  return id;
 }

@@ -2,6 +2,8 @@
 // everything passes, except NotificationResponse messages ('A') on their way to the client.
 // Queries, transactions, LISTEN and NOTIFY all "work"; only the notifications never arrive.
 
+import { concat } from "./_bytes.ts";
+
 /** A running proxy; close() stops accepting and cuts every connection. */
 export interface PgProxy {
   port: number;
@@ -106,12 +108,4 @@ export function startNotifySwallowingProxy(target: string): PgProxy {
 async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
   let off = 0;
   while (off < data.length) off += await conn.write(data.subarray(off));
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b.slice();
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }

@@ -26,6 +26,28 @@ Deno.test("a malformed key is refused without touching the database", async () =
   await dead.end();
 });
 
+Deno.test("uses of two keys at once are each counted once, written before the answers", async () => {
+  const a = await app();
+  const u = await signedIn(db.sql);
+  const keys = await Promise.all(["one", "two"].map(async (name) => {
+    const res = await a.request("/api/v1/api-keys", jsonInit("POST", { name }, u));
+    return (await res.json()) as { key: string; apiKey: { id: string } };
+  }));
+  // 12 + 5 requests at once: most arrive while an update is in flight and share the next one.
+  const uses = [...Array(12).fill(keys[0]), ...Array(5).fill(keys[1])];
+  const statuses = await Promise.all(uses.map(async (k) => {
+    const res = await a.request("/api/v1/user", bearer(k.key));
+    await res.body?.cancel();
+    return res.status;
+  }));
+  assert.deepEqual(new Set(statuses), new Set([200]));
+  const rows = await db.sql`
+    SELECT id, usage_count FROM api_keys WHERE id IN ${db.sql(keys.map((k) => k.apiKey.id))} ORDER BY name`;
+  const counts = Object.fromEntries(rows.map((r) => [r.id, r.usageCount]));
+  assert.equal(counts[keys[0].apiKey.id], 12);
+  assert.equal(counts[keys[1].apiKey.id], 5);
+});
+
 Deno.test("create → use → list shows usage → revoke → 401 → delete", async () => {
   const a = await app();
   const u = await signedIn(db.sql);

@@ -126,3 +126,17 @@ Deno.test("main.ts exits 1 and prints each bad variable at start-up", async () =
   assert.match(stderr, /VOX_REAP_MS:/);
   assert.match(stderr, /VOX_DEMO_CRON:/);
 });
+
+Deno.test("Stripe's secret key and webhook secret are set together, or billing stays off", () => {
+  assert.throws(
+    () => loadConfig({ STRIPE_SECRET_KEY: "sk_test_x" }),
+    /STRIPE_WEBHOOK_SECRET: .*must be set together/,
+  );
+  assert.throws(
+    () => loadConfig({ STRIPE_WEBHOOK_SECRET: "whsec_x" }),
+    /STRIPE_SECRET_KEY: .*must be set together/,
+  );
+  const on = loadConfig({ STRIPE_SECRET_KEY: "sk_test_x", STRIPE_WEBHOOK_SECRET: "whsec_x" });
+  assert.equal(on.STRIPE_SECRET_KEY, "sk_test_x");
+  assert.equal(loadConfig({}).STRIPE_SECRET_KEY, undefined);
+});

@@ -14,6 +14,7 @@ import { apiKeyFor, createUser } from "./_auth.ts";
 import { createTestDatabase } from "./_db.ts";
 import { agentToken, insertEvalPair, type OrchServer, spawnServer, startOrchServer } from "./_orch.ts";
 import { eventually } from "./_wait.ts";
+import { rawUpgrade } from "./_bytes.ts";
 
 const db = await createTestDatabase();
 const sql = db.sql;
@@ -62,87 +63,42 @@ function put(
   });
 }
 
-/** A raw HTTP/1.1 upgrade request to the agent socket; resolves with the status line. */
-async function rawUpgrade(
-  port: number,
-  conns: Deno.Conn[],
-): Promise<{ status: string; conn: Deno.Conn; rest: Uint8Array }> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  conns.push(conn);
-  await conn.write(new TextEncoder().encode(
-    `GET ${AGENT_WS_PATH} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-  ));
-  // Up to the end of the response head; what follows (a frame) stays in `rest`.
-  let got: Uint8Array = new Uint8Array(0);
-  const buf = new Uint8Array(4096);
-  for (;;) {
-    const end = indexOfHeadEnd(got);
-    if (end >= 0) {
-      const status = new TextDecoder().decode(got.subarray(0, end)).split("\r\n")[0];
-      return { status, conn, rest: got.subarray(end + 4) };
-    }
-    const n = await conn.read(buf);
-    if (n === null) return { status: "closed", conn, rest: new Uint8Array(0) };
-    got = concat(got, buf.subarray(0, n));
-  }
+/** A raw HTTP/1.1 upgrade request to the agent socket, kept in `conns`; resolves with the status line. */
+async function upgradeKept(port: number, conns: Deno.Conn[]) {
+  const answer = await rawUpgrade(port, AGENT_WS_PATH);
+  conns.push(answer.conn);
+  return answer;
 }
 
-function indexOfHeadEnd(b: Uint8Array): number {
-  for (let i = 0; i + 3 < b.length; i++) {
-    if (b[i] === 13 && b[i + 1] === 10 && b[i + 2] === 13 && b[i + 3] === 10) return i;
-  }
-  return -1;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
-
-/** Reads until the server's first frame is whole; the close code when it is a close frame. */
-async function closeFrom(a: { conn: Deno.Conn; rest: Uint8Array }): Promise<number> {
-  let got = a.rest;
-  const buf = new Uint8Array(4096);
-  while (got.length < 4) {
-    const n = await a.conn.read(buf);
-    if (n === null) return -1;
-    got = concat(got, buf.subarray(0, n));
-  }
-  return (got[0] & 0x0f) === 8 ? (got[2] << 8) | got[3] : -2;
-}
-
-Deno.test("tokenless agent upgrades: a few per address wait for hello, the rest are refused at once", async () => {
+Deno.test("tokenless agent upgrades are refused at once with 401: no socket, nothing held", async () => {
   const port = Number(new URL(base).port);
   const conns: Deno.Conn[] = [];
-  const gate = server.orch.helloGate;
   try {
     const answers: { status: string; conn: Deno.Conn; rest: Uint8Array }[] = [];
-    // 1,000 sockets that upgrade without a token and never say hello.
+    // 1,000 upgrades without a token from one address.
     for (let i = 0; i < 1000; i += 50) {
-      answers.push(...await Promise.all(Array.from({ length: 50 }, () => rawUpgrade(port, conns))));
+      answers.push(...await Promise.all(Array.from({ length: 50 }, () => upgradeKept(port, conns))));
     }
     const statuses = answers.map((a) => a.status);
-    const opened = statuses.filter((s) => s.includes(" 101 ")).length;
-    const refused = statuses.filter((s) => s.includes(" 503 ")).length;
-    assert.equal(opened, gate.limits.perPeer, `statuses: ${[...new Set(statuses)].join(", ")}`);
-    assert.equal(refused, 1000 - gate.limits.perPeer);
-    assert.equal(gate.size, gate.limits.perPeer);
+    assert.deepEqual([...new Set(statuses)], ["HTTP/1.1 401 Unauthorized"]);
+    // The body says why, as the daemon reads it.
+    const res = await fetch(`${base}${AGENT_WS_PATH}`, {
+      headers: {
+        upgrade: "websocket",
+        connection: "Upgrade",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "sec-websocket-version": "13",
+      },
+    });
+    assert.equal(res.status, 401);
+    const body = await res.json();
+    assert.equal(body.error.details.reason, "malformed");
+    assert.equal(body.error.details.closeCode, 4001);
     // An agent with the token in its upgrade header is not held up by them.
     const token = await agentToken(sql, "gate");
     const agent = await SimAgent.connect({ baseUrl: base, token, name: "g", region: "gate" });
     assert.ok(agent.registered);
     await agent.kill();
-    // The server closes the silent ones after the short hello timeout (4400), and their places
-    // come back once the sockets are gone.
-    const closes = await Promise.all(
-      answers.filter((a) => a.status.includes(" 101 ")).map((a) => closeFrom(a)),
-    );
-    assert.deepEqual(closes, closes.map(() => 4400));
-    for (const c of conns.splice(0)) c.close();
-    await eventually(() => gate.size === 0, "tokenless sockets closed after the hello timeout");
   } finally {
     for (const c of conns) {
       try {
@@ -152,9 +108,10 @@ Deno.test("tokenless agent upgrades: a few per address wait for hello, the rest 
   }
 });
 
-Deno.test("an oversize frame closes a tokenless socket with 1009", async () => {
+Deno.test("an oversize frame closes an agent socket with 1009", async () => {
   const url = base.replace(/^http/, "ws") + AGENT_WS_PATH;
-  const ws = new WebSocket(url);
+  const token = await agentToken(sql, "oversize");
+  const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } } as unknown as string[]);
   const closed = new Promise<CloseEvent>((resolve) => ws.onclose = resolve);
   ws.onopen = () => ws.send("x".repeat(MAX_FRAME_BYTES + 1));
   const e = await closed;
@@ -530,27 +487,31 @@ Deno.test("a schedule of an owner at the pending-job cap misses its firing and m
   assert.equal(n, 20);
 });
 
-Deno.test("a tokenless socket that says hello with a good token still registers", async () => {
+Deno.test("a good token only in hello (as older agents sent it) is refused at the upgrade", async () => {
   const token = await agentToken(sql, "hello-token");
   const url = base.replace(/^http/, "ws") + AGENT_WS_PATH;
   const ws = new WebSocket(url);
-  const first = new Promise<string>((resolve) => ws.onmessage = (e) => resolve(String(e.data)));
-  ws.onopen = () =>
-    ws.send(JSON.stringify({
-      type: "hello",
-      protocol: PROTOCOL_VERSION,
-      token,
-      name: "h",
-      region: "hello-token",
-      version: "t",
-      capacity: 1,
-      activeJobs: [],
-    }));
-  assert.equal(JSON.parse(await first).type, "registered");
-  assert.equal(server.orch.helloGate.size, 0, "its gate place was given back at hello");
-  const closed = new Promise((r) => ws.onclose = r);
-  ws.close();
-  await closed;
+  const ended = new Promise<{ opened: boolean; code: number }>((resolve) => {
+    let opened = false;
+    ws.onopen = () => {
+      opened = true;
+      ws.send(JSON.stringify({
+        type: "hello",
+        protocol: PROTOCOL_VERSION,
+        token,
+        name: "h",
+        region: "hello-token",
+        version: "t",
+        capacity: 1,
+        activeJobs: [],
+      }));
+    };
+    ws.onerror = () => {};
+    ws.onclose = (e) => resolve({ opened, code: e.code });
+  });
+  assert.equal((await ended).opened, false);
+  const [{ n }] = await sql`SELECT count(*)::int AS n FROM eval_agents WHERE region = 'hello-token'`;
+  assert.equal(n, 0);
 });
 
 Deno.test("VOX_ARTIFACT_STORE=s3 needs a bucket, and S3 keys come in pairs", () => {

@@ -76,7 +76,8 @@ Deno.test("an unexpected error is logged and answered with a generic 500", async
 Deno.test("a unique violation from Postgres becomes 409 conflict", async () => {
   const { app } = await createTestApp(db.sql);
   app.post("/api/test/dup", async () => {
-    await db.sql`INSERT INTO providers (name, sku) VALUES ('LiveKit Agents', 1)`;
+    // Curated provider names are unique (migrations/00010_boards.sql); this one is seeded.
+    await db.sql`INSERT INTO providers (name, sku, curated) VALUES ('LiveKit Agents', 1, true)`;
     return new Response("unreachable");
   });
   const res = await app.request("/api/test/dup", { method: "POST" });

@@ -6,7 +6,7 @@ import { createJob } from "../lib/queue.ts";
 import { SimAgent } from "../bench/sim_agent.ts";
 import { createTestApp, testConfig } from "./_app.ts";
 import { createTestDatabase } from "./_db.ts";
-import { agentToken, insertEvalPair } from "./_orch.ts";
+import { agentToken, insertEvalPair, serveApp } from "./_orch.ts";
 import { eventually } from "./_wait.ts";
 
 const db = await createTestDatabase();
@@ -28,7 +28,7 @@ const { app } = await createTestApp(sql, {
   serverId: "metrics-test",
   config: testConfig({ METRICS_TOKEN: TOKEN }),
 });
-const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, app.fetch);
+const server = await serveApp(app, orch);
 const baseUrl = `http://127.0.0.1:${server.addr.port}`;
 Deno.test.afterAll(async () => {
   await orch.stop();

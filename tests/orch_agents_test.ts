@@ -64,10 +64,14 @@ Deno.test("a bad token in the upgrade header is refused with 401 before any sock
   }
 });
 
-Deno.test("plain HTTP on the agent socket path is 426", async () => {
-  const res = await fetch(`${base}/api/agent/ws`);
+Deno.test("plain HTTP on the agent socket path is 426 with a good token, 401 without", async () => {
+  const token = await agentToken(sql, "plain");
+  const res = await fetch(`${base}/api/agent/ws`, { headers: { authorization: `Bearer ${token}` } });
   assert.equal(res.status, 426);
   assert.equal((await res.json()).error.code, "upgrade_required");
+  const without = await fetch(`${base}/api/agent/ws`);
+  assert.equal(without.status, 401);
+  assert.equal((await without.json()).error.details.reason, "malformed");
 });
 
 Deno.test("bad frames close only their own socket, with a reason", async () => {
@@ -115,26 +119,56 @@ Deno.test("a token for another region is closed with 4003 naming both regions", 
   const viaHeader = await rawSocket(base, { token, frames: [hello({ region: "us-east" })] });
   assert.equal(viaHeader.code, 4003);
   assert.equal(viaHeader.reason, "token is for region eu-west, not us-east");
-  const viaHello = await rawSocket(base, { frames: [hello({ region: "us-east", token })] });
-  assert.equal(viaHello.code, 4003);
 });
 
-Deno.test("expired, revoked and unknown tokens in hello are closed with a reason", async () => {
+Deno.test("missing, expired, revoked and unknown tokens are refused at the upgrade with the reason", async () => {
+  const refusal = async (token?: string) => {
+    const res = await fetch(`${base}/api/agent/ws`, {
+      headers: {
+        upgrade: "websocket",
+        connection: "Upgrade",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "sec-websocket-version": "13",
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
+    });
+    const { error } = await res.json();
+    return [res.status, error.details.closeCode, error.details.reason, error.message];
+  };
   const expired = await createAgentToken(sql, {
     name: "old",
     region: "bad",
     expiresAt: new Date(Date.now() - 1000),
   });
-  const r1 = await rawSocket(base, { frames: [hello({ token: expired.token })] });
-  assert.deepEqual([r1.code, r1.reason], [4002, "agent token has expired"]);
+  assert.deepEqual(await refusal(expired.token), [
+    401,
+    4002,
+    "expired",
+    "Cannot connect: agent token has expired",
+  ]);
   const revoked = await createAgentToken(sql, { name: "gone", region: "bad" });
   await revokeAgentToken(sql, revoked.info.id);
-  const r2 = await rawSocket(base, { frames: [hello({ token: revoked.token })] });
-  assert.deepEqual([r2.code, r2.reason], [4002, "agent token was revoked"]);
-  const r3 = await rawSocket(base, { frames: [hello({ token: "vox_agent_" + "A".repeat(40) })] });
-  assert.deepEqual([r3.code, r3.reason], [4001, "agent token is not known"]);
-  const r4 = await rawSocket(base, { frames: [hello()] });
-  assert.deepEqual([r4.code, r4.reason], [4001, "agent token is missing or malformed"]);
+  assert.deepEqual(await refusal(revoked.token), [
+    401,
+    4002,
+    "revoked",
+    "Cannot connect: agent token was revoked",
+  ]);
+  assert.deepEqual(await refusal("vox_agent_" + "A".repeat(40)), [
+    401,
+    4001,
+    "unknown",
+    "Cannot connect: agent token is not known",
+  ]);
+  assert.deepEqual(await refusal(), [
+    401,
+    4001,
+    "malformed",
+    "Cannot connect: agent token is missing or malformed",
+  ]);
+  // A socket without the header never opens, whatever its hello says.
+  const r = await rawSocket(base, { frames: [hello({ token: revoked.token })] });
+  assert.equal(r.opened, false);
 });
 
 Deno.test("revoking a token disconnects its live agents with 4002", async () => {
@@ -144,7 +178,6 @@ Deno.test("revoking a token disconnects its live agents with 4002", async () => 
     token: created.token,
     name: "victim",
     region: "rev",
-    via: "hello",
   });
   await revokeAgentToken(sql, created.info.id);
   const closed = await agent.closed;
@@ -397,3 +430,34 @@ Deno.test(
     assert.match((await badId.json()).error.message, /^id: /);
   },
 );
+
+Deno.test("an agent that lowers its capacity in a heartbeat is offered only that many jobs, and more once it raises it", async () => {
+  const token = await agentToken(sql, "gov");
+  const pair = await insertEvalPair(sql);
+  const agent = await SimAgent.connect({
+    baseUrl: base,
+    token,
+    name: "governed",
+    region: "gov",
+    auto: false,
+    heartbeat: false,
+    capacity: 2,
+  });
+  // The server handles an agent's frames in order: the error answering the progress of a job it
+  // does not hold confirms the heartbeat before it was taken.
+  agent.send({ type: "heartbeat", activeJobs: [], capacity: 1 });
+  agent.send({ type: "job.progress", jobId: 999_999_999, step: 0, totalSteps: 0 });
+  await eventually(
+    () => agent.messages.some((m) => m.type === "error" && m.jobId === 999_999_999),
+    "confirmed",
+  );
+  await createJob(sql, { ...pair, region: "gov" });
+  await createJob(sql, { ...pair, region: "gov" });
+  await eventually(() => agent.offers.length === 1, "one offer");
+  agent.send({ type: "job.accepted", jobId: agent.offers[0].jobId });
+  await sleep(300);
+  assert.equal(agent.offers.length, 1, "the second job waits while the agent holds its one slot");
+  agent.send({ type: "heartbeat", activeJobs: [agent.offers[0].jobId], capacity: 2 });
+  await eventually(() => agent.offers.length === 2, "the second offer once the capacity is back");
+  await agent.kill();
+});

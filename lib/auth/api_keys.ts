@@ -1,5 +1,6 @@
 import { sha256 } from "@oslojs/crypto/sha2";
 import { encodeBase32LowerCaseNoPadding } from "@oslojs/encoding";
+import { batcherPer } from "../batch.ts";
 import type { Sql } from "../db.ts";
 import { HttpError } from "../errors.ts";
 import type { AuthUser } from "../roles.ts";
@@ -88,7 +89,9 @@ export async function authenticateApiKey(sql: Sql, raw: string): Promise<AuthUse
   const [row] = await sql<(UserRow & { secretHash: string; revoked: boolean; expired: boolean })[]>`
     SELECT k.secret_hash, k.revoked_at IS NOT NULL AS revoked,
            (k.expires_at IS NOT NULL AND k.expires_at <= now()) AS expired,
-           u.id, u.name, u.username, u.email, u.role, u.is_admin, u.organization_id, u.org_role,
+           u.id, u.name, u.username, u.email,
+           -- A basic member holding a paid organization seat acts as premium (00006).
+           vox_effective_role(u.id, u.role) AS role, u.is_admin, u.organization_id, u.org_role,
            u.activated_at, u.deactivated_at
     FROM api_keys k JOIN users u ON u.id = k.user_id
     WHERE k.id = ${parsed.id}`;
@@ -101,9 +104,24 @@ export async function authenticateApiKey(sql: Sql, raw: string): Promise<AuthUse
   if (row.deactivatedAt || !row.activatedAt) {
     throw new HttpError(401, "account_inactive", "The account that owns this API key cannot sign in");
   }
-  await sql`UPDATE api_keys SET last_used_at = now(), usage_count = usage_count + 1 WHERE id = ${parsed.id}`;
+  await countUse(sql, parsed.id);
   return toAuthUser(row, "api_key");
 }
+
+/**
+ * Counts one use of a key. Uses that arrive while an update is in flight are counted together
+ * by the next one (lib/batch.ts), so a busy key costs one update per burst, not per request;
+ * each request still waits until its use is written.
+ */
+const countUse = batcherPer((sql: Sql) => async (ids: string[]) => {
+  const counts = Map.groupBy(ids, (id) => id);
+  const keys = [...counts.keys()];
+  await sql`
+    UPDATE api_keys k SET last_used_at = now(), usage_count = k.usage_count + t.n
+    FROM unnest(${keys}::text[], ${keys.map((id) => counts.get(id)!.length)}::int[]) AS t(id, n)
+    WHERE k.id = t.id`;
+  return ids.map(() => undefined);
+});
 
 /** The user's keys, newest first, without any secret material. */
 export async function listApiKeys(sql: Sql, userId: number): Promise<ApiKeyInfo[]> {

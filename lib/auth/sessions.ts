@@ -62,7 +62,9 @@ export async function validateSession(
   if (!/^[a-z2-7]{32}$/.test(token)) return null;
   const id = hashToken(token);
   const [row] = await sql<(UserRow & { live: boolean; stale: boolean; idleSeconds: unknown })[]>`
-    SELECT u.id, u.name, u.username, u.email, u.role, u.is_admin, u.organization_id, u.org_role,
+    SELECT u.id, u.name, u.username, u.email,
+           -- A basic member holding a paid organization seat acts as premium (00006).
+           vox_effective_role(u.id, u.role) AS role, u.is_admin, u.organization_id, u.org_role,
            u.activated_at, u.deactivated_at,
            (s.idle_expires_at > now() AND s.absolute_expires_at > now()) AS live,
            s.last_seen_at < now() - make_interval(secs => ${TOUCH_AFTER_SECONDS}) AS stale,
