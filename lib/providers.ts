@@ -14,6 +14,22 @@ export function visibleProvider(sql: Db, viewerId: number | null = null): Fragme
     ${viewerId === null ? sql`` : sql`OR p.created_by = ${viewerId}`})`;
 }
 
+/**
+ * Product types, each with a board of its own (SPEC §4 `sku`: 0 = ConvoAI Engine, 1 = RTC
+ * Engine); telephony and WebSocket products get the next sku values when they come.
+ */
+export const PRODUCT_TYPES = ["convoai", "rtc"] as const;
+export type ProductType = typeof PRODUCT_TYPES[number];
+export const PRODUCT_TYPE_LABELS: Record<ProductType, string> = {
+  convoai: "ConvoAI engines",
+  rtc: "RTC engines",
+};
+
+/** The product type of a provider's sku. */
+export function productTypeOf(sku: number): ProductType {
+  return PRODUCT_TYPES[sku] ?? "convoai";
+}
+
 /** A provider as the API and the pages show it. */
 export interface Provider {
   id: string;
@@ -22,6 +38,8 @@ export interface Provider {
   sku: number;
   website: string | null;
   description: string;
+  /** The verified organization the provider belongs to (public pages show a badge), or null. */
+  verifiedOrganization: string | null;
 }
 
 /**
@@ -33,7 +51,9 @@ export async function listProviders(
   opts: { order?: "name" | "sku"; viewerId?: number | null } = {},
 ): Promise<Provider[]> {
   const rows = await sql<Provider[]>`
-    SELECT id, name, sku, website, description FROM providers p
+    SELECT p.id, p.name, p.sku, p.website, p.description,
+           (SELECT o.name FROM organizations o WHERE o.id = p.organization_id AND o.verified) AS verified_organization
+    FROM providers p
     WHERE ${visibleProvider(sql, opts.viewerId ?? null)}
     ORDER BY ${opts.order === "sku" ? sql`sku, name` : sql`name`}`;
   return rows.map(toProvider);
@@ -46,32 +66,53 @@ export async function getProvider(
   opts: { viewerId?: number | null } = {},
 ): Promise<Provider | null> {
   const [row] = await sql<Provider[]>`
-    SELECT id, name, sku, website, description FROM providers p
-    WHERE id = ${id} AND ${visibleProvider(sql, opts.viewerId ?? null)}`;
+    SELECT p.id, p.name, p.sku, p.website, p.description,
+           (SELECT o.name FROM organizations o WHERE o.id = p.organization_id AND o.verified) AS verified_organization
+    FROM providers p
+    WHERE p.id = ${id} AND ${visibleProvider(sql, opts.viewerId ?? null)}`;
   return row ? toProvider(row) : null;
 }
 
 /**
- * The id of the provider named `name` (case-insensitive), created with `sku` and
- * `description` when the name is new; a concurrent creation of the same name yields the
- * same row.
+ * The id of the provider named `name` (case-insensitive) as `createdBy` sees it: a curated
+ * provider of that name, else the creator's own private one, else a new row. A name is
+ * never shared across users' private providers, so nobody can squat a name: another user's
+ * private "Acme" is never reused, and a curator (`curated`: principal, fellow, admin, or the
+ * system) naming "Acme" gets the curated provider, created public when there is none yet.
+ * A concurrent creation of the same name yields the same row.
  */
 export async function ensureProvider(
   tx: Db,
-  input: { name: string; sku: number; description?: string; createdBy: number | null },
+  input: { name: string; sku: number; description?: string; createdBy: number | null; curated?: boolean },
 ): Promise<string> {
-  const [found] = await tx<
-    { id: string }[]
-  >`SELECT id FROM providers WHERE lower(name) = lower(${input.name})`;
+  const curated = input.curated ?? input.createdBy === null;
+  const [found] = await tx<{ id: string }[]>`
+    SELECT id FROM providers
+    WHERE lower(name) = lower(${input.name})
+      AND (curated ${curated ? tx`` : tx`OR (created_by = ${input.createdBy} AND NOT curated)`})
+    ORDER BY curated DESC LIMIT 1`;
   if (found) return found.id;
-  const [made] = await tx<{ id: string }[]>`
-    INSERT INTO providers (name, sku, description, created_by)
-    VALUES (${input.name}, ${input.sku}, ${input.description ?? ""}, ${input.createdBy})
-    ON CONFLICT (lower(name)) DO UPDATE SET name = providers.name
-    RETURNING id`;
+  const [made] = curated
+    ? await tx<{ id: string }[]>`
+      INSERT INTO providers (name, sku, description, created_by, curated)
+      VALUES (${input.name}, ${input.sku}, ${input.description ?? ""}, ${input.createdBy}, true)
+      ON CONFLICT (lower(name)) WHERE curated DO UPDATE SET name = providers.name
+      RETURNING id`
+    : await tx<{ id: string }[]>`
+      INSERT INTO providers (name, sku, description, created_by, curated)
+      VALUES (${input.name}, ${input.sku}, ${input.description ?? ""}, ${input.createdBy}, false)
+      ON CONFLICT (created_by, lower(name)) WHERE NOT curated DO UPDATE SET name = providers.name
+      RETURNING id`;
   return made.id;
 }
 
 function toProvider(r: Provider): Provider {
-  return { id: r.id, name: r.name, sku: r.sku, website: r.website, description: r.description };
+  return {
+    id: r.id,
+    name: r.name,
+    sku: r.sku,
+    website: r.website,
+    description: r.description,
+    verifiedOrganization: r.verifiedOrganization ?? null,
+  };
 }

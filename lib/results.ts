@@ -29,6 +29,8 @@ export interface ResultSummary {
 export interface ResultDetail extends ResultSummary {
   turns: unknown[];
   report: unknown;
+  /** hex SHA-256 of the stored report's text (jsonb's canonical form), set when it was stored. */
+  reportSha256: string | null;
   artifacts: ArtifactInfo[];
 }
 
@@ -102,10 +104,10 @@ export async function listResults(
   return { results: rows.map(toResult), total: rows.length ? Number(rows[0].total) : 0 };
 }
 
-/** One result with its turns, report and artifact list; 404 unless the caller may see it. */
+/** One result with its turns, report, its receipt and artifact list; 404 unless the caller may see it. */
 export async function getResult(sql: Sql, user: AuthUser, id: number): Promise<ResultDetail> {
   const [row] = await sql`
-    SELECT ${RESULT_COLUMNS(sql)}, r.turns, r.report
+    SELECT ${RESULT_COLUMNS(sql)}, r.turns, r.report, r.report_sha256
     FROM eval_results r JOIN eval_jobs j ON j.id = r.job_id
     JOIN workflows w ON w.id = r.workflow_id JOIN projects p ON p.id = w.project_id
     WHERE r.id = ${id} AND (r.is_mainline OR ${visibleJob(sql, user)})`;
@@ -114,6 +116,7 @@ export async function getResult(sql: Sql, user: AuthUser, id: number): Promise<R
     ...toResult(row),
     turns: row.turns as unknown[],
     report: row.report,
+    reportSha256: row.reportSha256 ?? null,
     artifacts: await listArtifacts(sql, row.jobId),
   };
 }

@@ -48,8 +48,9 @@ async function assertNoDrift(what: string): Promise<Map<string, number>> {
       `realtime (${bucket}) after ${what}`,
     );
   }
-  const rows =
-    async () => [...await sql`SELECT * FROM eval_rollups ORDER BY bucket_size, provider_id, region, bucket`];
+  const rows = async () => [
+    ...await sql`SELECT * FROM eval_rollups ORDER BY bucket_size, provider_id, region, method_set, bucket`,
+  ];
   const before = await rows();
   await rebuildRollups(sql);
   assert.deepEqual(await rows(), before, `rollup rows equal a rebuild after ${what}`);
