@@ -48,7 +48,9 @@ const wantDispatch = want("dispatch");
 const wantThroughput = want("dispatch") || want("throughput");
 const SETTLE_MS = envInt("BENCH_SETTLE_MS", quick ? 3000 : 8000);
 const baseUrl = Deno.env.get("DATABASE_URL") ?? "postgres://postgres@127.0.0.1:5432/postgres";
-const dbName = "vox_bench";
+// A database of this run's own: two benches at once (another engineer's, a helper's) must not
+// drop each other's.
+const dbName = `vox_bench_${Deno.pid}`;
 const results: Record<string, unknown> = { measured_at: new Date().toISOString(), quick, scale };
 
 console.log(`Vox orchestration bench${quick ? " (quick)" : ""}: ${JSON.stringify(scale)}`);
@@ -56,7 +58,12 @@ console.log(`Vox orchestration bench${quick ? " (quick)" : ""}: ${JSON.stringify
 // ---------------------------------------------------------------- database
 {
   const admin = createSql(baseUrl, { max: 1 });
-  await admin.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  // Databases left by runs that were killed: dropped unless something still uses them.
+  for (
+    const { datname } of await admin`SELECT datname FROM pg_database WHERE datname ~ '^vox_bench(_[0-9]+)?$'`
+  ) {
+    await admin.unsafe(`DROP DATABASE IF EXISTS ${datname}`).catch(() => {});
+  }
   await admin.unsafe(`CREATE DATABASE ${dbName}`);
   await admin.end();
 }

@@ -24,8 +24,6 @@ export interface SimOptions {
   name: string;
   region: string;
   capacity?: number;
-  /** How the token travels: the upgrade's Authorization header (default) or the hello frame. */
-  via?: "header" | "hello";
   /** Jobs to report as still running (after a reconnect). */
   activeJobs?: number[];
   /** Answer offers by itself: accept, then send a result after `resultDelayMs` (default true). */
@@ -100,9 +98,9 @@ export class SimAgent {
   async open(): Promise<void> {
     const o = this.opts;
     const url = o.baseUrl.replace(/^http/, "ws") + AGENT_WS_PATH;
-    const via = o.via ?? "header";
     // Deno's WebSocket accepts headers (not part of the browser API).
-    const init = via === "header" ? { headers: { authorization: `Bearer ${o.token}` } } : undefined;
+    // The token travels on the upgrade: the server opens no socket without it.
+    const init = { headers: { authorization: `Bearer ${o.token}` } };
     const ws = o.client === "ws"
       ? new NodeWebSocket(url, init) as unknown as WebSocket
       : new WebSocket(url, init as unknown as string[]);
@@ -123,7 +121,6 @@ export class SimAgent {
       this.send({
         type: "hello",
         protocol: PROTOCOL_VERSION,
-        ...(via === "hello" ? { token: o.token } : {}),
         name: o.name,
         region: o.region,
         version: "sim",
