@@ -1,15 +1,17 @@
 // Wiring only: configuration → database → migrations/seed → islands → app → serve.
 import { join } from "node:path";
 import { AGENT_WS_PATH } from "./agent/protocol.ts";
-import { acceptAgentSocket } from "./routes/api/agent_gateway.ts";
+import { agentUpgrade, answerAgentRequest } from "./routes/api/agent_gateway.ts";
 import { createApp } from "./routes/app.ts";
 import { artifactStoreFromConfig } from "./lib/artifact_store.ts";
+import { applyLapsed } from "./lib/billing/subscriptions.ts";
 import { pruneArtifacts } from "./lib/artifacts.ts";
 import { type DemoAgent, disableDemo, startDemo } from "./lib/demo.ts";
 import { pruneIdentity } from "./lib/auth/maintenance.ts";
 import { buildIslands } from "./lib/islands/bundle.ts";
 import { ConfigError, loadConfig, publicUrl } from "./lib/config.ts";
 import { createSql, openDatabase } from "./lib/db.ts";
+import { serveHttp } from "./lib/http_server.ts";
 import { leaveShutdownSignalsToCaller } from "./lib/embedded_pg.ts";
 import { Orchestrator } from "./lib/orchestrator.ts";
 import { configureLogging, log } from "./lib/log.ts";
@@ -84,6 +86,19 @@ Deno.cron("identity cleanup", "17 * * * *", async () => {
   log.info("identity cleanup", await pruneIdentity(db.sql));
 });
 
+// Cancelled and finally unpaid subscriptions end at their period's end even if Stripe's last
+// event is lost (lib/billing/subscriptions.ts).
+if (config.STRIPE_SECRET_KEY) {
+  Deno.cron("billing lapses", "*/5 * * * *", async () => {
+    try {
+      const applied = await applyLapsed(db.sql);
+      if (applied > 0) log.info("billing lapses applied", { applied });
+    } catch (err) {
+      log.error("billing lapses failed", { error: err });
+    }
+  });
+}
+
 if (config.VOX_ARTIFACT_RETENTION_DAYS > 0) {
   Deno.cron("artifact retention", "43 * * * *", async () => {
     try {
@@ -95,7 +110,9 @@ if (config.VOX_ARTIFACT_RETENTION_DAYS > 0) {
   });
 }
 
-const server = Deno.serve({
+// node:http rather than Deno.serve: agent upgrades need the raw connection, so the frame
+// limit holds before a frame is buffered (lib/http_server.ts, routes/api/agent_gateway.ts).
+const server = await serveHttp({
   port: config.PORT,
   hostname: config.HOST,
   onListen: ({ port }) => {
@@ -103,11 +120,13 @@ const server = Deno.serve({
     log.info("Vox is listening", { url, port, embeddedDatabase: Boolean(db.embedded) });
     console.log(`\n  Vox is running at ${publicUrl({ ...config, PUBLIC_URL: url })}\n`);
   },
-}, (req, info) =>
-  // Agent sockets skip the app's middleware: an idle agent then holds nothing of it.
-  new URL(req.url).pathname === AGENT_WS_PATH
-    ? acceptAgentSocket(orchestrator, req, info.remoteAddr.hostname)
-    : app.fetch(req, info));
+  // Agent requests skip the app's middleware: an idle agent then holds nothing of it.
+  fetch: (req, info) =>
+    new URL(req.url).pathname === AGENT_WS_PATH
+      ? answerAgentRequest(orchestrator, req)
+      : app.fetch(req, info),
+  upgrades: { [AGENT_WS_PATH]: agentUpgrade(orchestrator) },
+});
 
 // The demo (lib/demo.ts): only on the embedded database, off with VOX_DEMO=false.
 let demo: DemoAgent | null = null;

@@ -30,7 +30,9 @@ export function Layout(
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>{title === "Vox" ? "Vox" : `${title} · Vox`}</title>
         <link rel="stylesheet" href="/static/vox.css" />
-        {/^\/(admin\/)?console(\/|$)/.test(path) && <link rel="stylesheet" href="/static/console.css" />}
+        {/^\/(admin\/)?console(\/|$)|^\/(invite|pricing)(\/|$)/.test(path) && (
+          <link rel="stylesheet" href="/static/console.css" />
+        )}
         <link rel="icon" href="/static/favicon.svg" type="image/svg+xml" />
       </head>
       <body>
@@ -67,7 +69,8 @@ export function Layout(
         </header>
         <main>{children}</main>
         <footer class="foot">
-          Vox measures voice agents the way a caller hears them. Self-hostable, open source.
+          Vox measures voice agents the way a caller hears them. Self-hostable, open source. ·{" "}
+          <a href="/pricing">Pricing</a>
         </footer>
         <script type="module" src={runtimeUrl}></script>
       </body>

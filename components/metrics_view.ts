@@ -1,7 +1,8 @@
 // Presentation of public metrics shared by the server-rendered pages and their islands:
 // formatting, combining series, folding live results, sorting rankings. Pure functions
 // only, so the server and the browser produce the same text from the same data.
-import type { LeaderboardEntry, MetricSummary, RealtimeSeries } from "../lib/metrics.ts";
+import type { LatencyFigure, LeaderboardEntry, MetricSummary, RealtimeSeries } from "../lib/metrics.ts";
+import type { ProductType } from "../lib/providers.ts";
 
 /** One line: points as [time in ms, value]; null values leave a gap. */
 export interface LineDataset {
@@ -63,6 +64,8 @@ export interface ResultEvent {
 export interface ProviderRef {
   id: string;
   name: string;
+  /** The verified organization it belongs to (the badge), when there is one. */
+  verifiedOrganization?: string | null;
 }
 
 // Distinct on the dark background and for the common colour-vision deficiencies first.
@@ -85,6 +88,16 @@ export function paletteColor(n: number): string {
 /** Milliseconds as a whole number, or "—". */
 export function fmtMs(v: number | null | undefined): string {
   return v === null || v === undefined || !Number.isFinite(v) ? "—" : v.toFixed(0);
+}
+
+/** A rate 0..1 as a whole percentage, or "—". */
+export function fmtRate(v: number | null | undefined): string {
+  return v === null || v === undefined || !Number.isFinite(v) ? "—" : (v * 100).toFixed(0);
+}
+
+/** A 95 % interval of a rate as "12–40 %", or "". */
+export function fmtRateCi(ci: [number, number] | null | undefined): string {
+  return ci ? `${(ci[0] * 100).toFixed(0)}–${(ci[1] * 100).toFixed(0)} %` : "";
 }
 
 /** A 0–100 score with one decimal, or "—". */
@@ -237,7 +250,10 @@ export function foldResult(
     const name = names.find((p) => p.id === ev.providerId)?.name ??
       data.series.find((x) => x.providerId === ev.providerId)?.providerName;
     if (!name) return null;
-    series.push(s = { providerId: ev.providerId, providerName: name, region: ev.region, points: [] });
+    const methodId = data.series[0]?.methodId ?? "";
+    series.push(
+      s = { providerId: ev.providerId, providerName: name, region: ev.region, methodId, points: [] },
+    );
   }
   const i = s.points.findIndex((p) => p.t === t);
   const old = i >= 0 ? s.points[i] : emptyPoint(t);
@@ -273,7 +289,7 @@ function addTo<T extends { mean: number | null; min: number | null; max: number 
 }
 
 function emptyPoint(t: string) {
-  const stats = { mean: null, sd: null, min: null, max: null, n: 0 };
+  const stats = { mean: null, sd: null, min: null, max: null, n: 0, turns: 0, ci95: null };
   return {
     t,
     results: 0,
@@ -348,6 +364,56 @@ export const METRICS = [
     get: (e: LeaderboardEntry) => e.naturalness,
     fmt: fmtScore,
   },
+  // Turn taking (issue 20): pooled event rates, each shown with its n (/dive: definitions).
+  {
+    key: "takeover",
+    short: "Takeover",
+    label: "Pause takeover",
+    hint: "Pause takeover rate: caller pauses mid-turn the agent talked into, % of pauses (n: pauses)",
+    unit: "%",
+    lowerIsBetter: true,
+    get: (e: LeaderboardEntry) => e.turnTaking?.pauseTakeover.rate ?? null,
+    count: (e: LeaderboardEntry) => e.turnTaking?.pauseTakeover.n ?? 0,
+    ci: (e: LeaderboardEntry) => e.turnTaking?.pauseTakeover.ci95 ?? null,
+    fmt: fmtRate,
+  },
+  {
+    key: "bc_stop",
+    short: "BC stop",
+    label: "Backchannel stop",
+    hint: "Backchannel stop rate: mm-hmm's the agent stopped talking for, % (n: backchannels)",
+    unit: "%",
+    lowerIsBetter: true,
+    get: (e: LeaderboardEntry) => e.turnTaking?.backchannelStop.rate ?? null,
+    count: (e: LeaderboardEntry) => e.turnTaking?.backchannelStop.n ?? 0,
+    ci: (e: LeaderboardEntry) => e.turnTaking?.backchannelStop.ci95 ?? null,
+    fmt: fmtRate,
+  },
+  {
+    key: "bystander",
+    short: "Bystander",
+    label: "Background false trigger",
+    hint:
+      "Background false-trigger rate: bystander speech the agent answered or stopped for, % (n: segments)",
+    unit: "%",
+    lowerIsBetter: true,
+    get: (e: LeaderboardEntry) => e.turnTaking?.backgroundFalseTrigger.rate ?? null,
+    count: (e: LeaderboardEntry) => e.turnTaking?.backgroundFalseTrigger.n ?? 0,
+    ci: (e: LeaderboardEntry) => e.turnTaking?.backgroundFalseTrigger.ci95 ?? null,
+    fmt: fmtRate,
+  },
+  {
+    key: "tt_penalty",
+    short: "Penalty",
+    label: "Turn-taking penalty",
+    hint:
+      "Turn-taking penalty: mean ms lost per event (false takeovers, false stops, late replies) (n: results)",
+    unit: "ms",
+    lowerIsBetter: true,
+    get: (e: LeaderboardEntry) => e.turnTaking?.penaltyMs.mean ?? null,
+    count: (e: LeaderboardEntry) => e.turnTaking?.penaltyMs.n ?? 0,
+    fmt: fmtMs,
+  },
   {
     key: "results",
     short: "Results",
@@ -405,10 +471,20 @@ export type LeaderboardView = "providers" | "regions";
 
 /** The query string of a leaderboard state, so every state has a URL that renders it. */
 export function leaderboardQuery(
-  s: { days: number; region: string | null; sort: SortKey; dir: SortDir; view: LeaderboardView },
+  s: {
+    days: number;
+    region: string | null;
+    sort: SortKey;
+    dir: SortDir;
+    view: LeaderboardView;
+    productType?: ProductType | null;
+    method?: string | null;
+  },
 ): string {
   const q = new URLSearchParams({ days: String(s.days) });
   if (s.region) q.set("region", s.region);
+  if (s.productType) q.set("productType", s.productType);
+  if (s.method) q.set("method", s.method);
   q.set("sort", s.sort);
   q.set("dir", s.dir);
   if (s.view === "regions") q.set("view", "regions");
@@ -434,4 +510,27 @@ export function trendDatasets(data: RealtimeData | null): LineDataset[] {
       color: paletteColor(i + 1),
       data: s.points.map((p) => [Date.parse(p.t), p.responseLatency.mean] as [number, number | null]),
     }));
+}
+
+// ---------------------------------------------------------------- certainty (issue 13)
+
+/** A rank as shown: "1", "=1" when shared with another figure, "—" when not ranked. */
+export function fmtRank(e: Pick<LeaderboardEntry, "rank" | "tied">): string {
+  return e.rank === null ? "—" : `${e.tied ? "=" : ""}${e.rank}`;
+}
+
+/** A figure's 95 % interval as "780–826", or "—" below two jobs. */
+export function fmtCi(f: Pick<LatencyFigure, "ci95">): string {
+  return f.ci95 ? `${fmtMs(f.ci95.lo)}–${fmtMs(f.ci95.hi)}` : "—";
+}
+
+/** "n = 120 turns / 12 jobs". */
+export function fmtN(f: Pick<LatencyFigure, "turns" | "n">): string {
+  return `${f.turns} turn${f.turns === 1 ? "" : "s"} / ${f.n} job${f.n === 1 ? "" : "s"}`;
+}
+
+/** Method versions as "response_latency vox-audioclock-response/1 · …", sorted by metric. */
+export function fmtMethods(versions: Record<string, string>): string {
+  const keys = Object.keys(versions).sort();
+  return keys.length ? keys.map((k) => `${k} ${versions[k]}`).join(" · ") : "not recorded";
 }

@@ -1,6 +1,7 @@
 import type { ComponentChildren } from "preact";
 import type { LeaderboardEntry } from "../lib/metrics.ts";
 import { fmtDateTime, METRICS, skuLabel } from "./metrics_view.ts";
+import { VerifiedBadge } from "./verified_badge.tsx";
 
 /**
  * One provider's figures over a period: totals, a row per region and a trend chart (passed
@@ -9,7 +10,7 @@ import { fmtDateTime, METRICS, skuLabel } from "./metrics_view.ts";
  */
 export function ProviderDetail(
   { provider, total, regions, days, color, chart, onClose }: {
-    provider: { id: string; name: string; sku: number };
+    provider: { id: string; name: string; sku: number; verifiedOrganization?: string | null };
     total: LeaderboardEntry | null;
     regions: LeaderboardEntry[];
     days: number;
@@ -31,6 +32,7 @@ export function ProviderDetail(
           <h2>
             <span class="swatch" aria-hidden="true"></span>
             {provider.name}
+            <VerifiedBadge organization={provider.verifiedOrganization} />
           </h2>
           <p class="muted small">
             {skuLabel(provider.sku)} · last {days === 1 ? "day" : `${days} days`} · last result{" "}

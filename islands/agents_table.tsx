@@ -1,17 +1,22 @@
 import { useEffect, useState } from "preact/hooks";
-import type { PublicAgent } from "../lib/agents.ts";
+import type { AdminAgent, PublicAgent } from "../lib/agents.ts";
 
-/** Live list of eval agents with a region filter; refreshes itself every 15 s. */
-export default function AgentsTable(props: { agents: PublicAgent[] }) {
+type Agent = PublicAgent & Partial<Pick<AdminAgent, "currentJobs">>;
+
+/**
+ * Live list of eval agents with a region filter; refreshes itself every 15 s from `source`
+ * (the public list by default). With `jobs` (the admin's list) it shows each agent's current job.
+ */
+export default function AgentsTable(props: { agents: Agent[]; source?: string; jobs?: boolean }) {
   const [agents, setAgents] = useState(props.agents);
   const [region, setRegion] = useState("all");
   const [updated, setUpdated] = useState<string | null>(null);
 
   useEffect(() => {
     const timer = setInterval(async () => {
-      const res = await fetch("/api/v1/agents");
+      const res = await fetch(props.source ?? "/api/v1/agents");
       if (!res.ok) return;
-      const body = await res.json() as { agents: PublicAgent[] };
+      const body = await res.json() as { agents: Agent[] };
       setAgents(body.agents);
       setUpdated(new Date().toLocaleTimeString());
     }, 15_000);
@@ -44,32 +49,52 @@ export default function AgentsTable(props: { agents: PublicAgent[] }) {
       {shown.length === 0
         ? <p class="empty">No eval agents{region === "all" ? "" : ` in ${region}`} yet.</p>
         : (
-          <table class="table">
-            <thead>
-              <tr>
-                <th>Agent</th>
-                <th>Region</th>
-                <th>State</th>
-                <th>Last seen</th>
-              </tr>
-            </thead>
-            <tbody>
-              {shown.map((a) => (
-                <tr key={a.id} data-region={a.region}>
-                  <td>{a.name || `agent ${a.id}`}</td>
-                  <td>{a.region}</td>
-                  <td>
-                    <span class={`state state-${a.state.toLowerCase()}`}>{a.state}</span>
-                  </td>
-                  <td>
-                    {a.lastSeenAt
-                      ? new Date(a.lastSeenAt).toISOString().replace("T", " ").slice(0, 19) + " UTC"
-                      : "never"}
-                  </td>
+          // Scrolls sideways on a phone instead of widening the page; focusable for the keyboard.
+          <div class="table-scroll" tabIndex={0} role="region" aria-label="Eval agents">
+            <table class="table">
+              <thead>
+                <tr>
+                  <th>Agent</th>
+                  <th>Region</th>
+                  <th>State</th>
+                  <th>Last seen</th>
+                  {props.jobs && <th>Current job</th>}
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {shown.map((a) => (
+                  <tr key={a.id} data-region={a.region}>
+                    <td>{a.name || `agent ${a.id}`}</td>
+                    <td>{a.region}</td>
+                    <td>
+                      <span class={`state state-${a.state.toLowerCase()}`}>{a.state}</span>
+                    </td>
+                    <td>
+                      {a.lastSeenAt
+                        ? new Date(a.lastSeenAt).toISOString().replace("T", " ").slice(0, 19) + " UTC"
+                        : "never"}
+                    </td>
+                    {props.jobs && (
+                      <td data-testid="current-job">
+                        {(a.currentJobs ?? []).length === 0
+                          ? "—"
+                          : (a.currentJobs ?? []).map((j) => (
+                            <div key={j.id}>
+                              job {j.id} · {j.workflowName}
+                              {j.startedAt && (
+                                <span class="muted">
+                                  {` since ${new Date(j.startedAt).toISOString().slice(11, 19)} UTC`}
+                                </span>
+                              )}
+                            </div>
+                          ))}
+                      </td>
+                    )}
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
         )}
     </section>
   );

@@ -5,7 +5,9 @@
 // on, or shows a secret once with a copy button. Without JavaScript the fields still render
 // and say that saving needs it.
 import { useState } from "preact/hooks";
+import type { GuidedYaml as GuidedYamlView } from "../components/console/guided_yaml.tsx";
 import { call, ConsoleApiError, fieldFor, fill, setPath } from "../components/console/client.ts";
+import type { AudioChoices } from "../components/run_your_own/steps.ts";
 
 /** One input of a console form. */
 export interface FormField {
@@ -27,6 +29,10 @@ export interface FormField {
   yaml?: boolean;
   /** Sent as the JSON value typed in it. */
   json?: boolean;
+  /** A YAML field with a "Guided" view beside it: step rows, and the link when "link". */
+  guided?: "steps" | "link";
+  /** What the guided view offers a speak step: clip names and voices. */
+  choices?: AudioChoices;
 }
 
 /** What happens after the API accepted the form. */
@@ -35,7 +41,14 @@ export interface FormThen {
   /** URL template filled from the answer, e.g. "/console/jobs/{id}". */
   redirect?: string;
   /** Show `answer[field]` once, with a copy button and optionally a command using it. */
-  secret?: { field: string; title: string; notice: string; command?: string };
+  secret?: {
+    field: string;
+    title: string;
+    notice: string;
+    command?: string;
+    /** More ways to use it (e.g. the same agent in a container), each with its own copy button. */
+    more?: { label: string; command: string }[];
+  };
 }
 
 export interface ConsoleFormProps {
@@ -64,8 +77,23 @@ export default function ConsoleForm(props: ConsoleFormProps) {
   const [errors, setErrors] = useState<Errors>({});
   const [formError, setFormError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const [secret, setSecret] = useState<{ value: string; command: string | null } | null>(null);
+  const [secret, setSecret] = useState<
+    { value: string; command: string | null; more: { label: string; command: string }[] } | null
+  >(null);
   const [copied, setCopied] = useState<string | null>(null);
+  // The guided view is loaded the first time someone opens it.
+  const [guided, setGuided] = useState<{ view: typeof GuidedYamlView; field: string | null } | null>(null);
+  const [guidedNote, setGuidedNote] = useState<string | null>(null);
+  const openGuided = async (field: string) => {
+    const m = await import("../components/console/guided_yaml.tsx");
+    const g = m.guidedDoc(String(values[field]));
+    if (typeof g === "string") {
+      setGuidedNote(g);
+      return;
+    }
+    setGuidedNote(null);
+    setGuided({ view: m.GuidedYaml, field });
+  };
 
   const onSubmit = async (e: Event) => {
     e.preventDefault();
@@ -96,11 +124,11 @@ export default function ConsoleForm(props: ConsoleFormProps) {
       const then = props.then;
       if (then.secret) {
         const value = String((answer ?? {})[then.secret.field] ?? "");
+        const vars = { ...answer, secret: value, origin: location.origin };
         setSecret({
           value,
-          command: then.secret.command
-            ? fill(then.secret.command, { ...answer, secret: value, origin: location.origin })
-            : null,
+          command: then.secret.command ? fill(then.secret.command, vars) : null,
+          more: (then.secret.more ?? []).map((m) => ({ label: m.label, command: fill(m.command, vars) })),
         });
         setBusy(false);
         return;
@@ -173,6 +201,17 @@ export default function ConsoleForm(props: ConsoleFormProps) {
             </button>
           </div>
         )}
+        {secret.more.map((m, i) => (
+          <div key={i}>
+            <p class="c-command-label">{m.label}</p>
+            <div class="c-command">
+              <pre><code data-testid={`${id}-command-${i + 2}`}>{m.command}</code></pre>
+              <button type="button" class="button small" onClick={() => copy(m.command, `more-${i}`)}>
+                {copied === `more-${i}` ? "Copied" : "Copy command"}
+              </button>
+            </div>
+          </div>
+        ))}
         <p>
           <button type="button" class="button" onClick={() => location.reload()}>Done</button>
         </p>
@@ -212,6 +251,11 @@ export default function ConsoleForm(props: ConsoleFormProps) {
               {f.options!.map((o) => <option key={o.value} value={o.value}>{o.label}</option>)}
             </select>
           );
+        } else if (f.type === "textarea" && f.guided && guided?.field === f.name) {
+          const View = guided.view;
+          input = (
+            <View id={fid} yaml={String(v)} onYaml={set} link={f.guided === "link"} choices={f.choices} />
+          );
         } else if (f.type === "textarea") {
           input = (
             <textarea
@@ -245,7 +289,30 @@ export default function ConsoleForm(props: ConsoleFormProps) {
         return (
           <div key={f.name} class={`c-field${f.type === "checkbox" ? " c-check" : ""}`}>
             <label for={fid}>{f.label}{f.required && <span aria-hidden="true">*</span>}</label>
+            {f.guided && (
+              <div class="seg c-mode" role="group" aria-label={`${f.label} view`}>
+                <button
+                  type="button"
+                  class={guided?.field === f.name ? "" : "on"}
+                  aria-pressed={guided?.field === f.name ? "false" : "true"}
+                  data-testid={`${fid}-yaml-view`}
+                  onClick={() => (setGuided((g) => g && { ...g, field: null }), setGuidedNote(null))}
+                >
+                  YAML
+                </button>
+                <button
+                  type="button"
+                  class={guided?.field === f.name ? "on" : ""}
+                  aria-pressed={guided?.field === f.name ? "true" : "false"}
+                  data-testid={`${fid}-guided-view`}
+                  onClick={() => openGuided(f.name)}
+                >
+                  Guided
+                </button>
+              </div>
+            )}
             {input}
+            {f.guided && guidedNote && guided?.field !== f.name && <p class="small ryo-note">{guidedNote}</p>}
             {f.hint && <small id={`${fid}-hint`} class="muted">{f.hint}</small>}
             {err && <p id={`${fid}-error`} class="c-field-error">{err}</p>}
           </div>

@@ -174,7 +174,7 @@ export default function RealtimeCharts(props: RealtimeProps) {
               key={r}
               href={pageUrl(r, region)}
               class={r === range ? "on" : undefined}
-              aria-pressed={r === range ? "true" : "false"}
+              aria-current={r === range ? "true" : undefined}
               data-range={r}
               onClick={(e) => {
                 e.preventDefault();

@@ -1,7 +1,8 @@
 /// <reference lib="dom" />
 // The /run-your-own form. Everything it does is a call to /api/v1: it saves a workflow (the
 // launch steps) and an eval set (the eval steps), runs them as a job and hands the job to
-// the job panel. Validation is the API's: a 400 names the field, and the message is shown
+// the job panel. A product run from here before is updated in place (or saved as a new pair,
+// if the user asks), so repeated runs don't fill the plan's workflow limit. Validation is the API's: a 400 names the field, and the message is shown
 // next to that field. The pieces live in components/run_your_own/: the API client, the
 // steps and their YAML, the steps editor and the job panel.
 import { useState } from "preact/hooks";
@@ -11,8 +12,10 @@ import {
   DEFAULT_EVAL,
   DEFAULT_LAUNCH,
   type Editor,
+  editorFromYaml,
   editorOf,
   editorYaml,
+  stepsToYaml,
 } from "../components/run_your_own/steps.ts";
 import { StepsSection } from "../components/run_your_own/steps_editor.tsx";
 
@@ -24,6 +27,20 @@ export interface RunYourOwnProps {
   regions: string[];
   /** The signed-in user's projects (empty when signed out). */
   projects: { id: number; name: string }[];
+  /** Pairs this page saved before ("<name> · launch" + "<name> · eval"), newest first. */
+  saved?: SavedPair[];
+}
+
+/** A workflow and eval set /run-your-own saved for a product, with what they hold. */
+export interface SavedPair {
+  name: string;
+  projectId: number;
+  providerId: string;
+  workflowId: number;
+  evalSetId: number;
+  link: string;
+  launchYaml: string;
+  evalYaml: string;
 }
 
 const REGION_PLACEHOLDER = "e.g. eu-west";
@@ -48,6 +65,8 @@ export default function RunYourOwn(props: RunYourOwnProps) {
   const [errors, setErrors] = useState<Partial<Record<Field, string>>>({});
   const [busy, setBusy] = useState(false);
   const [job, setJob] = useState<StartedJob | null>(null);
+  const [saved, setSaved] = useState<SavedPair[]>(props.saved ?? []);
+  const [reuse, setReuse] = useState<"update" | "new">("update");
 
   // A field's message goes as soon as the field is edited: it spoke of the old value.
   const edited = (f: Field) => errors[f] && setErrors((e) => ({ ...e, [f]: undefined, form: undefined }));
@@ -57,6 +76,23 @@ export default function RunYourOwn(props: RunYourOwnProps) {
   };
   const choices = props.providers.filter((p) => p.sku === sku);
   const picked = props.providers.find((p) => p.id === providerId && p.sku === sku);
+  /** The pair saved before for a product (picked by id, or typed by name) in the project. */
+  const savedFor = (pid: string | null, name: string) =>
+    projectId === null ? undefined : saved.find((s) =>
+      s.projectId === projectId &&
+      (pid ? s.providerId === pid : name !== "" && s.name.toLowerCase() === name.toLowerCase())
+    );
+  const match = savedFor(picked?.id ?? null, productName.trim());
+  const load = (s: SavedPair) => {
+    setLink(s.link);
+    setLaunch(editorFromYaml(s.launchYaml));
+    setEvals(editorFromYaml(s.evalYaml));
+    setErrors({});
+  };
+  // Untouched fields take a picked product's saved steps at once; edited ones wait for "Load".
+  const pristine = () =>
+    link === "" && editorYaml(launch) === stepsToYaml(DEFAULT_LAUNCH) &&
+    editorYaml(evals) === stepsToYaml(DEFAULT_EVAL);
 
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -68,28 +104,52 @@ export default function RunYourOwn(props: RunYourOwnProps) {
     setBusy(true);
     let call: "workflow" | "evalSet" | "run" = "workflow";
     const created: string[] = [];
+    const launchYaml = appYaml();
+    const evalYaml = editorYaml(evals);
     try {
-      const workflow = await api<{ id: number }>("POST", "/api/v1/workflows", {
-        projectId,
-        name: `${name} · launch`,
-        provider: picked ? { id: picked.id } : { name, sku },
-        yaml: appYaml(),
-      });
-      created.push(`/api/v1/workflows/${workflow.id}`);
-      call = "evalSet";
-      const evalSet = await api<{ id: number }>("POST", "/api/v1/eval-sets", {
-        projectId,
-        name: `${name} · eval`,
-        yaml: editorYaml(evals),
-      });
-      created.push(`/api/v1/eval-sets/${evalSet.id}`);
-      call = "run";
-      setJob(
-        await api<StartedJob>("POST", `/api/v1/workflows/${workflow.id}/run`, {
+      let pair: SavedPair;
+      if (match && reuse === "update") {
+        // The saved pair takes the form's steps: no new workflow or eval set.
+        await api("PATCH", `/api/v1/workflows/${match.workflowId}`, { yaml: launchYaml });
+        call = "evalSet";
+        await api("PATCH", `/api/v1/eval-sets/${match.evalSetId}`, { yaml: evalYaml });
+        pair = match;
+      } else {
+        const workflow = await api<{ id: number; provider: { id: string } }>("POST", "/api/v1/workflows", {
+          projectId,
+          name: `${name} · launch`,
+          provider: picked ? { id: picked.id } : { name, sku },
+          yaml: launchYaml,
+        });
+        created.push(`/api/v1/workflows/${workflow.id}`);
+        call = "evalSet";
+        const evalSet = await api<{ id: number }>("POST", "/api/v1/eval-sets", {
+          projectId,
+          name: `${name} · eval`,
+          yaml: evalYaml,
+        });
+        created.push(`/api/v1/eval-sets/${evalSet.id}`);
+        pair = {
+          name,
+          projectId,
+          providerId: workflow.provider.id,
+          workflowId: workflow.id,
           evalSetId: evalSet.id,
-          region: region.trim(),
-        }),
-      );
+          link: "",
+          launchYaml: "",
+          evalYaml: "",
+        };
+      }
+      call = "run";
+      const started = await api<StartedJob>("POST", `/api/v1/workflows/${pair.workflowId}/run`, {
+        evalSetId: pair.evalSetId,
+        region: region.trim(),
+      });
+      // The next run of this product updates this pair.
+      const stored = { ...pair, link: link.trim(), launchYaml: editorYaml(launch), evalYaml };
+      setSaved((all) => [stored, ...all.filter((s) => s.workflowId !== pair.workflowId)]);
+      setReuse("update");
+      setJob(started);
     } catch (err) {
       // A half-saved pair would only clutter the console: what this attempt created goes.
       for (const path of created.reverse()) await api("DELETE", path).catch(() => {});
@@ -154,7 +214,12 @@ export default function RunYourOwn(props: RunYourOwnProps) {
               <select
                 name="provider"
                 value={picked ? picked.id : "new"}
-                onChange={(e) => setProviderId((e.target as HTMLSelectElement).value)}
+                onChange={(e) => {
+                  const id = (e.target as HTMLSelectElement).value;
+                  setProviderId(id);
+                  const before = savedFor(id === "new" ? null : id, "");
+                  if (before && pristine()) load(before);
+                }}
               >
                 <option value="new">New product…</option>
                 {choices.map((p) => <option key={p.id} value={p.id}>{p.name}</option>)}
@@ -175,6 +240,45 @@ export default function RunYourOwn(props: RunYourOwnProps) {
             )}
           </div>
           {err("product")}
+          {match && (
+            <div class="ryo-saved" data-testid="saved-pair">
+              <p>
+                You ran <strong>{match.name}</strong> from here before: its{" "}
+                <a href={`/console/workflows/${match.workflowId}`}>workflow</a> and{" "}
+                <a href={`/console/eval-sets/${match.evalSetId}`}>eval set</a> are saved.{" "}
+                <button
+                  type="button"
+                  class="button small"
+                  data-testid="load-saved"
+                  onClick={() => load(match)}
+                >
+                  Load its steps
+                </button>
+              </p>
+              <div class="ryo-saved-choice" role="radiogroup" aria-label="Saving">
+                <label>
+                  <input
+                    type="radio"
+                    name="reuse"
+                    value="update"
+                    checked={reuse === "update"}
+                    onChange={() => setReuse("update")}
+                  />{" "}
+                  Update them with this form
+                </label>
+                <label>
+                  <input
+                    type="radio"
+                    name="reuse"
+                    value="new"
+                    checked={reuse === "new"}
+                    onChange={() => setReuse("new")}
+                  />{" "}
+                  Save as a new workflow and eval set
+                </label>
+              </div>
+            </div>
+          )}
           <label class="ryo-field">
             <span>Link to the agent's page</span>
             <input
@@ -257,7 +361,9 @@ export default function RunYourOwn(props: RunYourOwnProps) {
             : <a class="button primary ryo-go" href="/login?next=%2Frun-your-own">Log in to save and run</a>}
           <span class="muted small">
             {props.signedIn
-              ? "Saves a workflow and an eval set in your project, then starts a job."
+              ? match && reuse === "update"
+                ? `Updates ${match.name}'s saved workflow and eval set, then starts a job.`
+                : "Saves a workflow and an eval set in your project, then starts a job."
               : "Or run it locally with the CLI below."}
           </span>
         </div>

@@ -12,8 +12,12 @@ import { createSchedule, updateSchedule } from "./schedules.ts";
 
 /** Folder of the demo page (agent/, served by routes/demo.ts) and the caller's utterances (caller/). */
 export const DEMO_DIR = new URL("../static/demo/", import.meta.url).pathname;
-/** How the demo agent behaves: Web Audio output, a 900 ms reply delay, stops 250 ms into a barge-in. */
-export const DEMO_AGENT_QUERY = "out=webaudio&delay=900&stop=250";
+/**
+ * How the demo agent behaves: a 900 ms reply delay, stops 250 ms into a barge-in, and plays each
+ * reply through an `<audio src>` element that fetches it from the server when it is due (as a
+ * TTS reply would be), so the network profile of the demo's eval set shows in its latency.
+ */
+export const DEMO_AGENT_QUERY = "out=src&fetch=1&delay=900&stop=250";
 /** Path of the demo agent page, with its behaviour. */
 export const DEMO_AGENT_PATH = `/demo/agent/index.html?${DEMO_AGENT_QUERY}`;
 
@@ -49,6 +53,15 @@ export const DEMO_EVAL_SET = {
   ],
 };
 
+/**
+ * The network profile the built-in demo's eval set runs again under (network resilience); the
+ * compose eval set (deploy/compose/demo_eval_set.json) is DEMO_EVAL_SET without it.
+ */
+export const DEMO_NETWORK = [{ name: "3g" }];
+
+/** The eval set the built-in demo seeds: DEMO_EVAL_SET with its network profile. */
+export const DEMO_SEEDED_EVAL_SET = { ...DEMO_EVAL_SET, network: DEMO_NETWORK };
+
 /** What seedDemo() settled. */
 export interface DemoSeed {
   userId: number;
@@ -77,8 +90,8 @@ export async function seedDemo(sql: Sql, opts: { baseUrl: string; cron: string }
     let [user] = await tx`
       SELECT id FROM users WHERE lower(username) = ${DEMO.username} AND lower(email) = ${DEMO.email}`;
     user ??= (await tx`
-      INSERT INTO users (name, username, email, role, password_hash, activated_at, deactivated_at)
-      VALUES (${DEMO.userName}, ${DEMO.username}, ${DEMO.email}, 'principal', NULL, NULL, now())
+      INSERT INTO users (name, username, email, role, password_hash, activated_at, deactivated_at, is_system)
+      VALUES (${DEMO.userName}, ${DEMO.username}, ${DEMO.email}, 'principal', NULL, NULL, now(), true)
       RETURNING id`)[0];
     let [project] = await tx`
       SELECT id FROM projects WHERE owner_user_id = ${user.id} AND lower(name) = lower(${DEMO.project})`;
@@ -91,6 +104,7 @@ export async function seedDemo(sql: Sql, opts: { baseUrl: string; cron: string }
       sku: 0,
       description: DEMO.providerDescription,
       createdBy: user.id,
+      curated: true,
     });
     const appConfig = { url, steps: [], tags: ["demo"] };
     let [workflow] = await tx`
@@ -110,10 +124,15 @@ export async function seedDemo(sql: Sql, opts: { baseUrl: string; cron: string }
     }
     let [evalSet] = await tx`
       SELECT id FROM eval_sets WHERE project_id = ${project.id} AND name = ${DEMO.evalSet}`;
+    if (evalSet) {
+      await tx`
+        UPDATE eval_sets SET config = ${tx.json(DEMO_SEEDED_EVAL_SET)}, updated_at = now()
+        WHERE id = ${evalSet.id} AND config IS DISTINCT FROM ${tx.json(DEMO_SEEDED_EVAL_SET)}::jsonb`;
+    }
     evalSet ??= (await tx`
       INSERT INTO eval_sets (project_id, name, description, config, visibility, is_mainline, created_by)
-      VALUES (${project.id}, ${DEMO.evalSet}, 'Two response turns and one barge-in',
-              ${tx.json(DEMO_EVAL_SET)}, 'public', true, ${user.id})
+      VALUES (${project.id}, ${DEMO.evalSet}, 'Two response turns and one barge-in, clean and over 3G',
+              ${tx.json(DEMO_SEEDED_EVAL_SET)}, 'public', true, ${user.id})
       RETURNING id`)[0];
     let [schedule] = await tx`
       SELECT id, cron_expression, is_enabled FROM eval_schedules

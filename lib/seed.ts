@@ -60,7 +60,10 @@ export async function seed(sql: Sql): Promise<void> {
         VALUES (${p.plan}, ${p.unitPriceCents})
         ON CONFLICT DO NOTHING`;
     }
-    for (const d of DEFAULT_DISCOUNTS) {
+    // The tiers are one table (lib/pricing.ts replaces it whole): seeding a tier beside ones an
+    // administrator chose would overlap them, so the defaults go in only when there are none.
+    const [{ tiers }] = await tx<{ tiers: number }[]>`SELECT count(*)::int AS tiers FROM pricing_discounts`;
+    for (const d of tiers === 0 ? DEFAULT_DISCOUNTS : []) {
       await tx`
         INSERT INTO pricing_discounts (min_seats, max_seats, discount_bps)
         VALUES (${d.minSeats}, ${d.maxSeats}, ${d.discountBps})

@@ -6,6 +6,7 @@ import { type AuthUser, canMakePrivate, canMarkMainline } from "./roles.ts";
 import { accessibleProject, assertProjectAccess, assertWorkflowRoom } from "./projects.ts";
 import { rollUpResults } from "./metrics.ts";
 import { ensureProvider, getProvider } from "./providers.ts";
+import { assertAudioKnown } from "./audio.ts";
 
 export type ItemKind = "workflow" | "eval_set";
 
@@ -24,6 +25,27 @@ export interface Item {
   editable: boolean;
   /** Workflows only. */
   provider?: { id: string; name: string; sku: number };
+  /**
+   * Workflows, in the answer to a change only: true when the change moved the endpoint its
+   * sealed secrets are sent to, so they were deleted (see secretsDestination()).
+   */
+  secretsCleared?: boolean;
+}
+
+/**
+ * Where a workflow's sealed secrets go: the origin of its Realtime endpoint (the only place
+ * an offer's secrets leave the agent for; cloud voices use the agent operator's endpoints), or
+ * null for a web page workflow.
+ */
+export function secretsDestination(config: Record<string, unknown>): string | null {
+  const realtime = config.realtime as { url?: unknown } | undefined;
+  if (typeof realtime?.url !== "string") return null;
+  try {
+    const u = new URL(realtime.url);
+    return `${u.protocol}//${u.host}`;
+  } catch {
+    return realtime.url;
+  }
 }
 
 export interface ItemInput {
@@ -184,6 +206,8 @@ export async function createItem(sql: Sql, kind: ItemKind, user: AuthUser, input
         RETURNING id`;
     } else {
       await assertProjectAccess(tx, user, input.projectId);
+      // Every clip it names exists where an agent will be given it (lib/audio.ts).
+      await assertAudioKnown(tx, input.projectId, input.config);
       [row] = await tx`
         INSERT INTO eval_sets (project_id, name, description, config, visibility, is_mainline, created_by)
         VALUES (${input.projectId}, ${input.name}, ${input.description ?? ""}, ${
@@ -211,6 +235,27 @@ export async function updateItem(
     const isMainline = patch.isMainline ?? cur.isMainline;
     // Only a change needs the power to make it (a basic user may edit a fellow's mainline item's text).
     checkFlags(user, patch.visibility ? visibility : "public", patch.isMainline ? isMainline : false);
+    // What a mainline item measures (its config, its provider, its project) is the curators' to
+    // change: the boards count its results, so a non-curator editor could otherwise steer them.
+    if (cur.isMainline && !canMarkMainline(user)) {
+      const changed =
+        (patch.config !== undefined && JSON.stringify(patch.config) !== JSON.stringify(cur.config))
+          ? "config"
+          : kind === "workflow" && patch.provider !== undefined
+          ? "provider"
+          : patch.projectId !== undefined && patch.projectId !== cur.projectId
+          ? "projectId"
+          : null;
+      if (changed) {
+        throw new HttpError(
+          403,
+          "forbidden",
+          `${changed}: only principal, fellow and admin users may change what a mainline ${
+            NOUN[kind]
+          } measures`,
+        );
+      }
+    }
     if (isMainline && visibility === "private") {
       throw new HttpError(400, "invalid_input", "visibility: a mainline item cannot be private");
     }
@@ -218,10 +263,21 @@ export async function updateItem(
       if (kind === "workflow") await assertWorkflowRoom(tx, user, patch.projectId);
       else await assertProjectAccess(tx, user, patch.projectId);
     }
+    if (kind === "eval_set" && (patch.config || (patch.projectId && patch.projectId !== cur.projectId))) {
+      await assertAudioKnown(tx, patch.projectId ?? cur.projectId, patch.config ?? cur.config);
+    }
     const providerId = kind === "workflow" && patch.provider
       ? await resolveProvider(tx, user, patch.provider)
       : null;
+    // A change of the endpoint the workflow's sealed secrets are sent to deletes them: otherwise
+    // any member of the project could point the workflow at a host of their own and receive a
+    // key someone else entered. Whoever moves it enters the keys again.
+    const clearSecrets = kind === "workflow" && patch.config !== undefined &&
+      secretsDestination(patch.config) !== secretsDestination(cur.config);
     const t = tx(TABLE[kind]);
+    const [{ hadSecrets }] = clearSecrets
+      ? await tx`SELECT secrets_enc IS NOT NULL AS had_secrets FROM workflows WHERE id = ${id}`
+      : [{ hadSecrets: false }];
     await tx`
       UPDATE ${t} SET
         project_id = ${patch.projectId ?? cur.projectId},
@@ -231,6 +287,7 @@ export async function updateItem(
         visibility = ${visibility},
         is_mainline = ${isMainline},
         ${kind === "workflow" && providerId ? tx`provider_id = ${providerId},` : tx``}
+        ${hadSecrets ? tx`secrets_enc = NULL,` : tx``}
         updated_at = now()
       WHERE id = ${id}`;
     if (cur.isMainline && !isMainline) {
@@ -241,7 +298,8 @@ export async function updateItem(
         WHERE ${kind === "workflow" ? tx`workflow_id` : tx`eval_set_id`} = ${id} AND is_mainline`;
       unmarked = true;
     }
-    return await getItem(tx, kind, user, id);
+    const updated = await getItem(tx, kind, user, id);
+    return hadSecrets ? { ...updated, secretsCleared: true } : updated;
   });
   // The withdrawn results' days are marked dirty by a trigger; recompute them now.
   if (unmarked) await rollUpResults(sql);

@@ -17,11 +17,16 @@ import { adminUsersApi } from "./api/admin_users.ts";
 import { agentGateway } from "./api/agent_gateway.ts";
 import { artifactStoreFromConfig } from "../lib/artifact_store.ts";
 import { agentTokensApi } from "./api/agent_tokens.ts";
-import { agentsApi } from "./api/agents.ts";
+import { adminPlanLimitsApi } from "./api/admin_plan_limits.ts";
+import { userSessionsApi } from "./api/user_sessions.ts";
+import { adminAgentsApi, agentsApi } from "./api/agents.ts";
 import { apiKeysApi } from "./api/api_keys.ts";
+import { audioApi } from "./api/audio.ts";
 import { authApi } from "./api/auth.ts";
+import { adminFundReturnsApi, billingApi, stripeWebhookApi } from "./api/billing.ts";
 import { jobsApi } from "./api/jobs.ts";
 import { metricsApi } from "./api/metrics.ts";
+import { boardsAdminApi, boardsPublicApi } from "./api/boards.ts";
 import { projectsApi } from "./api/projects.ts";
 import { providersApi } from "./api/providers.ts";
 import { resultsApi } from "./api/results.ts";
@@ -29,10 +34,13 @@ import { schedulesApi } from "./api/schedules.ts";
 import { setupApi } from "./api/setup.ts";
 import { userApi } from "./api/user.ts";
 import { itemsApi } from "./api/workflows.ts";
+import { workflowSecretsApi } from "./api/workflow_secrets.ts";
 import { authPageRoutes } from "./auth_pages.tsx";
 import { apiGetter } from "./console/_api.ts";
 import { adminConsoleRoutes } from "./console/admin.tsx";
+import { billingConsoleRoutes } from "./console/billing.tsx";
 import { consoleRoutes } from "./console/user.tsx";
+import { consoleAudioRoutes } from "./console/audio.tsx";
 import { demoRoutes } from "./demo.ts";
 import { diveRoutes } from "./dive.tsx";
 import { docsRoutes } from "./docs.tsx";
@@ -41,6 +49,10 @@ import { metricsPageRoutes } from "./metrics_pages.tsx";
 import { pageRoutes } from "./pages.tsx";
 import { prometheusRoutes } from "./prometheus.ts";
 import { runYourOwnRoutes } from "./run_your_own.tsx";
+import { adminOrganizationsApi, invitesApi, organizationsApi } from "./api/orgs.ts";
+import { adminPricingApi, pricingApi } from "./api/pricing.ts";
+import { pricingPageRoutes } from "./pricing.tsx";
+import { orgPageRoutes } from "./console/org.tsx";
 
 const STATIC_DIR = new URL("../static/", import.meta.url).pathname;
 
@@ -63,8 +75,8 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
     requests.inc({ method: c.req.method, code: String(c.res.status) });
     log.info("request", {
       method: c.req.method,
-      // Activation links carry their single-use token in the path; it must not reach the log.
-      path: c.req.path.replace(/^\/activate\/[^/]+/, "/activate/[redacted]"),
+      // Activation and invite links carry their single-use token in the path; it must not reach the log.
+      path: c.req.path.replace(/^\/(activate|invite)\/[^/]+/, "/$1/[redacted]"),
       status: c.res.status,
       ms: Math.round((performance.now() - started) * 10) / 10,
     });
@@ -108,6 +120,9 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
     }
     await next();
   });
+  // Stripe's deliveries come in bursts from a few addresses and are verified by signature
+  // before anything else, so the per-address limit (meant for people) does not apply to them.
+  app.route("/api/webhooks/stripe", stripeWebhookApi(deps));
   app.use("/api/*", generalRateLimit(deps));
 
   app.route("/", healthRoutes(deps));
@@ -121,14 +136,30 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
   app.route("/api/admin/jobs", adminJobsApi(deps));
   app.route("/api/admin/settings", adminSettingsApi(deps));
   app.route("/api/v1/metrics", metricsApi(deps));
+  app.route("/api/v1/metrics", boardsPublicApi(deps));
+  app.route("/api/admin", boardsAdminApi(deps));
   app.route("/api/v1/providers", providersApi(deps));
   app.route("/api/v1/projects", projectsApi(deps));
   app.route("/api/v1/workflows", itemsApi(deps, "workflow"));
   app.route("/api/v1/eval-sets", itemsApi(deps, "eval_set"));
+  app.route("/api/v1/workflows", workflowSecretsApi(deps));
   app.route("/api/v1/schedules", schedulesApi(deps));
   app.route("/api/v1/jobs", jobsApi(deps));
   app.route("/api/v1/results", resultsApi(deps));
   app.route("/api/admin/agent-tokens", agentTokensApi(deps));
+  app.route("/api/v1", audioApi(deps));
+  // Job offers carry the workflow's sealed secrets, opened with the same key (lib/workflow_secrets.ts).
+  deps.orchestrator?.useSecretKey(deps.secretKey);
+  app.route("/api/v1/organizations", organizationsApi(deps));
+  app.route("/api/v1/invites", invitesApi(deps));
+  app.route("/api/admin/organizations", adminOrganizationsApi(deps));
+  app.route("/api/pricing", pricingApi(deps));
+  app.route("/api/admin/pricing", adminPricingApi(deps));
+  app.route("/", billingApi(deps));
+  app.route("/api/admin/fund-returns", adminFundReturnsApi(deps));
+  app.route("/api/admin/agents", adminAgentsApi(deps));
+  app.route("/api/admin/plan-limits", adminPlanLimitsApi(deps));
+  app.route("/api/v1/user/sessions", userSessionsApi(deps));
   if (deps.orchestrator) {
     app.route(
       "/api/agent",
@@ -161,7 +192,11 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
   // The consoles ask the API through this same app, as the browser's caller (console/_api.ts).
   const apiGet = apiGetter((req, env) => app.fetch(req, env));
   app.route("/", consoleRoutes(deps, apiGet));
+  app.route("/", consoleAudioRoutes(deps, apiGet));
   app.route("/", adminConsoleRoutes(deps, apiGet));
+  app.route("/", pricingPageRoutes(deps, apiGet));
+  app.route("/", orgPageRoutes(deps, apiGet));
+  app.route("/", billingConsoleRoutes(deps, apiGet));
 
   app.notFound((c) => {
     if (c.req.path.startsWith("/api/")) {

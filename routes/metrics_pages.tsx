@@ -18,20 +18,34 @@ import {
   trendWindow,
 } from "../components/metrics_view.ts";
 import { ProviderDetail } from "../components/provider_detail.tsx";
+import { verifiedProviders } from "../lib/orgs.ts";
 import LeaderboardTable from "../islands/leaderboard_table.tsx";
 import LineChart from "../islands/line_chart.tsx";
 import RealtimeCharts from "../islands/realtime_charts.tsx";
 import type { AppDeps, AppEnv } from "../lib/context.ts";
 import { Island } from "../lib/islands/marker.tsx";
+import { discards, listExclusions } from "../lib/board_exclusions.ts";
 import { leaderboard, realtime } from "../lib/metrics.ts";
-import { getProvider } from "../lib/providers.ts";
+import { getProvider, PRODUCT_TYPES, type ProductType } from "../lib/providers.ts";
+import { receiptRows } from "../lib/receipts.ts";
+import { BoardAccountability } from "../components/board_accountability.tsx";
 import { renderPage } from "./_render.tsx";
 
 // How far back the filters look for regions and providers to offer.
 const KNOWN_DAYS = 365;
+// The provider page lists this many receipts; the receipts API has the rest.
+const LATEST_RECEIPTS = 10;
 
 function regionParam(v: string | undefined): string | null {
   return v && regionSchema.safeParse(v).success ? v : null;
+}
+
+function productTypeParam(v: string | undefined): ProductType | null {
+  return (PRODUCT_TYPES as readonly string[]).includes(v ?? "") ? v as ProductType : null;
+}
+
+function methodParam(v: string | undefined): string | null {
+  return v && /^[0-9a-f]{12}$/.test(v) ? v : null;
 }
 
 function periodParam(v: string | undefined): number {
@@ -47,11 +61,18 @@ export function metricsPageRoutes(deps: AppDeps) {
   // colours that stay the same across pages. Only mainline data, so private products never
   // show up here.
   async function known(): Promise<{ regions: string[]; providers: ProviderRef[] }> {
-    const lb = await leaderboard(deps.sql, { days: KNOWN_DAYS });
+    const [lb, verified] = await Promise.all([
+      leaderboard(deps.sql, { days: KNOWN_DAYS }),
+      verifiedProviders(deps.sql),
+    ]);
     const regions = [...new Set(lb.entries.map((e) => e.region!))].sort();
     const providers = [...lb.providers]
       .sort((a, b) => a.sku - b.sku || (a.providerName < b.providerName ? -1 : 1))
-      .map((p) => ({ id: p.providerId, name: p.providerName }));
+      .map((p) => ({
+        id: p.providerId,
+        name: p.providerName,
+        verifiedOrganization: verified.get(p.providerId) ?? null,
+      }));
     return { regions, providers };
   }
 
@@ -94,7 +115,12 @@ export function metricsPageRoutes(deps: AppDeps) {
     const d = c.req.query("dir");
     const dir = d === "asc" || d === "desc" ? d : defaultDir(sort);
     const view: LeaderboardView = c.req.query("view") === "regions" ? "regions" : "providers";
-    const [data, k] = await Promise.all([leaderboard(deps.sql, { days, region }), known()]);
+    const productType = productTypeParam(c.req.query("productType"));
+    const method = methodParam(c.req.query("method"));
+    const [data, k] = await Promise.all([
+      leaderboard(deps.sql, { days, region, productType, method }),
+      known(),
+    ]);
     return renderPage(c, deps, {
       title: "Leaderboard",
       body: (
@@ -109,7 +135,18 @@ export function metricsPageRoutes(deps: AppDeps) {
           <Island
             name="leaderboard_table"
             component={LeaderboardTable}
-            props={{ days, region, regions: k.regions, providers: k.providers, data, sort, dir, view }}
+            props={{
+              days,
+              region,
+              regions: k.regions,
+              providers: k.providers,
+              data,
+              sort,
+              dir,
+              view,
+              productType,
+              method,
+            }}
           />
         </>
       ),
@@ -119,13 +156,27 @@ export function metricsPageRoutes(deps: AppDeps) {
   app.get("/leaderboard/provider/:id", async (c) => {
     const id = c.req.param("id");
     const days = periodParam(c.req.query("days"));
-    const [board, k] = await Promise.all([leaderboard(deps.sql, { days }), known()]);
+    const method = methodParam(c.req.query("method"));
+    const [board, k, excluded, discarded] = await Promise.all([
+      leaderboard(deps.sql, { days, method }),
+      known(),
+      listExclusions(deps.sql, id, days),
+      discards(deps.sql, id, days),
+    ]);
     const total = board.providers.find((p) => p.providerId === id) ?? null;
     const ref = k.providers.find((p) => p.id === id);
     // Only providers with mainline results have a public page.
-    if (!ref && !total) return c.notFound();
+    if (!ref && !total && excluded.length === 0) return c.notFound();
     const provider = await getProvider(deps.sql, id);
     if (!provider) return c.notFound();
+    const latest = board.method
+      ? await receiptRows(deps.sql, {
+        providerId: id,
+        days,
+        methodId: board.method.id,
+        newest: LATEST_RECEIPTS,
+      })
+      : [];
     const sku = provider.sku;
     const w = trendWindow(days);
     const series = await realtime(deps.sql, {
@@ -134,7 +185,7 @@ export function metricsPageRoutes(deps: AppDeps) {
       bucket: w.bucket,
       providerId: id,
     });
-    const name = total?.providerName ?? ref!.name;
+    const name = total?.providerName ?? ref?.name ?? provider.name;
     const regions = board.entries.filter((e) => e.providerId === id)
       .sort((a, b) => (a.region! < b.region! ? -1 : 1));
     return renderPage(c, deps, {
@@ -157,7 +208,7 @@ export function metricsPageRoutes(deps: AppDeps) {
             ))}
           </nav>
           <ProviderDetail
-            provider={{ id, name, sku }}
+            provider={{ id, name, sku, verifiedOrganization: provider.verifiedOrganization }}
             total={total}
             regions={regions}
             days={days}
@@ -182,6 +233,17 @@ export function metricsPageRoutes(deps: AppDeps) {
                 }}
               />
             }
+          />
+          <BoardAccountability
+            providerId={id}
+            days={days}
+            total={total}
+            method={board.method}
+            methods={board.methods}
+            minTurns={board.minTurns}
+            exclusions={excluded}
+            discards={discarded.byReason}
+            latest={latest}
           />
         </>
       ),

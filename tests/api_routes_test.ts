@@ -49,7 +49,8 @@ const fill = (path: string, id = "1") =>
   path.replace("{id}", id).replace("{jobId}", id).replace("{name}", "call.wav").replace(
     "{provider}",
     "google",
-  ).replace("{key}", "jobs.max_attempts");
+  ).replace("{key}", "jobs.max_attempts").replace("{userId}", id).replace("{inviteId}", id)
+    .replace("{kind}", "basic");
 const hasBody = (method: string) => ["POST", "PUT", "PATCH"].includes(method);
 
 /** A request's status and JSON body (other bodies, event streams included, are cancelled). */
@@ -90,6 +91,16 @@ async function caller(o: { isAdmin?: boolean } = {}): Promise<Caller> {
 const basic = await caller();
 const admin = await caller({ isAdmin: true });
 
+/** A valid body for routes whose body must pass validation before the id is looked up. */
+const VALID_BODIES: Record<string, unknown> = {
+  "POST /api/v1/organizations/{id}/billing/checkout": { seats: 6 },
+  "POST /api/v1/organizations/{id}/billing/cancel": { subscriptionId: 1 },
+  "POST /api/v1/organizations/{id}/billing/payment-methods/default": { paymentMethodId: "pm_1" },
+  "POST /api/v1/organizations/{id}/billing/payment-methods/remove": { paymentMethodId: "pm_1" },
+  "POST /api/v1/organizations/{id}/billing/fund-returns": { paymentId: 1, amountCents: 1, reason: "x" },
+  "POST /api/admin/fund-returns/{id}/reject": { reason: "x" },
+};
+
 Deno.test("every /api route the app registers is documented in /openapi.json, and vice versa", () => {
   const registered = registeredRoutes();
   const known = allRoutes().map((r) => `${r.method} ${r.path}`);
@@ -124,8 +135,8 @@ Deno.test(
       if (r.auth === "public") continue;
       let res;
       if (r.method === "GET" && r.path === "/api/agent/ws") {
-        // An agent may send its token in the hello frame instead; a bad header token is refused
-        // before any socket opens (a missing one is closed with a reason: orch_agents_test).
+        // The token comes in the upgrade's header; a bad or missing one is refused before any
+        // socket opens (each reason: orch_agents_test).
         res = await send("GET", r.path, {
           upgrade: "websocket",
           connection: "Upgrade",
@@ -201,7 +212,7 @@ Deno.test(
     }
     assert.ok(adminRoutes >= 10, `only ${adminRoutes} admin routes`);
     for (const r of allRoutes().filter((r) => r.auth === "session")) {
-      const res = await send(r.method, fill(r.path), basic.key, "{}");
+      const res = await send(r.method, fill(r.path), basic.key, hasBody(r.method) ? "{}" : undefined);
       assert.equal(res.status, 403, `${r.method} ${r.path} with an API key`);
       assert.equal(res.data.error.code, "session_required");
     }
@@ -222,14 +233,29 @@ Deno.test(
         ? { evalSetId: 1, region: "eu" }
         : r.path.startsWith("/api/admin/users/") && r.method === "PATCH"
         ? { role: "basic" }
-        : {};
+        : r.path.endsWith("/secrets/{name}")
+        ? { value: "not-a-real-key" }
+        : r.path.includes("/members/{userId}") && r.method === "PATCH"
+        ? { orgRole: "member" }
+        : r.path.endsWith("/{id}/invites")
+        ? { email: "someone@example.test" }
+        : r.path.endsWith("/verification")
+        ? { verified: true }
+        : r.path.endsWith("/exclusion")
+        ? { reason: "routes test" }
+        : VALID_BODIES[`${r.method} ${r.path}`] ?? {};
       const bad = await send(r.method, fill(r.path, "not-a-number"), headers, body);
       assert.equal(bad.status, 400, `${r.method} ${r.path} malformed id: ${JSON.stringify(bad.data)}`);
       assertEnvelope(bad.data, r.path);
       assert.equal(bad.data.error.code, "invalid_input");
       assert.match(bad.data.error.message, /^id: /);
-      // API key ids are 12 lower-case letters and digits; the others positive integers.
-      const missingId = r.path.startsWith("/api/v1/api-keys/") ? "zzzzzzzzzzzz" : "987654321";
+      // API key ids are 12 lower-case letters and digits, session ids 16 hex digits; the others
+      // positive integers.
+      const missingId = r.path.startsWith("/api/v1/api-keys/")
+        ? "zzzzzzzzzzzz"
+        : r.path.startsWith("/api/v1/user/sessions/")
+        ? "0123456789abcdef"
+        : "987654321";
       const missing = await send(r.method, fill(r.path, missingId), headers, body);
       assert.equal(missing.status, 404, `${r.method} ${r.path} missing id: ${JSON.stringify(missing.data)}`);
       assertEnvelope(missing.data, r.path);
@@ -339,4 +365,85 @@ Deno.test("every route that takes a JSON body: invalid input is a 400 naming the
   assert.equal(garbled.status, 400);
   assertEnvelope(garbled.data, "garbled body");
   assert.ok(checked.length >= 19, `only ${checked.length}`);
+});
+
+Deno.test("the agent's audio route: 400 naming jobId or sha256, 409 for a job the token does not hold", async () => {
+  const token = { authorization: `Bearer ${await agentToken(sql, "audio")}` };
+  const sha = "a".repeat(64);
+  const cases: [string, number, RegExp][] = [
+    [`/api/agent/jobs/abc/audio/${sha}`, 400, /^jobId: /],
+    ["/api/agent/jobs/1/audio/not-a-hash", 400, /^sha256: /],
+    [`/api/agent/jobs/987654321/audio/${sha}`, 409, /not running on an agent of this token/],
+  ];
+  for (const [path, status, message] of cases) {
+    const res = await app.request(path, { headers: token });
+    assert.equal(res.status, status, path);
+    assert.match((await res.json()).error.message, message, path);
+  }
+});
+
+Deno.test(
+  "organization routes: outsiders get 404 (the organization stays unknown), members 403 on admin-only ones",
+  async () => {
+    const { createOrganization } = await import("../lib/orgs.ts");
+    const owner = await createUser(sql);
+    const org = await createOrganization({ sql }, owner.user, { name: "Route table org" });
+    const member = await createUser(sql, { organizationId: org.id, orgRole: "member" });
+    const memberKey = { authorization: `Bearer ${await apiKeyFor(sql, member.id)}` };
+    const outsiderOrg = await createUser(sql);
+    await createOrganization({ sql }, outsiderOrg.user, { name: "Another org" });
+    const otherKey = { authorization: `Bearer ${await apiKeyFor(sql, outsiderOrg.id)}` };
+    // What a plain member may do; everything else under the organization is for its admins.
+    const memberMay = new Set(["GET {id}", "GET {id}/members", "POST {id}/leave"]);
+    const bodies: Record<string, unknown> = {
+      "PATCH {id}": { name: "Renamed" },
+      "PATCH {id}/members/{userId}": { orgRole: "admin" },
+      "POST {id}/invites": { email: "someone@example.test" },
+    };
+    let checked = 0;
+    for (const r of allRoutes().filter((r) => r.path.startsWith("/api/v1/organizations/{id}"))) {
+      const key = `${r.method} ${r.path.slice("/api/v1/organizations/".length)}`;
+      const path = fill(r.path, String(org.id)).replace(`/members/${org.id}`, `/members/${owner.id}`);
+      const body = bodies[key] ??
+        (hasBody(r.method) ? VALID_BODIES[`${r.method} ${r.path}`] ?? {} : undefined);
+      for (const headers of [basic.key, otherKey]) {
+        const res = await send(r.method, path, headers, body);
+        assert.equal(res.status, 404, `${key} as an outsider: ${JSON.stringify(res.data)}`);
+        assert.equal(res.data.error.code, "not_found", key);
+      }
+      if (!memberMay.has(key)) {
+        const res = await send(r.method, path, memberKey, body);
+        assert.equal(res.status, 403, `${key} as a member: ${JSON.stringify(res.data)}`);
+        assert.equal(res.data.error.code, "forbidden", key);
+      }
+      checked++;
+    }
+    assert.ok(checked >= 9, `only ${checked} organization routes`);
+    // The organization is untouched by all of it.
+    const [o] = await sql`SELECT name FROM organizations WHERE id = ${org.id}`;
+    assert.equal(o.name, "Route table org");
+    const [{ n }] = await sql`SELECT count(*)::int AS n FROM invite_tokens WHERE organization_id = ${org.id}`;
+    assert.equal(n, 0);
+  },
+);
+
+Deno.test("an organization's billing: its admin gets past the guards to 'billing is not set up'", async () => {
+  const [org] = await sql<
+    { id: number }[]
+  >`INSERT INTO organizations (name) VALUES ('Route Org') RETURNING id`;
+  const orgAdmin = await createUser(sql, { organizationId: org.id, orgRole: "admin" });
+  const key = { authorization: `Bearer ${await apiKeyFor(sql, orgAdmin.id)}` };
+  const routes = allRoutes().filter((r) => r.path.startsWith("/api/v1/organizations/{id}/billing"));
+  assert.ok(routes.length >= 12, `only ${routes.length} organization billing routes`);
+  for (const r of routes) {
+    const body = hasBody(r.method) ? VALID_BODIES[`${r.method} ${r.path}`] ?? {} : undefined;
+    // Outsiders (404) and plain members (403) are checked by the organization routes test above.
+    const own = await send(r.method, fill(r.path, String(org.id)), key, body);
+    assert.equal(own.status, 404, `${r.method} ${r.path} as its admin`);
+    assert.equal(own.data.error.code, "billing_disabled");
+  }
+  // The webhook refuses to work without a signing secret, whoever calls.
+  const hook = await send("POST", "/api/webhooks/stripe", {}, "{}");
+  assert.equal(hook.status, 404);
+  assert.equal(hook.data.error.code, "billing_disabled");
 });

@@ -10,10 +10,13 @@ import { serveReferenceAgent } from "../bench/reference_agent.ts";
 import { createAgentToken } from "../lib/agent_tokens.ts";
 import { createLogger } from "../lib/log.ts";
 import { Orchestrator } from "../lib/orchestrator.ts";
-import { createTestApp } from "./_app.ts";
-import { signedIn } from "./_auth.ts";
-import { launchBrowser } from "./_browser.ts";
+import { freePort } from "../lib/embedded_pg.ts";
+import { createTestApp, testConfig } from "./_app.ts";
+import { activationTokenIn, memoryMailer, signedIn } from "./_auth.ts";
+import { hydrated, launchBrowser } from "./_browser.ts";
 import { createTestDatabase, setSetting } from "./_db.ts";
+import { serveApp } from "./_orch.ts";
+import { eventually } from "./_wait.ts";
 
 const db = await createTestDatabase();
 const sql = db.sql;
@@ -29,9 +32,17 @@ const orch = new Orchestrator({
   rollupMs: 200,
 });
 await orch.start();
-const { app } = await createTestApp(sql, { orchestrator: orch, serverId: "console-journey" });
-const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, app.fetch);
-const origin = `http://127.0.0.1:${server.addr.port}`;
+const port = freePort();
+const origin = `http://127.0.0.1:${port}`;
+const mailer = memoryMailer();
+const { app } = await createTestApp(sql, {
+  orchestrator: orch,
+  serverId: "console-journey",
+  mailer,
+  config: testConfig({ PUBLIC_URL: origin }),
+});
+// The production listener: agent sockets are upgraded by it, not by the app (lib/http_server.ts).
+const server = await serveApp(app, orch, port);
 const region = "journey-1";
 const token = (await createAgentToken(sql, { name: "journey", region })).token;
 const daemon = new EvalDaemon(
@@ -58,30 +69,48 @@ Deno.test.afterAll(async () => {
   await db.close();
 });
 
-async function hydrated(page: Page) {
-  await page.waitForFunction(() =>
-    [...document.querySelectorAll<HTMLElement>("[data-island]")].every((el) => el.dataset.hydrated)
-  );
-}
-
 async function fill(page: Page, selector: string, value: string) {
   await page.$eval(selector, (el) => ((el as HTMLInputElement).value = ""));
   await page.type(selector, value);
 }
 
-Deno.test("create, run, watch live, open the result, see the marked interval and play the recording", async () => {
-  const u = await signedIn(sql, { name: "Journey June" });
+/** Fills a page's form fields by name and submits it, waiting for the next page. */
+async function submit(page: Page, fields: Record<string, string>) {
+  for (const [name, value] of Object.entries(fields)) await fill(page, `main [name="${name}"]`, value);
+  await Promise.all([page.waitForNavigation(), page.click("main button[type=submit]")]);
+}
+
+Deno.test("sign up, activate, create, run, watch live, open the result, see the marked interval, play it", async () => {
   const context = await chromium.browser.createBrowserContext();
   const page = await context.newPage();
-  const [name, value] = u.cookie.split("=");
-  await context.setCookie({ name, value, domain: "127.0.0.1", path: "/", httpOnly: true });
   const errors: string[] = [];
   page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
   page.on("pageerror", (e) => errors.push(String(e)));
 
-  // A project.
+  // A new user: sign up, the mailed activation link, the password chosen at sign-up, log in.
+  await page.goto(`${origin}/signup`);
+  await submit(page, {
+    name: "Journey June",
+    email: "june@example.test",
+    password: "june's long passphrase",
+  });
+  assert.match(await page.content(), /Check your email/);
+  const mail = mailer.sent.at(-1)!;
+  assert.equal(mail.to, "june@example.test");
+  const link = `${origin}/activate/${activationTokenIn(mail.text)}`;
+  assert.ok(mail.text.includes(link), mail.text);
+  await page.goto(link);
+  await submit(page, { password: "june's long passphrase" });
   await page.goto(`${origin}/console/projects`);
+  assert.match(page.url(), /\/login\?next=/);
+  await submit(page, { login: "june@example.test", password: "june's long passphrase" });
+  assert.equal(new URL(page.url()).pathname, "/console/projects");
+  const session = (await context.cookies()).find((c) => c.name === "vox_session")!;
+  const u = { cookie: `${session.name}=${session.value}` };
+
+  // A project.
   await hydrated(page);
+  assert.match(await page.$eval("main", (el) => el.textContent ?? ""), /Default/);
   await page.type("#new-project-name", "Launch");
   await Promise.all([page.waitForNavigation(), page.click("#new-project button[type=submit]")]);
   await hydrated(page);
@@ -185,6 +214,29 @@ Deno.test("create, run, watch live, open the result, see the marked interval and
   assert.equal(res.status, 200);
   assert.equal(new TextDecoder().decode((await res.arrayBuffer()).slice(0, 4)), "RIFF");
 
+  // On a phone (390 px) the turns are all there and readable, and nothing scrolls sideways.
+  await page.setViewport({ width: 390, height: 844 });
+  const phone = await page.$$eval("tr[data-turn]", (rows) =>
+    rows.map((r) => {
+      const box = r.getBoundingClientRect();
+      const cell = r.querySelector<HTMLElement>("td[data-label=Latency]")!;
+      return {
+        latency: cell.textContent,
+        // Each cell is labelled on a phone (the header row is hidden there).
+        label: getComputedStyle(cell, "::before").content,
+        height: box.height,
+        right: box.right,
+      };
+    }));
+  assert.equal(phone.length, result.turns.length);
+  phone.forEach((row, i) => {
+    const latency = (result.turns as { latency_ms: number }[])[i].latency_ms;
+    assert.ok(row.height > 20 && row.right <= 390, JSON.stringify(row));
+    assert.deepEqual([row.latency, row.label], [`${Math.round(latency)} ms`, '"Latency"']);
+  });
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= innerWidth));
+  await page.setViewport({ width: 1280, height: 800 });
+
   // A second run of the same pair, then both side by side with a chart.
   await page.goto(
     `${origin}/console/workflows/${
@@ -258,6 +310,76 @@ Deno.test("the admin creates an agent token, starts an agent with the shown comm
   } finally {
     child.kill("SIGTERM");
     await child.status;
+    await context.close();
+  }
+});
+
+Deno.test("a principal marks a pair mainline in the console, runs it, and it appears on the leaderboard", async () => {
+  const p = await signedIn(sql, { role: "principal", name: "Pia Principal" });
+  const post = async (path: string, body: unknown) => {
+    const res = await app.request(path, {
+      method: "POST",
+      headers: { cookie: p.cookie, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    assert.equal(res.status, 201, path);
+    return await res.json();
+  };
+  const wf = await post("/api/v1/workflows", {
+    projectId: p.defaultProjectId,
+    name: "Mainline bot",
+    provider: { name: "Mainline Labs" },
+    yaml: `url: ${fixtures.url}agent/index.html?out=webaudio&delay=600\nsteps: []\n`,
+  });
+  const es = await post("/api/v1/eval-sets", {
+    projectId: p.defaultProjectId,
+    name: "Mainline questions",
+    yaml:
+      "steps:\n  - action: wait_for_element\n    selector: \"body[data-ready='1']\"\n  - action: speak\n    file: hello.wav\n  - action: wait_for_voice\n    metrics: elapsed_time\n",
+  });
+  const providerId = wf.provider.id as string;
+  const onBoard = async () =>
+    (await (await app.request("/leaderboard")).text()).includes(`data-provider="${providerId}"`);
+  assert.equal(await onBoard(), false);
+
+  const context = await chromium.browser.createBrowserContext();
+  const page = await context.newPage();
+  const [name, value] = p.cookie.split("=");
+  await context.setCookie({ name, value, domain: "127.0.0.1", path: "/", httpOnly: true });
+  const errors: string[] = [];
+  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+  page.on("pageerror", (e) => errors.push(String(e)));
+  try {
+    // Mark both mainline on their console pages.
+    for (const path of [`/console/eval-sets/${es.id}`, `/console/workflows/${wf.id}`]) {
+      await page.goto(`${origin}${path}`);
+      await hydrated(page);
+      assert.equal(await page.$eval("#edit-isMainline", (el) => (el as HTMLInputElement).checked), false);
+      await page.click("#edit-isMainline");
+      await Promise.all([page.waitForNavigation(), page.click("#edit button[type=submit]")]);
+      await hydrated(page);
+      assert.match(await page.$eval(".c-lead", (el) => el.textContent ?? ""), /mainline/);
+    }
+    // Run it where the agent is; the result comes back measured.
+    await page.select("#run-evalSetId", String(es.id));
+    await page.select("#run-region", region);
+    await Promise.all([page.waitForNavigation(), page.click("#run button[type=submit]")]);
+    assert.match(page.url(), /\/console\/jobs\/\d+$/);
+    await page.waitForSelector("[data-testid=metrics]", { timeout: 120_000 });
+    const jobId = Number(page.url().split("/").pop());
+    const [result] = await sql`SELECT is_mainline FROM eval_results WHERE job_id = ${jobId}`;
+    assert.equal(result.isMainline, true);
+
+    // The public leaderboard shows the provider once the rollup has folded the result.
+    await eventually(onBoard, "the provider on the leaderboard", 30_000);
+    await page.goto(`${origin}/leaderboard`);
+    await page.waitForSelector(`tr[data-provider="${providerId}"]`);
+    assert.match(
+      await page.$eval(`tr[data-provider="${providerId}"]`, (el) => el.textContent ?? ""),
+      /Mainline Labs/,
+    );
+    assert.deepEqual(errors, []);
+  } finally {
     await context.close();
   }
 });

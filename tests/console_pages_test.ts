@@ -4,12 +4,12 @@
 // and deletes one, a user creates an API key and uses it, the admin creates an agent token
 // and is shown the command to start an agent with it.
 import assert from "node:assert/strict";
-import axe from "axe-core";
 import type { Browser, Page } from "puppeteer-core";
 import { freePort } from "../lib/embedded_pg.ts";
+import { axeProblems, sidewaysProblems } from "./_a11y.ts";
 import { createTestApp } from "./_app.ts";
-import { signedIn } from "./_auth.ts";
-import { launchBrowser } from "./_browser.ts";
+import { sessionFor, signedIn } from "./_auth.ts";
+import { hydrated, launchBrowser } from "./_browser.ts";
 import { createTestDatabase } from "./_db.ts";
 
 const db = await createTestDatabase();
@@ -43,21 +43,6 @@ async function pageAs(browser: Browser, cookie: string): Promise<{ page: Page; e
   return { page, errors };
 }
 
-async function axeProblems(page: Page): Promise<string[]> {
-  await page.evaluate(axe.source);
-  const result = await page.evaluate(async () => {
-    // deno-lint-ignore no-explicit-any
-    const r = await (globalThis as any).axe.run(document, { resultTypes: ["violations"] });
-    return r.violations.map((v: { id: string; impact: string; nodes: { target: string[] }[] }) => ({
-      id: v.id,
-      impact: v.impact,
-      targets: v.nodes.slice(0, 3).map((n) => n.target.join(" ")),
-    }));
-  }) as { id: string; impact: string; targets: string[] }[];
-  return result.filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => `${v.id} (${v.impact}) at ${v.targets.join(", ")}`);
-}
-
 /** Gzip size of a body, as a server compressing it would send it. */
 async function gzipped(bytes: Uint8Array): Promise<number> {
   const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
@@ -78,12 +63,6 @@ function scriptBudget(page: Page) {
     reset: () => (sizes.length = 0),
     total: async () => (await Promise.all(sizes)).reduce((a, b) => a + b, 0),
   };
-}
-
-async function hydrated(page: Page) {
-  await page.waitForFunction(() =>
-    [...document.querySelectorAll<HTMLElement>("[data-island]")].every((el) => el.dataset.hydrated)
-  );
 }
 
 async function api(cookie: string, method: string, path: string, body?: unknown) {
@@ -168,6 +147,13 @@ Deno.test("every console page answers without JavaScript, passes axe and logs no
       const js = await budget.total();
       assert.ok(js > 0 && js <= 100_000, `${path} loads ${js} bytes of compressed JavaScript`);
       assert.deepEqual(await axeProblems(page), [], `axe on ${path}`);
+    }
+    // On a phone: nothing scrolls sideways, every navigation link is in sight.
+    await page.setViewport({ width: 390, height: 844 });
+    for (const [path] of pages) {
+      await page.goto(`${origin}${path}`, { waitUntil: "networkidle0" });
+      await hydrated(page);
+      assert.deepEqual(await sidewaysProblems(page), [], `${path} at 390 px`);
     }
     assert.deepEqual(errors, [], "console errors");
     await page.close();
@@ -308,6 +294,13 @@ Deno.test("the admin creates an agent token and is shown the command to start an
   const token = await page.$eval("#new-token-secret-value", (el) => (el as HTMLInputElement).value);
   const command = await page.$eval("[data-testid=new-token-command]", (el) => el.textContent ?? "");
   assert.equal(command, `deno task agent --server ${origin} --token ${token} --region eu-west-1`);
+  // The same agent as a container, from the image agent/Dockerfile builds.
+  const docker = await page.$eval("[data-testid=new-token-command-2]", (el) => el.textContent ?? "");
+  assert.match(docker, /^docker run -d --shm-size=1g /);
+  for (const part of [`VOX_SERVER_URL=${origin}`, `VOX_AGENT_TOKEN=${token}`, "VOX_AGENT_REGION=eu-west-1"]) {
+    assert.ok(docker.includes(` -e ${part} `), `${part} in ${docker}`);
+  }
+  assert.match(docker, / vox-eval-agent$/);
   const [row] = await db.sql`SELECT region FROM eval_agent_tokens WHERE name = 'box-1'`;
   assert.equal(row.region, "eu-west-1");
   assert.deepEqual(errors, []);
@@ -387,4 +380,120 @@ Deno.test("the admin changes a setting; a value of the wrong shape is refused at
   assert.equal(row.value, 5);
   assert.deepEqual(errors.filter((e) => !/status of 400/.test(e)), []);
   await page.close();
+});
+
+Deno.test("the guided view edits the same YAML: step rows, the workflow's link, other keys kept", async () => {
+  const u = await signedIn(db.sql);
+  const es = await api(u.cookie, "POST", "/api/v1/eval-sets", {
+    projectId: u.defaultProjectId,
+    name: "Guided",
+    yaml: "tags: [smoke]\nsteps:\n  - action: speak\n    text: Hi there\n  - action: wait_for_voice\n",
+  });
+  assert.equal(es.status, 201);
+  const { page, errors } = await pageAs(chromium.browser, u.cookie);
+  await page.goto(`${origin}/console/eval-sets/${es.body.id}`, { waitUntil: "networkidle0" });
+  await hydrated(page);
+  await page.click("[data-testid=edit-yaml-guided-view]");
+  await page.waitForSelector("[data-testid=edit-yaml-guided]");
+  assert.deepEqual(
+    await page.$$eval(
+      "[data-testid=edit-yaml-guided] .ryo-step-name",
+      (els) => els.map((e) => e.textContent),
+    ),
+    ["Speak", "Wait for voice"],
+  );
+  assert.match(
+    await page.$eval("[data-testid=edit-yaml-guided]", (el) => el.textContent ?? ""),
+    /kept as they are: tags/,
+  );
+  // Move the wait up, add a pause of 1500 ms at the end.
+  await page.click("[data-testid=edit-yaml-guided] .ryo-step:nth-child(2) [aria-label='Move up']");
+  await page.select("[data-testid=edit-yaml-guided] .ryo-add select", "sleep");
+  await page.type("[data-testid=edit-yaml-guided] .ryo-step:nth-child(3) input", "1500");
+  // The YAML view shows what the rows made.
+  await page.click("[data-testid=edit-yaml-yaml-view]");
+  const yaml = await page.$eval("#edit-yaml", (el) => (el as HTMLTextAreaElement).value);
+  assert.match(yaml, /tags:\n\s+- smoke/);
+  await Promise.all([page.waitForNavigation(), page.click("#edit button[type=submit]")]);
+  const [row] = await db.sql`SELECT config FROM eval_sets WHERE id = ${es.body.id}`;
+  assert.deepEqual(row.config.steps, [
+    { action: "wait_for_voice" },
+    { action: "speak", text: "Hi there" },
+    { action: "sleep", time: 1500 },
+  ]);
+  assert.deepEqual(row.config.tags, ["smoke"]);
+
+  // A workflow's guided view has its link; a step the rows cannot show keeps the YAML view.
+  const wf = await api(u.cookie, "POST", "/api/v1/workflows", {
+    projectId: u.defaultProjectId,
+    name: "Guided bot",
+    provider: { name: "Vapi" },
+    yaml: WORKFLOW_YAML,
+  });
+  await page.goto(`${origin}/console/workflows/${wf.body.id}`, { waitUntil: "networkidle0" });
+  await hydrated(page);
+  await page.click("[data-testid=edit-yaml-guided-view]");
+  await page.waitForSelector("#edit-yaml-url");
+  assert.equal(
+    await page.$eval("#edit-yaml-url", (el) => (el as HTMLInputElement).value),
+    "https://example.com/agent",
+  );
+  await page.$eval("#edit-yaml-url", (el) => ((el as HTMLInputElement).value = ""));
+  await page.type("#edit-yaml-url", "https://example.org/bot");
+  await Promise.all([page.waitForNavigation(), page.click("#edit button[type=submit]")]);
+  const [w] = await db.sql`SELECT config FROM workflows WHERE id = ${wf.body.id}`;
+  assert.equal(w.config.url, "https://example.org/bot");
+  assert.deepEqual(w.config.steps, [{ action: "click", selector: "text=Start" }]);
+
+  await hydrated(page);
+  await page.$eval("#edit-yaml", (el) => ((el as HTMLTextAreaElement).value = ""));
+  await page.type(
+    "#edit-yaml",
+    "url: https://example.org/bot\nsteps:\n  - action: execute_javascript\n    code: '1'\n",
+  );
+  await page.click("[data-testid=edit-yaml-guided-view]");
+  await page.waitForSelector("#edit .ryo-note");
+  assert.match(await page.$eval("#edit .ryo-note", (el) => el.textContent ?? ""), /execute_javascript/);
+  assert.equal(await page.$("[data-testid=edit-yaml-guided]"), null);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+Deno.test("the admin changes a plan limit on the settings page; a user signs out another browser", async () => {
+  const { page, errors } = await pageAs(chromium.browser, admin.cookie);
+  await page.goto(`${origin}/admin/console/settings`, { waitUntil: "networkidle0" });
+  await hydrated(page);
+  const field = "#limits-basic-maxSchedules";
+  assert.equal(await page.$eval(field, (el) => (el as HTMLInputElement).value), "5");
+  await page.$eval(field, (el) => ((el as HTMLInputElement).value = ""));
+  await page.type(field, "-1");
+  await page.click("#limits-basic button[type=submit]");
+  await page.waitForSelector(`${field}-error`);
+  await page.$eval(field, (el) => ((el as HTMLInputElement).value = ""));
+  await page.type(field, "3");
+  await page.type("#limits-basic-reason", "beta");
+  await Promise.all([page.waitForNavigation(), page.click("#limits-basic button[type=submit]")]);
+  const [row] = await db.sql`SELECT max_schedules FROM plan_limits WHERE owner_kind = 'basic'`;
+  assert.equal(row.maxSchedules, 3);
+  await db.sql`UPDATE plan_limits SET max_schedules = 5 WHERE owner_kind = 'basic'`;
+  assert.deepEqual(errors.filter((e) => !/status of 400/.test(e)), []);
+  await page.close();
+
+  // Two browsers of one user: the account page lists both and signs the other one out.
+  const u = await signedIn(db.sql);
+  const { cookie: elsewhere } = await sessionFor(db.sql, u.id);
+  const mine = await pageAs(chromium.browser, u.cookie);
+  await mine.page.goto(`${origin}/console/account`, { waitUntil: "networkidle0" });
+  await hydrated(mine.page);
+  assert.equal(await mine.page.$$eval("tr[data-session]", (r) => r.length), 2);
+  const other = "tr[data-session]:not(:has(.c-badge-thisbrowser))";
+  await mine.page.click(`${other} .c-action button`);
+  await mine.page.waitForSelector(`${other} .c-confirm button.danger`);
+  await Promise.all([mine.page.waitForNavigation(), mine.page.click(`${other} .c-confirm button.danger`)]);
+  assert.equal(await mine.page.$$eval("tr[data-session]", (r) => r.length), 1);
+  const res = await app.request("/api/v1/user", { headers: { cookie: elsewhere } });
+  assert.equal(res.status, 401);
+  await res.body?.cancel();
+  assert.deepEqual(mine.errors, []);
+  await mine.page.close();
 });

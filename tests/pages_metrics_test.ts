@@ -100,7 +100,9 @@ function cardFigure(html: string, providerId: string, metric: string): string | 
 
 /** Provider ids of the ranking table rows, top to bottom. */
 function rowProviders(html: string): string[] {
-  const body = html.slice(html.indexOf("<tbody>"), html.indexOf("</tbody>"));
+  // Every board's table (one per product type), in page order.
+  const start = html.indexOf('data-testid="rank-table"');
+  const body = start < 0 ? "" : html.slice(start, html.lastIndexOf("</tbody>"));
   return [...body.matchAll(/<tr[^>]* data-provider="([0-9a-z]{12})"/g)].map((m) => m[1]);
 }
 
@@ -166,14 +168,17 @@ Deno.test(
     assert.match(res.headers.get("content-type") ?? "", /^text\/html/);
     const html = await res.text();
     assert.match(html, /data-island="leaderboard_table"/);
-    assert.deepEqual(rowProviders(html), [livekit, agora, pipecat]);
+    // A board per product type: ConvoAI (agora, pipecat) first, then RTC (livekit).
+    assert.deepEqual(rowProviders(html), [agora, pipecat, livekit]);
+    assert.match(html, /ConvoAI engines/);
+    assert.match(html, /RTC engines/);
     assert.match(html, /data-metric="response">500</);
     assertNothingPrivate(html, "/leaderboard");
 
     const byNaturalness = await (await app.request("/leaderboard?sort=naturalness&dir=desc")).text();
-    assert.deepEqual(rowProviders(byNaturalness), [agora, livekit, pipecat]);
+    assert.deepEqual(rowProviders(byNaturalness), [agora, pipecat, livekit]);
     const ascending = await (await app.request("/leaderboard?sort=naturalness&dir=asc")).text();
-    assert.deepEqual(rowProviders(ascending), [livekit, agora, pipecat], "— sorts last in both directions");
+    assert.deepEqual(rowProviders(ascending), [agora, pipecat, livekit], "— sorts last in both directions");
     assert.match(ascending, /data-metric="naturalness">—</);
 
     const regions = await (await app.request("/leaderboard?view=regions&sort=response&dir=desc")).text();
@@ -181,7 +186,7 @@ Deno.test(
     assertNothingPrivate(regions, "/leaderboard?view=regions");
 
     const us = await (await app.request("/leaderboard?region=us&days=7")).text();
-    assert.deepEqual(rowProviders(us), [livekit, agora]);
+    assert.deepEqual(rowProviders(us), [agora, livekit]);
     const none = await (await app.request("/leaderboard?region=ap-south")).text();
     assert.match(none, /No mainline results in this period/);
   },
@@ -345,19 +350,26 @@ Deno.test(
             .map((r) => r.getAttribute("data-provider"));
           return JSON.stringify(got) === JSON.stringify(want);
         }, ids);
-      assert.deepEqual(await order(), [livekit, agora, pipecat]);
+      // A board per product type: ConvoAI (agora, pipecat), then RTC (livekit).
+      assert.deepEqual(await order(), [agora, pipecat, livekit]);
 
       await page.click('[data-sort="naturalness"]');
-      await waitOrder([agora, livekit, pipecat]);
+      await waitOrder([agora, pipecat, livekit]);
       assert.match(page.url(), /sort=naturalness&dir=desc/);
       await page.click('[data-sort="naturalness"]');
-      await waitOrder([livekit, agora, pipecat]);
+      await waitOrder([agora, pipecat, livekit]);
       await page.click('[data-sort="interrupt"]');
-      await waitOrder([livekit, agora, pipecat]);
+      await waitOrder([agora, pipecat, livekit]);
       await page.click('[data-sort="interrupt"]');
-      await waitOrder([agora, livekit, pipecat]);
+      await waitOrder([agora, pipecat, livekit]);
       await page.click('[data-sort="results"]');
-      await waitOrder([agora, livekit, pipecat]);
+      await waitOrder([agora, pipecat, livekit]);
+      // The product-type filter shows one board.
+      await page.select('select[name="productType"]', "rtc");
+      await waitOrder([livekit]);
+      assert.match(page.url(), /productType=rtc/);
+      await page.select('select[name="productType"]', "");
+      await waitOrder([agora, pipecat, livekit]);
 
       await page.click('[data-view="regions"]');
       await waitFor(

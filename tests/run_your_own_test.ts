@@ -3,6 +3,7 @@
 // VOX_SCREENSHOTS=<dir> also saves screenshots of the page's states there.
 import assert from "node:assert/strict";
 import type { Page } from "puppeteer-core";
+import { parse } from "yaml";
 import { SESSION_COOKIE } from "../lib/auth/sessions.ts";
 import { sampleReport, SimAgent } from "../bench/sim_agent.ts";
 import { createTestApp } from "./_app.ts";
@@ -171,8 +172,11 @@ Deno.test(
         document.querySelector(".ryo-field small")?.textContent?.includes("Eval agents are in: ryo")
       );
       await setValue(page, 'input[name="region"]', "ryo");
+      // The product was saved by the run before: this run updates that pair in place.
+      await page.waitForSelector('[data-testid="saved-pair"]');
       await page.click('[data-testid="save-run"]');
       const offer = await offered;
+      assert.equal(await workflows(), 1);
       assert.equal(offer.type, "job.offer");
       const jobId = (offer as { jobId: number }).jobId;
       await page.waitForSelector(`[data-testid="job-panel"]`);
@@ -201,6 +205,38 @@ Deno.test(
       assert.match(result, /Interrupt latency\s+406\s*ms median/i);
       assert.match(result, /Naturalness\s+70/);
       await shot(page, "4-completed");
+
+      // Back later: picking the product loads its saved link and steps; "save as new" makes a
+      // second pair, and the run after that updates the newest one.
+      await open();
+      const [acme] = await sql`SELECT id FROM providers WHERE name = 'Acme Voice'`;
+      await page.select('select[name="provider"]', acme.id);
+      await page.waitForSelector('[data-testid="saved-pair"]');
+      assert.equal(
+        await page.$eval('input[name="link"]', (el) => (el as HTMLInputElement).value),
+        "http://127.0.0.1:9/agent",
+      );
+      await page.click('[data-testid="eval-yaml-tab"]');
+      assert.deepEqual(
+        parse(await page.$eval('textarea[name="evalYaml"]', (el) => (el as HTMLTextAreaElement).value)),
+        parse(goodEval),
+      );
+      await setValue(page, 'input[name="region"]', "ryo-nobody");
+      await page.click('input[name="reuse"][value="new"]');
+      await page.click('[data-testid="save-run"]');
+      await page.waitForSelector('[data-testid="job-panel"][data-status="pending"]');
+      assert.equal(await workflows(), 2);
+      await page.click('[data-testid="cancel"]');
+      await page.waitForSelector('[data-testid="job-panel"][data-status="cancelled"]');
+      await setValue(page, 'textarea[name="evalYaml"]', "steps:\n  - action: wait_for_voice\n");
+      await page.click('[data-testid="save-run"]');
+      await page.waitForFunction(() =>
+        document.querySelector('[data-testid="job-panel"]')?.getAttribute("data-status") === "pending"
+      );
+      assert.equal(await workflows(), 2);
+      const [newest] = await sql`
+        SELECT config FROM eval_sets WHERE created_by = ${me.id} ORDER BY id DESC LIMIT 1`;
+      assert.deepEqual(newest.config, { steps: [{ action: "wait_for_voice" }] });
     } finally {
       for (const a of agents) await a.kill();
       await close();

@@ -19,6 +19,8 @@ export const USER_LINKS: ConsoleLink[] = [
   { href: "/console/schedules", label: "Schedules" },
   { href: "/console/api-keys", label: "API keys" },
   { href: "/console/account", label: "Account" },
+  { href: "/console/organization", label: "Organization" },
+  { href: "/console/billing", label: "Billing" },
 ];
 
 /** The admin console's sections. */
@@ -27,6 +29,9 @@ export const ADMIN_LINKS: ConsoleLink[] = [
   { href: "/admin/console/workers", label: "Workers" },
   { href: "/admin/console/jobs", label: "Jobs" },
   { href: "/admin/console/settings", label: "Settings" },
+  { href: "/admin/console/organizations", label: "Organizations" },
+  { href: "/admin/console/pricing", label: "Pricing" },
+  { href: "/admin/console/fund-returns", label: "Fund returns" },
 ];
 
 /** A console page: the section navigation beside (or, on a phone, above) the content. */
@@ -99,13 +104,25 @@ export function Empty({ title, children }: { title: string; children?: Component
   );
 }
 
-/** A table that scrolls sideways on narrow screens instead of breaking the page. */
+/** A table that scrolls sideways on narrow screens instead of breaking the page. With `stack`,
+ * each row becomes a small card of "label value" lines on a phone instead (its cells then need
+ * `data-label`), for tables a reader must see whole, such as a result's turns. */
 export function Table(
-  { caption, head, children }: { caption: string; head: ComponentChildren[]; children: ComponentChildren },
+  { caption, head, children, stack }: {
+    caption: string;
+    head: ComponentChildren[];
+    children: ComponentChildren;
+    stack?: boolean;
+  },
 ) {
   return (
     // Focusable, so keyboard users can scroll a table that is wider than a phone.
-    <div class="c-table-wrap" tabIndex={0} role="region" aria-label={caption}>
+    <div
+      class={stack ? "c-table-wrap c-stack" : "c-table-wrap"}
+      tabIndex={0}
+      role="region"
+      aria-label={caption}
+    >
       <table class="table c-table">
         <caption class="sr-only">{caption}</caption>
         <thead>

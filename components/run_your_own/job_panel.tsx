@@ -111,12 +111,16 @@ export function JobPanel({ start, onStarted }: { start: StartedJob; onStarted: (
     const onStatus = (
       data: { status: Status; error?: string | null; progress?: unknown; resultId?: number },
     ) => {
-      update((v) => ({
-        ...v,
-        status: data.status,
-        error: data.error ?? null,
-        progress: data.status === "running" ? progressOf(data.progress) ?? v.progress : v.progress,
-      }));
+      // A final status the page already knows (its own cancel) is never undone by a later
+      // message that was sent before it.
+      update((v) =>
+        FINAL.has(v.status) && !FINAL.has(data.status) ? v : ({
+          ...v,
+          status: data.status,
+          error: data.error ?? null,
+          progress: data.status === "running" ? progressOf(data.progress) ?? v.progress : v.progress,
+        })
+      );
       if (FINAL.has(data.status)) finish(data.status, data.resultId ?? null);
     };
     const startPolling = () => {

@@ -14,7 +14,17 @@ export const GUIDED_ACTIONS = {
   sleep: { label: "Pause", fields: ["time"] },
 } as const;
 export type GuidedAction = keyof typeof GUIDED_ACTIONS;
-const STEP_KEYS = new Set(["action", "selector", "timeout", "text", "file", "metrics", "after_ms", "time"]);
+const STEP_KEYS = new Set([
+  "action",
+  "selector",
+  "timeout",
+  "text",
+  "voice",
+  "file",
+  "metrics",
+  "after_ms",
+  "time",
+]);
 
 /** One step as the guided editor holds it (voice-agent-tester field names). */
 export interface GuidedStep {
@@ -22,10 +32,22 @@ export interface GuidedStep {
   selector?: string;
   timeout?: number;
   text?: string;
+  /** Vox: the voice `text` is spoken in (agent/voices.ts). */
+  voice?: string;
   file?: string;
   metrics?: string;
   after_ms?: number;
   time?: number;
+}
+
+/**
+ * What a speak step may name, offered beside its fields (the console's eval sets): the
+ * project's clips, the shipped library's clips and the voices.
+ */
+export interface AudioChoices {
+  clips: string[];
+  library: string[];
+  voices: string[];
 }
 
 /** What a simple page needs to be ready: its body. */
@@ -101,3 +123,9 @@ export const editorOf = (steps: GuidedStep[]): Editor => ({
 
 /** The YAML an editor stands for, in whichever mode it is. */
 export const editorYaml = (e: Editor) => e.mode === "guided" ? stepsToYaml(e.steps) : e.yaml;
+
+/** An editor for a stored document: guided when the form can show it, else its YAML. */
+export function editorFromYaml(text: string): Editor {
+  const steps = yamlToSteps(text);
+  return typeof steps === "string" ? { mode: "yaml", steps: [], yaml: text, note: null } : editorOf(steps);
+}

@@ -1,7 +1,9 @@
 /// <reference lib="dom" />
 // One steps editor of /run-your-own (the launch steps or the eval steps): a guided list of
 // steps or their YAML, a switch between the two, and a download in the CLI's format.
+import { useState } from "preact/hooks";
 import {
+  type AudioChoices,
   type Editor,
   GUIDED_ACTIONS,
   type GuidedAction,
@@ -28,13 +30,6 @@ export function StepsSection(
     const steps = yamlToSteps(editor.yaml);
     if (typeof steps === "string") onChange({ ...editor, note: steps });
     else onChange({ ...editor, mode: "guided", steps, note: null });
-  };
-  const setStep = (i: number, s: GuidedStep) =>
-    onChange({ ...editor, steps: editor.steps.map((x, j) => j === i ? s : x) });
-  const move = (i: number, d: number) => {
-    const steps = [...editor.steps];
-    [steps[i], steps[i + d]] = [steps[i + d], steps[i]];
-    onChange({ ...editor, steps });
   };
   return (
     <section class="card ryo-section" data-section={id}>
@@ -71,38 +66,7 @@ export function StepsSection(
       </div>
       <p class="muted small">{hint}</p>
       {editor.mode === "guided"
-        ? (
-          <ol class="ryo-steps">
-            {editor.steps.map((s, i) => (
-              <StepRow
-                key={i}
-                step={s}
-                first={i === 0}
-                last={i === editor.steps.length - 1}
-                onChange={(n) => setStep(i, n)}
-                onMove={(d) => move(i, d)}
-                onRemove={() => onChange({ ...editor, steps: editor.steps.filter((_, j) => j !== i) })}
-              />
-            ))}
-            <li class="ryo-add">
-              <select
-                aria-label="Add a step"
-                value=""
-                onChange={(e) => {
-                  const select = e.target as HTMLSelectElement;
-                  const action = select.value as GuidedAction;
-                  select.value = "";
-                  if (action) onChange({ ...editor, steps: [...editor.steps, { action }] });
-                }}
-              >
-                <option value="">+ Add a step…</option>
-                {(Object.keys(GUIDED_ACTIONS) as GuidedAction[]).map((a) => (
-                  <option key={a} value={a}>{GUIDED_ACTIONS[a].label}</option>
-                ))}
-              </select>
-            </li>
-          </ol>
-        )
+        ? <StepList steps={editor.steps} onSteps={(steps) => onChange({ ...editor, steps })} />
         : (
           <textarea
             class="ryo-yaml"
@@ -120,9 +84,76 @@ export function StepsSection(
   );
 }
 
+/**
+ * The guided steps: one row per step (its fields, move up/down, remove) and "add a step".
+ * With `choices`, a speak or barge-in step offers those clip names for its file and those
+ * voices for its phrase (datalists named after `listId`, so two lists on a page stay apart).
+ */
+export function StepList(
+  { steps, onSteps, choices, listId = "steps" }: {
+    steps: GuidedStep[];
+    onSteps: (steps: GuidedStep[]) => void;
+    choices?: AudioChoices;
+    listId?: string;
+  },
+) {
+  const lists = choices && { files: `${listId}-audio-files`, voices: `${listId}-voices` };
+  const setStep = (i: number, s: GuidedStep) => onSteps(steps.map((x, j) => j === i ? s : x));
+  const move = (i: number, d: number) => {
+    const next = [...steps];
+    [next[i], next[i + d]] = [next[i + d], next[i]];
+    onSteps(next);
+  };
+  return (
+    <ol class="ryo-steps">
+      {steps.map((s, i) => (
+        <StepRow
+          key={i}
+          step={s}
+          first={i === 0}
+          last={i === steps.length - 1}
+          lists={lists}
+          onChange={(n) => setStep(i, n)}
+          onMove={(d) => move(i, d)}
+          onRemove={() => onSteps(steps.filter((_, j) => j !== i))}
+        />
+      ))}
+      <li class="ryo-add">
+        <select
+          aria-label="Add a step"
+          value=""
+          onChange={(e) => {
+            const select = e.target as HTMLSelectElement;
+            const action = select.value as GuidedAction;
+            select.value = "";
+            if (action) onSteps([...steps, { action }]);
+          }}
+        >
+          <option value="">+ Add a step…</option>
+          {(Object.keys(GUIDED_ACTIONS) as GuidedAction[]).map((a) => (
+            <option key={a} value={a}>{GUIDED_ACTIONS[a].label}</option>
+          ))}
+        </select>
+        {choices && lists && (
+          <>
+            <datalist id={lists.files} data-testid={lists.files}>
+              {choices.clips.map((n) => <option key={`p-${n}`} value={n} label="project clip" />)}
+              {choices.library.map((n) => <option key={`l-${n}`} value={n} label="library" />)}
+            </datalist>
+            <datalist id={lists.voices} data-testid={lists.voices}>
+              {choices.voices.map((v) => <option key={v} value={v} />)}
+            </datalist>
+          </>
+        )}
+      </li>
+    </ol>
+  );
+}
+
 function StepRow(
-  { step, first, last, onChange, onMove, onRemove }: {
+  { step, first, last, lists, onChange, onMove, onRemove }: {
     step: GuidedStep;
+    lists?: { files: string; voices: string };
     first: boolean;
     last: boolean;
     onChange: (s: GuidedStep) => void;
@@ -147,7 +178,10 @@ function StepRow(
       />
     </label>
   );
-  const useFile = step.file !== undefined;
+  // A step with neither a phrase nor a file yet (just switched, or new) keeps the choice made
+  // here: the console's guided view rebuilds its steps from YAML, where an empty value is dropped.
+  const [say, setSay] = useState<"text" | "file">("text");
+  const useFile = step.file !== undefined ? true : step.text !== undefined ? false : say === "file";
   return (
     <li class="ryo-step">
       <span class="ryo-step-name">{GUIDED_ACTIONS[step.action].label}</span>
@@ -158,16 +192,23 @@ function StepRow(
             <select
               aria-label="Phrase or audio file"
               value={useFile ? "file" : "text"}
-              onChange={(e) =>
-                (e.target as HTMLSelectElement).value === "file"
-                  ? onChange({ ...step, text: undefined, file: step.file ?? "" })
-                  : onChange({ ...step, file: undefined, text: step.text ?? "" })}
+              onChange={(e) => {
+                const to = (e.target as HTMLSelectElement).value === "file" ? "file" : "text";
+                setSay(to);
+                onChange(
+                  to === "file"
+                    ? { ...step, text: undefined, voice: undefined, file: step.file ?? "" }
+                    : { ...step, file: undefined, text: step.text ?? "" },
+                );
+              }}
             >
               <option value="text">Phrase</option>
               <option value="file">Audio file</option>
             </select>
             <input
               class="ryo-say"
+              aria-label={useFile ? "Audio file name" : "Phrase"}
+              list={useFile ? lists?.files : undefined}
               value={(useFile ? step.file : step.text) ?? ""}
               placeholder={useFile ? "hello.wav" : "What the caller says"}
               onInput={(e) => {
@@ -175,6 +216,19 @@ function StepRow(
                 onChange(useFile ? { ...step, file: v } : { ...step, text: v });
               }}
             />
+            {!useFile && lists && (
+              <label class="ryo-mini">
+                <span>voice</span>
+                <input
+                  class="ryo-voice"
+                  list={lists.voices}
+                  value={step.voice ?? ""}
+                  placeholder="en-us"
+                  onInput={(e) =>
+                    onChange({ ...step, voice: (e.target as HTMLInputElement).value || undefined })}
+                />
+              </label>
+            )}
           </>
         )}
         {fields.includes("after_ms") && input("after_ms", "into reply, ms", "300")}

@@ -1,5 +1,6 @@
 import { Hono } from "hono";
-import { listPublicAgents } from "../../lib/agents.ts";
+import { listAgentsWithJobs, listPublicAgents } from "../../lib/agents.ts";
+import { requireAdmin } from "../../lib/guards.ts";
 import type { AppDeps, AppEnv } from "../../lib/context.ts";
 import { doc } from "../../lib/openapi.ts";
 import { z } from "zod";
@@ -21,6 +22,38 @@ doc({
     })),
   }),
 });
+
+const agentFields = {
+  id: z.number(),
+  name: z.string(),
+  region: z.string(),
+  state: z.enum(["IDLE", "OCCUPIED", "OFFLINE"]),
+  lastSeenAt: z.string().nullable(),
+  lastJobAt: z.string().nullable(),
+};
+doc({
+  method: "get",
+  path: "/api/admin/agents",
+  summary: "The eval agents with the jobs each is running now (admin)",
+  tag: "admin",
+  auth: "admin",
+  response: z.object({
+    agents: z.array(z.object({
+      ...agentFields,
+      currentJobs: z.array(
+        z.object({ id: z.number(), workflowName: z.string(), startedAt: z.string().nullable() }),
+      ),
+    })),
+  }),
+});
+
+/** Admin: the agents and their current jobs. */
+export function adminAgentsApi(deps: AppDeps) {
+  const app = new Hono<AppEnv>();
+  app.use("*", requireAdmin);
+  app.get("/", async (c) => c.json({ agents: await listAgentsWithJobs(deps.sql) }));
+  return app;
+}
 
 /** Public: the eval agents, their region, state and last contact. */
 export function agentsApi(deps: AppDeps) {

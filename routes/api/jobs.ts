@@ -123,26 +123,19 @@ export function jobsApi(deps: AppDeps) {
   );
 
   app.get("/:id/events", valid("param", idParam), async (c) => {
-    const job = await getVisibleJob(sql, c.var.user!, c.req.valid("param").id);
+    const user = c.var.user!;
+    const job = await getVisibleJob(sql, user, c.req.valid("param").id);
     if (!deps.orchestrator) {
       throw new HttpError(503, "unavailable", "Live streams are not running on this server");
     }
-    if (isFinal(job.status)) {
-      return sseResponse(
-        c,
-        deps.orchestrator.events,
-        `job:${job.id}`,
-        `user:${c.var.user!.id}`,
-        [{ event: "status", data: job }],
-        () => true,
-      );
-    }
+    // The snapshot is read again once the stream listens: a change made in between (a cancel,
+    // a claim) is then in the snapshot or among the events that follow it.
     return sseResponse(
       c,
       deps.orchestrator.events,
       `job:${job.id}`,
-      `user:${c.var.user!.id}`,
-      [{ event: "status", data: job }],
+      `user:${user.id}`,
+      async () => [{ event: "status", data: await getVisibleJob(sql, user, job.id) }],
       (_event, data) => isFinal((data as JobEvent).status),
     );
   });

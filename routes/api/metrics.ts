@@ -7,8 +7,12 @@ import { HttpError } from "../../lib/errors.ts";
 import { sseResponse } from "../../lib/event_hub.ts";
 import { autoBucket, BUCKET_MS, leaderboard, MAX_POINTS, realtime } from "../../lib/metrics.ts";
 import { doc, valid } from "../../lib/openapi.ts";
+import { PRODUCT_TYPES } from "../../lib/providers.ts";
 
 const providerId = z.string().regex(/^[0-9a-z]{12}$/, "a 12-character provider id");
+const methodId = z.string().regex(/^[0-9a-f]{12}$/, "a 12-character method set id").describe(
+  "Method set id (from `methods`); default the newest",
+);
 
 export const realtimeQuery = z.object({
   from: z.iso.datetime({ offset: true }).optional().describe("Start (ISO time); default 1 hour before `to`"),
@@ -16,11 +20,16 @@ export const realtimeQuery = z.object({
   bucket: z.enum(["minute", "hour", "day"]).optional().describe("Point size; default picked from the range"),
   providerId: providerId.optional(),
   region: regionSchema.optional(),
+  method: methodId.optional(),
 });
 
 export const leaderboardQuery = z.object({
   days: z.coerce.number().int().min(1).max(3650).default(30).describe("Whole UTC days to rank over"),
   region: regionSchema.optional(),
+  productType: z.enum(PRODUCT_TYPES).optional().describe(
+    "One product type's board; default each ranked on its own",
+  ),
+  method: methodId.optional(),
 });
 
 const stats = z.object({
@@ -28,7 +37,11 @@ const stats = z.object({
   sd: z.number().nullable(),
   min: z.number().nullable(),
   max: z.number().nullable(),
-  n: z.number().int(),
+  n: z.number().int().describe("Jobs behind the figure"),
+  turns: z.number().int().describe("Turns behind the figure"),
+  ci95: z.object({ lo: z.number(), hi: z.number() }).nullable().describe(
+    "95 % confidence interval of the mean, clustered by job (t over per-job medians); null below two jobs",
+  ),
 });
 const summary = z.object({
   results: z.number().int(),
@@ -40,11 +53,22 @@ const summary = z.object({
   lastResultAt: z.string().nullable(),
 });
 const entry = summary.extend({
-  rank: z.number().int(),
+  rank: z.number().int().nullable().describe(
+    "Within the product type; shared when intervals overlap; null: not ranked",
+  ),
+  tied: z.boolean(),
+  enoughData: z.boolean().describe("At least `minTurns` turns"),
   providerId: z.string(),
   providerName: z.string(),
   sku: z.number().int(),
+  productType: z.enum(PRODUCT_TYPES),
   region: z.string().nullable(),
+});
+const methodSet = z.object({
+  id: z.string(),
+  versions: z.record(z.string(), z.string()),
+  results: z.number(),
+  lastResultAt: z.string().nullable(),
 });
 
 doc({
@@ -62,6 +86,7 @@ doc({
       providerId: z.string(),
       providerName: z.string(),
       region: z.string(),
+      methodId: z.string(),
       points: z.array(summary.extend({ t: z.string() })),
     })),
   }),
@@ -76,6 +101,10 @@ doc({
   response: z.object({
     days: z.number(),
     region: z.string().nullable(),
+    productType: z.enum(PRODUCT_TYPES).nullable(),
+    minTurns: z.number(),
+    method: methodSet.nullable(),
+    methods: z.array(methodSet),
     entries: z.array(entry),
     providers: z.array(entry),
   }),
@@ -107,13 +136,27 @@ export function metricsApi(deps: AppDeps) {
         `bucket: a ${bucket} series may span at most ${MAX_POINTS} points`,
       );
     }
-    const series = await realtime(deps.sql, { from, to, bucket, providerId: q.providerId, region: q.region });
+    const series = await realtime(deps.sql, {
+      from,
+      to,
+      bucket,
+      providerId: q.providerId,
+      region: q.region,
+      method: q.method,
+    });
     return c.json({ from: from.toISOString(), to: to.toISOString(), bucket, series });
   });
 
   app.get("/leaderboard", valid("query", leaderboardQuery), async (c) => {
     const q = c.req.valid("query");
-    return c.json(await leaderboard(deps.sql, { days: q.days, region: q.region }));
+    return c.json(
+      await leaderboard(deps.sql, {
+        days: q.days,
+        region: q.region,
+        productType: q.productType,
+        method: q.method,
+      }),
+    );
   });
 
   app.get("/stream", (c) => {

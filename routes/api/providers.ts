@@ -9,6 +9,7 @@ const providerSchema = z.object({
   name: z.string(),
   sku: z.number(),
   website: z.string().nullable(),
+  verifiedOrganization: z.string().nullable().describe("The verified organization it belongs to, if any"),
 });
 doc({
   method: "get",
@@ -28,7 +29,13 @@ export function providersApi(deps: AppDeps) {
   app.get("/", async (c) => {
     const rows = await listProviders(deps.sql, { viewerId: c.var.user?.id ?? null });
     return c.json({
-      providers: rows.map((r) => ({ id: r.id, name: r.name, sku: r.sku, website: r.website })),
+      providers: rows.map((r) => ({
+        id: r.id,
+        name: r.name,
+        sku: r.sku,
+        website: r.website,
+        verifiedOrganization: r.verifiedOrganization,
+      })),
     });
   });
   return app;

@@ -58,20 +58,23 @@ doc({
 doc({
   method: "get",
   path: "/api/v1/results/{id}",
-  summary: "One result with turns, report and artifacts",
+  summary: "One result with turns, report, artifacts and their SHA-256 receipts",
   tag,
   auth: "user",
   params: idParam,
   response: resultSchema.extend({
     turns: z.array(z.unknown()),
     report: z.unknown(),
+    reportSha256: z.string().regex(/^[0-9a-f]{64}$/).nullable().describe(
+      "receipt: hex SHA-256 of the stored report's text (UTF-8), as `deno task verify` recomputes it",
+    ),
     artifacts: z.array(
       z.object({
         name: z.string(),
         kind: z.string(),
         contentType: z.string(),
         sizeBytes: z.number(),
-        sha256: z.string(),
+        sha256: z.string().describe("receipt: hex SHA-256 of the artifact's bytes as downloaded"),
       }),
     ),
   }),

@@ -60,7 +60,12 @@ function schemasFor(kind: ItemKind) {
     updatedAt: z.string(),
     editable: z.boolean(),
     ...(kind === "workflow"
-      ? { provider: z.object({ id: z.string(), name: z.string(), sku: z.number() }) }
+      ? {
+        provider: z.object({ id: z.string(), name: z.string(), sku: z.number() }),
+        secretsCleared: z.boolean().optional().describe(
+          "in the answer to a change: the Realtime endpoint's origin changed, so the sealed secrets were deleted",
+        ),
+      }
       : {}),
   });
   const list = z.object({

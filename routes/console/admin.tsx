@@ -6,7 +6,8 @@ import { Badge, Empty, PageHead, Section, Table, when } from "../../components/c
 import AgentsTable from "../../islands/agents_table.tsx";
 import type { AppDeps, AppEnv } from "../../lib/context.ts";
 import { Island } from "../../lib/islands/marker.tsx";
-import type { PublicAgent } from "../../lib/agents.ts";
+import type { AdminAgent } from "../../lib/agents.ts";
+import { LIMIT_FIELDS, type LimitField, type PlanLimits } from "../../lib/plan_limits.ts";
 import type { AgentTokenInfo } from "../../lib/agent_tokens.ts";
 import { ROLES } from "../../lib/roles.ts";
 import type { ApiGet } from "./_api.ts";
@@ -171,7 +172,7 @@ export function adminConsoleRoutes(deps: AppDeps, get: ApiGet) {
     page(async (c) => {
       const [{ tokens }, { agents }] = await Promise.all([
         get<{ tokens: AgentTokenInfo[] }>(c, "/api/admin/agent-tokens"),
-        get<{ agents: PublicAgent[] }>(c, "/api/v1/agents"),
+        get<{ agents: AdminAgent[] }>(c, "/api/admin/agents"),
       ]);
       return consolePage(c, deps, {
         title: "Workers",
@@ -200,13 +201,25 @@ export function adminConsoleRoutes(deps: AppDeps, get: ApiGet) {
                       title: "The agent token.",
                       notice: "Copy it now: it is shown only this once. Start an agent with it:",
                       command: "deno task agent --server {origin} --token {secret} --region {info.region}",
+                      more: [{
+                        label: "Or in a container, from the image agent/Dockerfile builds " +
+                          "(docker build -f agent/Dockerfile -t vox-eval-agent .; a server on this " +
+                          "machine is host.docker.internal from inside it):",
+                        command: "docker run -d --shm-size=1g --stop-timeout 70 " +
+                          "--security-opt seccomp=unconfined -e VOX_SERVER_URL={origin} " +
+                          "-e VOX_AGENT_TOKEN={secret} -e VOX_AGENT_REGION={info.region} vox-eval-agent",
+                      }],
                     },
                   },
                 }}
               />
             </Section>
             <Section title="Live agents">
-              <Island name="agents_table" component={AgentsTable} props={{ agents }} />
+              <Island
+                name="agents_table"
+                component={AgentsTable}
+                props={{ agents, source: "/api/admin/agents", jobs: true }}
+              />
             </Section>
             <Section title="Tokens">
               {tokens.length === 0 ? <Empty title="No agent tokens yet">Create one above.</Empty> : (
@@ -301,7 +314,10 @@ export function adminConsoleRoutes(deps: AppDeps, get: ApiGet) {
   app.get(
     "/admin/console/settings",
     page(async (c) => {
-      const { settings } = await get<{ settings: Setting[] }>(c, "/api/admin/settings");
+      const [{ settings }, { limits }] = await Promise.all([
+        get<{ settings: Setting[] }>(c, "/api/admin/settings"),
+        get<{ limits: PlanLimits[] }>(c, "/api/admin/plan-limits"),
+      ]);
       return consolePage(c, deps, {
         title: "Settings",
         admin: true,
@@ -343,10 +359,41 @@ export function adminConsoleRoutes(deps: AppDeps, get: ApiGet) {
                 </tr>
               ))}
             </Table>
-            <p class="muted small">
-              Plan limits and prices are not editable here yet; they are rows of the plan_limits and pricing
-              tables.
-            </p>
+            <Section title="Plan limits">
+              <p class="muted">
+                What each kind of owner may have: projects and workflows per project (the console's "7 of
+                10"), and the fair-use caps on pending jobs, schedules and how often a schedule may fire. A
+                change applies to the next request and is kept in the audit trail with its reason.
+              </p>
+              {limits.map((l) => (
+                <div class="c-limits" key={l.ownerKind} data-limits={l.ownerKind}>
+                  <h3>
+                    {l.ownerKind.replace("_", " ")}{" "}
+                    <span class="muted small">changed {when(l.updatedAt)}</span>
+                  </h3>
+                  <Form
+                    {...{
+                      id: `limits-${l.ownerKind.replace("_", "-")}`,
+                      method: "PATCH",
+                      action: `/api/admin/plan-limits/${l.ownerKind}`,
+                      submit: "Save",
+                      inline: true,
+                      fields: [
+                        ...(Object.keys(LIMIT_FIELDS) as LimitField[]).map((f) => ({
+                          name: f,
+                          label: LIMIT_FIELDS[f].label,
+                          type: "number" as const,
+                          number: true,
+                          value: l[f],
+                        })),
+                        { name: "reason", label: "Reason", omitEmpty: true },
+                      ],
+                      then: { reload: true },
+                    }}
+                  />
+                </div>
+              ))}
+            </Section>
           </>
         ),
       });

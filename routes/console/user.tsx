@@ -1,15 +1,19 @@
 // /console/*: what a signed-in user does in the browser (SPEC §9). Every page loads its data
 // from /api/* in-process as the caller (./_api.ts) and renders it on the server; changes go
 // through islands that call the same API from the browser.
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { toYaml } from "../../agent/format.ts";
 import { Badge, Empty, ms, ofLimit, PageHead, Section, Table, when } from "../../components/console/ui.tsx";
+import type { AudioChoices } from "../../components/run_your_own/steps.ts";
 import type { FormField } from "../../islands/console_form.tsx";
 import CompareChart from "../../islands/compare_chart.tsx";
 import ScheduleForm from "../../islands/schedule_form.tsx";
 import JobLive from "../../islands/job_live.tsx";
 import Recording, { type RecordingTurn } from "../../islands/recording.tsx";
+import { Receipts } from "../../components/console/receipts.tsx";
+import { TurnTakingCard, turnTakingOf } from "../../components/console/turn_taking.tsx";
 import type { AppDeps, AppEnv } from "../../lib/context.ts";
+import type { SessionView } from "../../lib/auth/session_list.ts";
 import { Island } from "../../lib/islands/marker.tsx";
 import { FINAL_JOB_STATUSES } from "../../lib/job_status.ts";
 import { canMakePrivate, canMarkMainline } from "../../lib/roles.ts";
@@ -55,6 +59,27 @@ interface Job {
   error: string | null;
   repeat: number;
 }
+
+/**
+ * What an eval set's guided editor offers a speak step: the project's clip names, the library's
+ * and the voices, from the same API a script would use. A project whose clips cannot be listed
+ * offers the library and voices alone.
+ */
+async function audioChoices(get: ApiGet, c: Context<AppEnv>, projectId: number): Promise<AudioChoices> {
+  const [clips, library] = await Promise.all([
+    get<{ clips: { name: string }[] }>(c, `/api/v1/projects/${projectId}/audio`).then(
+      (r) => r.clips,
+      () => [],
+    ),
+    get<{ clips: { name: string }[]; voices: string[] }>(c, "/api/v1/audio/library"),
+  ]);
+  return {
+    clips: clips.map((x) => x.name),
+    library: library.clips.map((x) => x.name),
+    voices: library.voices,
+  };
+}
+
 interface Stats {
   median: number | null;
   sd: number | null;
@@ -105,7 +130,8 @@ interface ResultDetail {
       recording_first_frame?: number;
     }[];
   } | null;
-  artifacts: { name: string; kind: string; contentType: string; sizeBytes: number }[];
+  reportSha256: string | null;
+  artifacts: { name: string; kind: string; contentType: string; sizeBytes: number; sha256: string }[];
 }
 interface ApiKey {
   id: string;
@@ -202,6 +228,7 @@ export function consoleRoutes(deps: AppDeps, get: ApiGet) {
                       <td>{p.evalSets}</td>
                       <td>{when(p.createdAt)}</td>
                       <td class="c-row-actions">
+                        <a class="button small" href={`/console/projects/${p.id}/audio`}>Audio</a>
                         <details class="c-inline-edit">
                           <summary class="button small">Rename</summary>
                           <Form
@@ -266,6 +293,9 @@ export function consoleRoutes(deps: AppDeps, get: ApiGet) {
           get<{ items: Item[] }>(c, `/api/v1/${kind}?limit=200${projectId ? `&projectId=${projectId}` : ""}`),
           get<{ projects: Project[]; limits: Limits }>(c, "/api/v1/projects"),
         ]);
+        const choices = kind === "eval-sets" && projects.length > 0
+          ? await audioChoices(get, c, projectId ?? projects[0].id)
+          : undefined;
         const needle = q.toLowerCase();
         const shown = needle
           ? items.filter((i) =>
@@ -417,6 +447,8 @@ export function consoleRoutes(deps: AppDeps, get: ApiGet) {
                             type: "textarea" as const,
                             rows: 10,
                             yaml: true,
+                            guided: kind === "workflows" ? "link" as const : "steps" as const,
+                            choices,
                             value: kind === "workflows" ? WORKFLOW_TEMPLATE : EVAL_SET_TEMPLATE,
                             hint: "The voice-agent-tester format; errors show the line they are on",
                           },
@@ -445,6 +477,9 @@ export function consoleRoutes(deps: AppDeps, get: ApiGet) {
             get<{ jobs: Job[] }>(c, `/api/v1/jobs?workflowId=${id}&limit=10`),
           ])
           : [null, [], null];
+        const choices = kind === "eval-sets" && item.editable
+          ? await audioChoices(get, c, item.projectId)
+          : undefined;
         const flags: FormField[] = [];
         if (canMakePrivate(user)) {
           flags.push({
@@ -529,6 +564,8 @@ export function consoleRoutes(deps: AppDeps, get: ApiGet) {
                             type: "textarea",
                             rows: 14,
                             yaml: true,
+                            guided: kind === "workflows" ? "link" as const : "steps" as const,
+                            choices,
                             value: toYaml(item.config),
                             hint: "Validated by the same schema the eval agent loads; errors show their line",
                           },
@@ -1087,6 +1124,7 @@ export function consoleRoutes(deps: AppDeps, get: ApiGet) {
           };
         }
       >(c, "/api/v1/user");
+      const { sessions } = await get<{ sessions: SessionView[] }>(c, "/api/v1/user/sessions");
       return consolePage(c, deps, {
         title: "Account",
         body: (
@@ -1138,6 +1176,47 @@ export function consoleRoutes(deps: AppDeps, get: ApiGet) {
                 }}
               />
             </Section>
+            <Section title="Signed-in browsers">
+              <Table
+                caption="Signed-in browsers"
+                head={["Browser", "Address", "Signed in", "Last used", "Expires", "Actions"]}
+              >
+                {sessions.map((s) => (
+                  <tr key={s.id} data-session={s.id}>
+                    <td>
+                      {browserOf(s.userAgent)} {s.current && <Badge value="this browser" />}
+                    </td>
+                    <td>{s.ip ?? "—"}</td>
+                    <td>{when(s.createdAt)}</td>
+                    <td>{when(s.lastSeenAt)}</td>
+                    <td>{when(s.expiresAt)}</td>
+                    <td>
+                      <Action
+                        label="Sign out"
+                        method="DELETE"
+                        action={`/api/v1/user/sessions/${s.id}`}
+                        confirm={s.current
+                          ? "Signs this browser out."
+                          : `Signs out ${browserOf(s.userAgent)} (${s.ip ?? "unknown address"}).`}
+                        danger
+                        redirect={s.current ? "/login" : undefined}
+                      />
+                    </td>
+                  </tr>
+                ))}
+              </Table>
+              {sessions.filter((s) => !s.current).length > 0 && (
+                <Action
+                  label="Sign out every other browser"
+                  method="DELETE"
+                  action="/api/v1/user/sessions"
+                  confirm={`Signs out ${
+                    sessions.filter((s) => !s.current).length
+                  } other browser(s); this one stays.`}
+                  danger
+                />
+              )}
+            </Section>
           </>
         ),
       });
@@ -1145,6 +1224,34 @@ export function consoleRoutes(deps: AppDeps, get: ApiGet) {
   );
 
   return app;
+}
+
+/** "Chrome on Linux" from a user agent, or what is known of it. */
+function browserOf(ua: string | null): string {
+  if (!ua) return "Unknown browser";
+  const name = /Edg\//.test(ua)
+    ? "Edge"
+    : /Firefox\//.test(ua)
+    ? "Firefox"
+    : /Chrome\/|Chromium\//.test(ua)
+    ? "Chrome"
+    : /Safari\//.test(ua)
+    ? "Safari"
+    : /curl\//.test(ua)
+    ? "curl"
+    : ua.split(/[ /]/)[0].slice(0, 30);
+  const os = /Windows/.test(ua)
+    ? "Windows"
+    : /Android/.test(ua)
+    ? "Android"
+    : /iPhone|iPad/.test(ua)
+    ? "iOS"
+    : /Mac OS X/.test(ua)
+    ? "macOS"
+    : /Linux/.test(ua)
+    ? "Linux"
+    : null;
+  return os ? `${name} on ${os}` : name;
 }
 
 function JobsTable({ jobs, names }: { jobs: Job[]; names: Map<string, string> }) {
@@ -1195,6 +1302,7 @@ function ResultView({ result }: { result: ResultDetail }) {
         <div class="c-stats" data-testid="metrics">
           <StatCard title="Response latency" s={result.responseLatency} />
           <StatCard title="Interrupt latency" s={result.interruptLatency} />
+          <TurnTakingCard value={turnTakingOf(result.report, result.turns)} />
           <div class="c-stat">
             <h3>Scores</h3>
             <p class="muted small">
@@ -1225,7 +1333,8 @@ function ResultView({ result }: { result: ResultDetail }) {
           ))}
         </p>
       </Section>
-      {wavs.map((a) => {
+      {/* The caller's stored speech (speech-<sha256>.wav, for a replay) is a download, not a call. */}
+      {wavs.filter((a) => !a.name.startsWith("speech-")).map((a) => {
         const idx = runs.findIndex((r) => r.recording === a.name);
         const run = runs[idx];
         const runNo = run?.run ?? idx;
@@ -1249,20 +1358,21 @@ function ResultView({ result }: { result: ResultDetail }) {
         {result.turns.length === 0
           ? <Empty title="No measured turns">The eval set measured nothing in this run.</Empty>
           : (
-            <Table caption="Measured turns" head={["#", "Kind", "Latency", "OK", "Step", "Note"]}>
+            <Table caption="Measured turns" head={["#", "Kind", "Latency", "OK", "Step", "Note"]} stack>
               {turns.map((t, i) => (
-                <tr key={i}>
-                  <td>{i + 1}</td>
-                  <td>{t.kind}</td>
-                  <td>{ms(t.latency_ms)}</td>
-                  <td>{t.ok ? "yes" : "no"}</td>
-                  <td>{t.step ?? "—"}</td>
-                  <td>{t.note ?? ""}</td>
+                <tr key={i} data-turn={i + 1}>
+                  <td data-label="#">{i + 1}</td>
+                  <td data-label="Kind">{t.kind}</td>
+                  <td data-label="Latency">{ms(t.latency_ms)}</td>
+                  <td data-label="OK">{t.ok ? "yes" : "no"}</td>
+                  <td data-label="Step">{t.step ?? "—"}</td>
+                  <td data-label="Note">{t.note ?? ""}</td>
                 </tr>
               ))}
             </Table>
           )}
       </Section>
+      <Receipts reportSha256={result.reportSha256} recordings={wavs} />
     </>
   );
 }
