@@ -2,7 +2,7 @@
 FROM debian:bookworm-slim
 
 RUN apt-get update \
- && apt-get install -y --no-install-recommends nodejs npm ca-certificates \
+ && apt-get install -y --no-install-recommends nodejs npm ca-certificates sox libsox-fmt-all \
  && npm install --global deno@2.9.6 \
  && apt-get purge -y npm && apt-get autoremove -y && rm -rf /var/lib/apt/lists/* /root/.npm
 

@@ -21,6 +21,8 @@ import { importKey } from "../lib/secrets.ts";
 import { createApp } from "../routes/app.ts";
 
 const OUT = Deno.args[0] ?? join(".vox", "screenshots");
+/** Optional second argument: only pages whose name contains it (e.g. `console-result`). */
+const ONLY = Deno.args[1] ?? "";
 const SIZES = [{ name: "desktop", width: 1280, height: 800 }, { name: "phone", width: 390, height: 844 }];
 
 /** A stereo 16-bit WAV: caller (left) asks, agent (right) answers, caller barges in. */
@@ -113,11 +115,19 @@ async function seedData(sql: Sql) {
   }
   const states = ["IDLE", "OCCUPIED", "OFFLINE"];
   for (const [i, t] of tokens.entries()) {
-    await sql`
+    const [agent] = await sql`
       INSERT INTO eval_agents (token_id, name, region, state, version, last_seen_at, last_job_at)
       VALUES (${t.id}, ${`agent-${t.region}`}, ${t.region}, ${
       states[i]
-    }, 'vox_eval_agentd/1.0', now(), now())`;
+    }, 'vox_eval_agentd/1.0', now(), now()) RETURNING id`;
+    // The busy agent is running a job right now (the admin's agents table shows it).
+    if (states[i] === "OCCUPIED") {
+      await sql`
+        INSERT INTO eval_jobs (workflow_id, eval_set_id, region, status, attempts, agent_id, created_by,
+                               started_at, progress)
+        VALUES (${workflows[0].id}, ${evalSet.id}, ${t.region}, 'running', 1, ${agent.id}, ${user.id},
+                now() - interval '40 seconds', ${sql.json({ step: 2, totalSteps: 4, message: "turn 1/2" })})`;
+    }
   }
   // Three weeks of results: each workflow in two regions, twice a day.
   const now = Date.now();
@@ -244,6 +254,7 @@ try {
     ["realtime", "/realtime", null],
     ["leaderboard", "/leaderboard", null],
     ["dive", "/dive", null],
+    ["pricing", "/pricing", null],
     ["agents", "/agents", null],
     ["run-your-own", "/run-your-own", null],
     ["login", "/login", null],
@@ -263,6 +274,9 @@ try {
     ["admin-workers", "/admin/console/workers", s.admin.cookie],
     ["admin-jobs", "/admin/console/jobs", s.admin.cookie],
     ["admin-settings", "/admin/console/settings", s.admin.cookie],
+    ["console-organization", "/console/organization", s.user.cookie],
+    ["admin-organizations", "/admin/console/organizations", s.admin.cookie],
+    ["admin-pricing", "/admin/console/pricing", s.admin.cookie],
   ];
   await Deno.mkdir(OUT, { recursive: true });
   const chromium = await launchChromium();
@@ -277,7 +291,7 @@ try {
         const page = await context.newPage();
         await page.setViewport({ width: size.width, height: size.height });
         for (const [name, path, who] of pages) {
-          if (who !== cookie) continue;
+          if (who !== cookie || !name.includes(ONLY)) continue;
           await page.goto(`${origin}${path}`, { waitUntil: "networkidle0" });
           await page.waitForFunction(() =>
             [...document.querySelectorAll<HTMLElement>("[data-island]")].every((el) => el.dataset.hydrated)

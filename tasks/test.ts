@@ -34,25 +34,46 @@ const files = Deno.args.length > 0 ? Deno.args : ["tests/"];
 // browser and sockets outlive each single test and are released after the file's last one).
 env.DENO_JOBS ??= "2";
 const parallel = env.DENO_JOBS === "1" ? [] : ["--parallel"];
-const child = new Deno.Command(Deno.execPath(), {
-  args: ["test", "-A", "--unstable-cron", ...parallel, ...files],
-  env,
-  stdin: "null",
-}).spawn();
-const removeSignal = () => {
-  try {
-    child.kill("SIGINT");
-  } catch { /* already gone */ }
-};
-Deno.addSignalListener("SIGINT", removeSignal);
-const status = await child.status;
-Deno.removeSignalListener("SIGINT", removeSignal);
+// The accuracy file compares measured latencies with the reference agent's own truth, and the
+// `<audio src>` truth is a wall-clock play() converted to audio frames: with another Chromium
+// file beside it on two cores that conversion drifts by ~25 ms while the measurement does not.
+// The Realtime accuracy file paces audio on the event loop's timers, which the same neighbour
+// delays. So in a whole-suite run both go last, one at a time (a measurement host should be
+// quiet; issue 19). The overload file loads the machine on purpose (CPU hogs beside eight calls),
+// so it goes last too, alone, and disturbs no other file.
+const ALONE = [
+  "tests/agent_accuracy_test.ts",
+  "tests/agent_realtime_test.ts",
+  "tests/agent_overload_test.ts",
+];
+const whole = Deno.args.length === 0;
+const runs: string[][] = whole && parallel.length > 0
+  ? [[...parallel, ...ALONE.map((f) => `--ignore=${f}`), ...files], ...ALONE.map((f) => [f])]
+  : [[...parallel, ...files]];
+let code = 0;
+for (const args of runs) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["test", "-A", "--unstable-cron", ...args],
+    env,
+    stdin: "null",
+  }).spawn();
+  const removeSignal = () => {
+    try {
+      child.kill("SIGINT");
+    } catch { /* already gone */ }
+  };
+  Deno.addSignalListener("SIGINT", removeSignal);
+  const status = await child.status;
+  Deno.removeSignalListener("SIGINT", removeSignal);
+  if (status.code !== 0) code = status.code;
+  if (status.signal === "SIGINT") break;
+}
 
 await dropDatabases(env.DATABASE_URL, dbPrefix).catch((err) =>
   console.error("could not drop test databases:", err)
 );
 await embedded?.stop();
-Deno.exit(status.code);
+Deno.exit(code);
 
 /** Drops every database whose name starts with `prefix`, disconnecting anyone still on it. */
 async function dropDatabases(url: string, prefix: string): Promise<void> {
