@@ -149,6 +149,17 @@ export async function registerAgent(
  * Marks an agent OFFLINE when its socket closes, unless a newer connection took over.
  * Its running jobs stay assigned until the heartbeat timeout so a reconnect can resume them.
  */
+/**
+ * The connection an agent's row names now: the last registration that committed. A
+ * "registered" notification can arrive after a newer registration of the same agent
+ * (notifications are delivered later than the upsert commits), so a socket is closed as
+ * replaced only when the row names another connection.
+ */
+export async function currentConnectionId(sql: Sql, agentId: number): Promise<string | null> {
+  const [row] = await sql`SELECT connection_id FROM eval_agents WHERE id = ${agentId}`;
+  return (row?.connectionId as string | null | undefined) ?? null;
+}
+
 export async function markAgentDisconnected(sql: Sql, agentId: number, connectionId: string): Promise<void> {
   await sql`
     UPDATE eval_agents SET state = 'OFFLINE', server_id = NULL, last_seen_at = now()

@@ -4,7 +4,12 @@
 // are stored by lib/job_completer.ts; the Orchestrator hands each agent its next job.
 // One class because every loop acts on the same socket registry (its maps, its stopping).
 import { CloseCode, type RunReport, type ServerMessage } from "../agent/protocol.ts";
-import { flushLastSeen, markServerAgentsOffline, markSilentAgentsOffline } from "./agents.ts";
+import {
+  currentConnectionId,
+  flushLastSeen,
+  markServerAgentsOffline,
+  markSilentAgentsOffline,
+} from "./agents.ts";
 import { retrying, type Sql } from "./db.ts";
 import { EventHub } from "./event_hub.ts";
 import { type CompleteOutcome, JobCompleter } from "./job_completer.ts";
@@ -205,9 +210,7 @@ export class Orchestrator {
     await listen(AGENTS_CHANNEL, (p) => {
       const { agentId, connectionId } = JSON.parse(p) as { agentId: number; connectionId: string };
       const conn = this.#conns.get(agentId);
-      if (conn && conn.connectionId !== connectionId) {
-        this.#close(conn, CloseCode.replaced, "replaced by a newer connection of this agent");
-      }
+      if (conn && conn.connectionId !== connectionId) this.#track(this.#closeIfReplaced(conn));
     });
     const probe = this.listener;
     if (probe) {
@@ -538,6 +541,18 @@ export class Orchestrator {
   #closeToken(tokenId: number, reason: string): void {
     for (const conn of [...this.#conns.values()]) {
       if (conn.tokenId === tokenId) this.#close(conn, CloseCode.tokenInvalid, reason);
+    }
+  }
+
+  /** Closes `conn` when its agent's row names a newer connection (registered anywhere). */
+  async #closeIfReplaced(conn: AgentConn): Promise<void> {
+    try {
+      const current = await currentConnectionId(this.sql, conn.agentId);
+      if (current !== conn.connectionId && this.#conns.get(conn.agentId) === conn) {
+        this.#close(conn, CloseCode.replaced, "replaced by a newer connection of this agent");
+      }
+    } catch (err) {
+      this.log.error("checking an agent's current connection failed", { agentId: conn.agentId, error: err });
     }
   }
 

@@ -283,6 +283,26 @@ Deno.test("a second connection with the same token and name replaces the first (
   await two.kill();
 });
 
+Deno.test("a late notice of an older connection leaves the current one open; a newer one elsewhere closes it", async () => {
+  const token = await agentToken(sql, "late");
+  const agent = await SimAgent.connect({ baseUrl: base, token, name: "late", region: "late" });
+  const agentId = agent.registered!.agentId;
+  // An older connection's "registered" notice, delivered after this one registered.
+  const notice = (connectionId: string) =>
+    sql`SELECT pg_notify('vox_agents', ${JSON.stringify({ agentId, connectionId })})`;
+  await notice(crypto.randomUUID());
+  await sleep(300);
+  assert.equal(agent.closeInfo, null, "a stale notice closed the current connection");
+  // Another process registered the agent again: its row names the newer connection.
+  const newer = crypto.randomUUID();
+  await sql`UPDATE eval_agents SET connection_id = ${newer} WHERE id = ${agentId}`;
+  await notice(newer);
+  const closed = await agent.closed;
+  assert.equal(closed.code, 4009);
+  assert.match(closed.reason, /replaced by a newer connection/);
+  await agent.kill();
+});
+
 Deno.test("artifacts: only the holding agent uploads; a repeat keeps the first copy", async () => {
   const token = await agentToken(sql, "art");
   const other = await agentToken(sql, "art");
