@@ -40,6 +40,7 @@ export type AuditAction =
   | "fund_return.rejected"
   | "board.excluded"
   | "board.restored"
+  | "provider.curated"
   | "plan_limits.changed"
   | "session.ended";
 

@@ -861,12 +861,13 @@ export async function setVerified(
 }
 
 /**
- * Providers whose organization is verified, by provider id, with the organization's name:
- * what public pages mark with the verified badge.
+ * Providers public pages mark with the verified badge, by id: those whose organization is
+ * verified (with the organization's name) and entries curators verified (with their own).
  */
 export async function verifiedProviders(sql: Db): Promise<Map<string, string>> {
   const rows = await sql<{ id: string; orgName: string }[]>`
-    SELECT p.id, o.name AS org_name FROM providers p JOIN organizations o ON o.id = p.organization_id
-    WHERE o.verified`;
+    SELECT p.id, coalesce(o.name, p.name) AS org_name
+    FROM providers p LEFT JOIN organizations o ON o.id = p.organization_id AND o.verified
+    WHERE o.id IS NOT NULL OR p.verified`;
   return new Map(rows.map((r) => [r.id, r.orgName]));
 }

@@ -3,7 +3,9 @@
 // forbids it). A provider a user names (/run-your-own, a workflow's `provider.name`) is
 // private to that user until it appears in a mainline result; curated ones (seeded) are
 // public from the start.
-import type { Db, Fragment } from "./db.ts";
+import { recordAudit } from "./audit.ts";
+import type { Db, Fragment, Sql } from "./db.ts";
+import { HttpError } from "./errors.ts";
 
 /**
  * SQL predicate over provider `p`: anyone may see it (curated, or in a mainline result), or,
@@ -38,8 +40,22 @@ export interface Provider {
   sku: number;
   website: string | null;
   description: string;
-  /** The verified organization the provider belongs to (public pages show a badge), or null. */
+  /**
+   * Who vouches for the provider (public pages show a badge): its verified organization's
+   * name, else its own name when curators verified the entry, else null.
+   */
   verifiedOrganization: string | null;
+  /** Curated: public from the start and kept by principals and the admin. */
+  curated: boolean;
+  /** Curators verified the entry itself. */
+  verified: boolean;
+}
+
+/** The columns every provider query selects, over `providers p`. */
+function providerColumns(sql: Db): Fragment {
+  return sql`p.id, p.name, p.sku, p.website, p.description, p.curated, p.verified,
+    coalesce((SELECT o.name FROM organizations o WHERE o.id = p.organization_id AND o.verified),
+             CASE WHEN p.verified THEN p.name END) AS verified_organization`;
 }
 
 /**
@@ -51,8 +67,7 @@ export async function listProviders(
   opts: { order?: "name" | "sku"; viewerId?: number | null } = {},
 ): Promise<Provider[]> {
   const rows = await sql<Provider[]>`
-    SELECT p.id, p.name, p.sku, p.website, p.description,
-           (SELECT o.name FROM organizations o WHERE o.id = p.organization_id AND o.verified) AS verified_organization
+    SELECT ${providerColumns(sql)}
     FROM providers p
     WHERE ${visibleProvider(sql, opts.viewerId ?? null)}
     ORDER BY ${opts.order === "sku" ? sql`sku, name` : sql`name`}`;
@@ -66,8 +81,7 @@ export async function getProvider(
   opts: { viewerId?: number | null } = {},
 ): Promise<Provider | null> {
   const [row] = await sql<Provider[]>`
-    SELECT p.id, p.name, p.sku, p.website, p.description,
-           (SELECT o.name FROM organizations o WHERE o.id = p.organization_id AND o.verified) AS verified_organization
+    SELECT ${providerColumns(sql)}
     FROM providers p
     WHERE p.id = ${id} AND ${visibleProvider(sql, opts.viewerId ?? null)}`;
   return row ? toProvider(row) : null;
@@ -114,5 +128,99 @@ function toProvider(r: Provider): Provider {
     website: r.website,
     description: r.description,
     verifiedOrganization: r.verifiedOrganization ?? null,
+    curated: r.curated,
+    verified: r.verified,
   };
+}
+
+/** What a curator sets on a provider entry; `sku` is its product type's board. */
+export interface CuratedFields {
+  name: string;
+  sku: number;
+  website: string | null;
+  description: string;
+  verified: boolean;
+}
+
+/** A curated name is taken (case-insensitive) by another curated entry: 409 naming it. */
+async function refuseTakenName(sql: Db, name: string, exceptId: string | null): Promise<void> {
+  const [taken] = await sql<{ id: string; name: string }[]>`
+    SELECT id, name FROM providers
+    WHERE curated AND lower(name) = lower(${name}) AND id IS DISTINCT FROM ${exceptId}`;
+  if (taken) {
+    throw new HttpError(
+      409,
+      "conflict",
+      `name: the provider ${taken.name} (${taken.id}) already has that name`,
+      {
+        details: { field: "name", providerId: taken.id },
+      },
+    );
+  }
+}
+
+/**
+ * Creates a curated provider entry (public at once); audited. Another user's private product
+ * of the same name stays theirs and private (names are never squatted either way).
+ */
+export async function createCuratedProvider(
+  sql: Sql,
+  actor: { id: number; ip?: string },
+  input: CuratedFields,
+): Promise<Provider> {
+  return await sql.begin(async (tx) => {
+    await refuseTakenName(tx, input.name, null);
+    const [{ id }] = await tx<{ id: string }[]>`
+      INSERT INTO providers (name, sku, website, description, verified, created_by, curated)
+      VALUES (${input.name}, ${input.sku}, ${input.website}, ${input.description}, ${input.verified},
+              ${actor.id}, true)
+      RETURNING id`;
+    await recordAudit(tx as unknown as Sql, {
+      action: "provider.curated",
+      actorUserId: actor.id,
+      targetType: "provider",
+      targetId: id,
+      ip: actor.ip,
+      details: { created: true, sku: input.sku, verified: input.verified },
+    });
+    return (await getProvider(tx, id))!;
+  });
+}
+
+/**
+ * Changes a curated entry's fields (those given); audited with the names of the fields
+ * changed. A provider that is not curated is 404 here: user-named products stay their
+ * owners' until a mainline result makes them public, and curators do not edit those.
+ */
+export async function updateCuratedProvider(
+  sql: Sql,
+  actor: { id: number; ip?: string },
+  id: string,
+  patch: Partial<CuratedFields>,
+): Promise<Provider> {
+  return await sql.begin(async (tx) => {
+    const [row] = await tx<CuratedFields[]>`
+      SELECT name, sku, website, description, verified FROM providers WHERE id = ${id} AND curated FOR UPDATE`;
+    if (!row) throw new HttpError(404, "not_found", `No curated provider ${id}`);
+    if (patch.name !== undefined && patch.name.toLowerCase() !== row.name.toLowerCase()) {
+      await refuseTakenName(tx, patch.name, id);
+    }
+    const next = { ...row, ...Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) };
+    const changed = (Object.keys(row) as (keyof CuratedFields)[]).filter((k) => next[k] !== row[k]);
+    if (changed.length > 0) {
+      await tx`
+        UPDATE providers SET name = ${next.name}, sku = ${next.sku}, website = ${next.website},
+          description = ${next.description}, verified = ${next.verified}, updated_at = now()
+        WHERE id = ${id}`;
+      await recordAudit(tx as unknown as Sql, {
+        action: "provider.curated",
+        actorUserId: actor.id,
+        targetType: "provider",
+        targetId: id,
+        ip: actor.ip,
+        details: { changed: changed.join(","), verified: next.verified },
+      });
+    }
+    return (await getProvider(tx, id))!;
+  });
 }

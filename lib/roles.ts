@@ -14,6 +14,9 @@ export const MAINLINE_ROLES: readonly Role[] = ["principal", "fellow"];
 /** Roles that may give a job or schedule a priority above 0 (ahead of everyone's queue). */
 export const PRIORITY_ROLES: readonly Role[] = ["principal", "fellow"];
 
+/** Roles that keep the curated provider entries (with the administrator). */
+export const CURATOR_ROLES: readonly Role[] = ["principal"];
+
 /** The caller of a request, resolved from a session cookie or an API key. */
 export interface AuthUser {
   id: number;
@@ -46,6 +49,11 @@ export function canMakePrivate(user: AuthUser): boolean {
 /** Whether the user may mark workflows and eval sets mainline (SPEC §2). */
 export function canMarkMainline(user: AuthUser): boolean {
   return hasRole(user, MAINLINE_ROLES);
+}
+
+/** Whether the user may create and edit curated provider entries (issue 13). */
+export function canCurateProviders(user: AuthUser): boolean {
+  return hasRole(user, CURATOR_ROLES);
 }
 
 /**

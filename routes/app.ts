@@ -41,6 +41,7 @@ import { adminConsoleRoutes } from "./console/admin.tsx";
 import { billingConsoleRoutes } from "./console/billing.tsx";
 import { consoleRoutes } from "./console/user.tsx";
 import { consoleAudioRoutes } from "./console/audio.tsx";
+import { consoleProviderRoutes } from "./console/providers.tsx";
 import { demoRoutes } from "./demo.ts";
 import { diveRoutes } from "./dive.tsx";
 import { docsRoutes } from "./docs.tsx";
@@ -193,6 +194,7 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
   const apiGet = apiGetter((req, env) => app.fetch(req, env));
   app.route("/", consoleRoutes(deps, apiGet));
   app.route("/", consoleAudioRoutes(deps, apiGet));
+  app.route("/", consoleProviderRoutes(deps, apiGet));
   app.route("/", adminConsoleRoutes(deps, apiGet));
   app.route("/", pricingPageRoutes(deps, apiGet));
   app.route("/", orgPageRoutes(deps, apiGet));

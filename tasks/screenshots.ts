@@ -277,6 +277,7 @@ try {
     ["console-organization", "/console/organization", s.user.cookie],
     ["admin-organizations", "/admin/console/organizations", s.admin.cookie],
     ["admin-pricing", "/admin/console/pricing", s.admin.cookie],
+    ["console-providers", "/console/providers", s.admin.cookie],
   ];
   await Deno.mkdir(OUT, { recursive: true });
   const chromium = await launchChromium();

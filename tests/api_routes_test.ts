@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { revokeApiKey } from "../lib/auth/api_keys.ts";
 import { documentedRoutes, type RouteDoc } from "../lib/openapi.ts";
+import type { Role } from "../lib/roles.ts";
 import { apiKeyFor, createUser, sessionFor } from "./_auth.ts";
 import { createTestDatabase } from "./_db.ts";
 import { agentToken, startOrchServer } from "./_orch.ts";
@@ -45,7 +46,8 @@ function allRoutes(): Route[] {
   return documentedRoutes().map((r) => ({ method: r.method.toUpperCase(), path: r.path, auth: r.auth }));
 }
 
-const fill = (path: string, id = "1") =>
+// Provider ids are 12 lower-case letters and digits; the other ids here are integers.
+const fill = (path: string, id = path.startsWith("/api/v1/providers/") ? "zzzzzzzzzzzz" : "1") =>
   path.replace("{id}", id).replace("{jobId}", id).replace("{name}", "call.wav").replace(
     "{provider}",
     "google",
@@ -79,8 +81,8 @@ interface Caller {
   key: Record<string, string>;
   browser: Record<string, string>;
 }
-async function caller(o: { isAdmin?: boolean } = {}): Promise<Caller> {
-  const u = await createUser(sql, { isAdmin: o.isAdmin });
+async function caller(o: { isAdmin?: boolean; role?: Role } = {}): Promise<Caller> {
+  const u = await createUser(sql, { isAdmin: o.isAdmin, role: o.role });
   const { cookie } = await sessionFor(sql, u.id);
   return {
     id: u.id,
@@ -90,6 +92,19 @@ async function caller(o: { isAdmin?: boolean } = {}): Promise<Caller> {
 }
 const basic = await caller();
 const admin = await caller({ isAdmin: true });
+const principal = await caller({ role: "principal" });
+
+/**
+ * Who calls a route in these checks: the admin's browser for admin routes, the basic user's
+ * browser for session routes, a principal's key for the curated-provider routes (only
+ * curators get past their role check to the validation), else the basic user's key.
+ */
+function callerOf(r: { auth: string; path: string }): Record<string, string> {
+  if (r.auth === "admin") return admin.browser;
+  if (r.auth === "session") return basic.browser;
+  if (r.auth === "user" && r.path.startsWith("/api/v1/providers")) return principal.key;
+  return basic.key;
+}
 
 /** A valid body for routes whose body must pass validation before the id is looked up. */
 const VALID_BODIES: Record<string, unknown> = {
@@ -99,6 +114,7 @@ const VALID_BODIES: Record<string, unknown> = {
   "POST /api/v1/organizations/{id}/billing/payment-methods/remove": { paymentMethodId: "pm_1" },
   "POST /api/v1/organizations/{id}/billing/fund-returns": { paymentId: 1, amountCents: 1, reason: "x" },
   "POST /api/admin/fund-returns/{id}/reject": { reason: "x" },
+  "PATCH /api/v1/providers/{id}": { name: "routes test" },
 };
 
 Deno.test("every /api route the app registers is documented in /openapi.json, and vice versa", () => {
@@ -226,7 +242,7 @@ Deno.test(
     for (const r of allRoutes()) {
       if (r.auth === "public" || r.auth === "agent" || !r.path.includes("{id}")) continue;
       // The administrator's routes take the admin's browser session; the rest the basic user's key.
-      const headers = r.auth === "admin" ? admin.browser : r.auth === "session" ? basic.browser : basic.key;
+      const headers = callerOf(r);
       const body = !hasBody(r.method)
         ? undefined
         : r.path.endsWith("/run")
@@ -251,7 +267,7 @@ Deno.test(
       assert.match(bad.data.error.message, /^id: /);
       // API key ids are 12 lower-case letters and digits, session ids 16 hex digits; the others
       // positive integers.
-      const missingId = r.path.startsWith("/api/v1/api-keys/")
+      const missingId = r.path.startsWith("/api/v1/api-keys/") || r.path.startsWith("/api/v1/providers/")
         ? "zzzzzzzzzzzz"
         : r.path.startsWith("/api/v1/user/sessions/")
         ? "0123456789abcdef"
@@ -308,13 +324,7 @@ Deno.test("every documented query parameter: a bad value is a 400 naming it", as
         const value = bad(p.schema.anyOf?.[0] ?? p.schema);
         if (value === null) continue;
         const route = documentedRoutes().find((r) => r.path === path && r.method === method)!;
-        const headers = route.auth === "admin"
-          ? admin.browser
-          : route.auth === "session"
-          ? basic.browser
-          : route.auth === "user"
-          ? basic.key
-          : {};
+        const headers = route.auth === "public" || route.auth === "agent" ? {} : callerOf(route);
         const res = await send(
           method.toUpperCase(),
           `${fill(path)}?${p.name}=${encodeURIComponent(value)}`,
@@ -345,11 +355,7 @@ Deno.test("every route that takes a JSON body: invalid input is a 400 naming the
       );
       assert.ok(field, `${method} ${path} has no plain field`);
       const route = documentedRoutes().find((r) => r.path === path && r.method === method)!;
-      const headers = route.auth === "admin"
-        ? admin.browser
-        : route.auth === "session"
-        ? basic.browser
-        : basic.key;
+      const headers = callerOf(route);
       const res = await send(method.toUpperCase(), fill(path), headers, { [field]: { not: "valid" } });
       assert.equal(res.status, 400, `${method} ${path}: ${JSON.stringify(res.data)}`);
       assertEnvelope(res.data, path);

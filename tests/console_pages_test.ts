@@ -127,6 +127,7 @@ Deno.test("every console page answers without JavaScript, passes axe and logs no
     ["/admin/console/workers", "Workers"],
     ["/admin/console/jobs", "All jobs"],
     ["/admin/console/settings", "Settings"],
+    ["/console/providers", "Providers"],
   ];
   for (const [who, pages] of [[u, userPages], [admin, adminPages]] as const) {
     // Without JavaScript: the server's HTML already holds the page's data.

@@ -262,7 +262,7 @@ Deno.test("the system admin verifies an organization; its provider shows the bad
   await page.close();
 
   const dive = await (await app.request("/dive")).text();
-  assert.match(dive, /data-testid="verified-badge" title="Verified organization: Agora Labs"/);
+  assert.match(dive, /data-testid="verified-badge" title="Verified: Agora Labs"/);
   const providers = await (await app.request("/api/v1/providers")).json();
   assert.equal(
     providers.providers.find((p: { id: string }) => p.id === providerId).verifiedOrganization,

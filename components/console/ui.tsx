@@ -17,6 +17,7 @@ export const USER_LINKS: ConsoleLink[] = [
   { href: "/console/jobs", label: "Jobs" },
   { href: "/console/compare", label: "Compare" },
   { href: "/console/schedules", label: "Schedules" },
+  { href: "/console/providers", label: "Providers" },
   { href: "/console/api-keys", label: "API keys" },
   { href: "/console/account", label: "Account" },
   { href: "/console/organization", label: "Organization" },
