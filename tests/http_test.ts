@@ -143,10 +143,23 @@ Deno.test("/dive explains every metric and lists the seeded providers with their
       "Network resilience",
       "Noise reduction",
       "Naturalness",
+      "Pause takeover rate",
+      "Backchannel stop rate",
+      "Background false-trigger rate",
+      "Turn-taking penalty",
     ]
   ) {
     assert.match(html, new RegExp(metric), metric);
   }
+  // The turn-taking definitions say what is counted, the window, the penalty's constants, and
+  // what they do not measure.
+  assert.match(html, /takeovers ÷ pauses/);
+  assert.match(html, /within a window \(1\.5 s by default\)/);
+  assert.match(html, /costs 2000 ms, every reply costs its latency beyond 800 ms/);
+  assert.ok(
+    (html.match(/Not measured: /g) ?? []).length >= 3,
+    "each turn-taking metric says what it leaves out",
+  );
   assert.match(html, /Agora ConvoAI Engine/);
   assert.match(html, /<code>55q6lmqndb3b<\/code>/);
   assert.match(html, /LiveKit Agents/);
