@@ -161,13 +161,20 @@ export function rederiveTurns(
 ): (number | null)[] {
   let next = 0;
   let shift: number | null = null;
+  // Two turns can time from the same caller speech (an interrupt and the reply that follows
+  // the barge-in): the second reuses the segments the first was matched to.
+  const matched = new Map<string, { start: number; end: number }>();
   return turns.map((t) => {
     if (t.caller_voiced_start_frame === undefined || t.caller_voiced_end_frame === undefined) return null;
     const start = t.caller_voiced_start_frame - firstFrame;
     const end = t.caller_voiced_end_frame - firstFrame;
     let callerStart: number | null = null;
     let callerEnd: number | null = null;
-    if (!t.noisy) {
+    const same = matched.get(`${start}:${end}`);
+    if (same) {
+      callerStart = same.start;
+      callerEnd = same.end;
+    } else if (!t.noisy) {
       search: for (let i = next; i < caller.length; i++) {
         for (let j = i; j < caller.length; j++) {
           const d = caller[j].end - caller[i].start - (end - start);
@@ -186,6 +193,7 @@ export function rederiveTurns(
       callerEnd = end - shift;
     }
     if (callerStart === null || callerEnd === null) return null;
+    matched.set(`${start}:${end}`, { start: callerStart, end: callerEnd });
     let frames: number;
     if (t.kind === "interrupt") {
       const on = agent.filter((s) => s.start <= callerStart!).at(-1);
