@@ -51,10 +51,11 @@ export const METHOD_NOTES: MethodNote[] = [
   },
 ];
 
-/** One row of bench/accuracy.json: |error| of a metric on one output path, ms. */
+/** One row of bench/accuracy.json: |error| of one kind of turn on one output path, ms. */
 export interface AccuracyRow {
   path: string;
-  metric: string;
+  /** "response" or "interrupt". */
+  kind: string;
   n: number;
   detected?: number;
   p50: number | null;
@@ -65,13 +66,11 @@ export interface AccuracyRow {
 
 const ACCURACY_FILE = new URL("../bench/accuracy.json", import.meta.url);
 
-/** The committed accuracy benchmark output and when it was written, or null when absent. */
-export async function readAccuracy(): Promise<{ rows: AccuracyRow[]; measuredAt: string | null } | null> {
+/** The committed accuracy benchmark output, or null when absent or not its shape. */
+export async function readAccuracy(): Promise<AccuracyRow[] | null> {
   try {
-    const [text, stat] = await Promise.all([Deno.readTextFile(ACCURACY_FILE), Deno.stat(ACCURACY_FILE)]);
-    const rows = JSON.parse(text);
-    if (!Array.isArray(rows)) return null;
-    return { rows, measuredAt: stat.mtime?.toISOString() ?? null };
+    const rows = JSON.parse(await Deno.readTextFile(ACCURACY_FILE));
+    return Array.isArray(rows) ? rows as AccuracyRow[] : null;
   } catch {
     return null;
   }

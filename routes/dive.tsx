@@ -79,7 +79,7 @@ export function diveRoutes(deps: AppDeps) {
       readAccuracy(),
       blindCheck(deps.sql),
     ]);
-    const acc = (metric: string) => accuracy?.rows.filter((r) => r.metric === metric) ?? [];
+    const acc = (kind: string) => accuracy?.filter((r) => r.kind === kind) ?? [];
     const ms = (v: number | null | undefined) => v === null || v === undefined ? "—" : `${v.toFixed(2)} ms`;
     return renderPage(c, deps, {
       title: "How it works",
@@ -217,7 +217,7 @@ export function diveRoutes(deps: AppDeps) {
                         {acc(m.key.replace("_latency", "")).length === 0
                           ? <span class="muted">not benchmarked</span>
                           : acc(m.key.replace("_latency", "")).map((r) => (
-                            <div key={r.path}>
+                            <div key={r.path} data-path={r.path}>
                               {r.path}: {ms(r.p50)} / {ms(r.p95)} (n = {r.n})
                             </div>
                           ))}
@@ -230,9 +230,8 @@ export function diveRoutes(deps: AppDeps) {
             </div>
             <p class="muted small">
               Accuracy is read from <code>bench/accuracy.json</code> (the output of{" "}
-              <code>deno task bench:accuracy --json</code>
-              {accuracy?.measuredAt ? `, written ${accuracy.measuredAt.slice(0, 10)}` : ""}): Vox's
-              measurement against the reference agent's known truth, per audio output path.
+              <code>deno task bench:accuracy --json</code>): Vox's measurement against the reference agent's
+              known truth, per audio output path.
             </p>
             <h3>Blind check</h3>
             <p data-testid="blind-check">

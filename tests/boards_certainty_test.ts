@@ -7,6 +7,7 @@ import type { RunReport } from "../agent/protocol.ts";
 import { METHODS } from "../agent/report.ts";
 import { meanInterval, tiedRanks, tQuantile } from "../lib/board_stats.ts";
 import { DEMO } from "../lib/demo.ts";
+import { METHOD_NOTES } from "../lib/method_transparency.ts";
 import { completeJob } from "../lib/job_completer.ts";
 import { leaderboard, realtime, rebuildRollups, rollUpResults } from "../lib/metrics.ts";
 import { claimJobs, createJob } from "../lib/queue.ts";
@@ -186,6 +187,20 @@ Deno.test("figures of different method versions are never pooled: the newest is 
   assert.equal(series[0].methodId, lb.method!.id);
   assert.equal(series[0].points[0].responseLatency.mean, 400);
   assert.deepEqual(series, await realtime(sql, { from, to, bucket: "hour", providerId: p, onRead: true }));
+  // A point carries the same certainty as a board row over the same results: jobs, turns and the
+  // interval, through the REST API too.
+  const point = series[0].points[0].responseLatency;
+  assert.deepEqual([point.n, point.turns, point.ci95], [
+    e.responseLatency.n,
+    e.responseLatency.turns,
+    e.responseLatency.ci95,
+  ]);
+  assert.ok(point.ci95 && point.ci95.lo <= 400 && point.ci95.hi >= 400, JSON.stringify(point));
+  const api = await (await app.request(
+    `/api/v1/metrics/realtime?providerId=${p}&region=methods&bucket=hour&from=${from.toISOString()}&to=${to.toISOString()}`,
+  )).json();
+  const viaApi = api.series[0].points[0].responseLatency;
+  assert.deepEqual([viaApi.n, viaApi.turns, viaApi.ci95], [point.n, point.turns, point.ci95]);
   // Rollups keep the sets apart, and a rebuild reproduces them.
   const rows = async () => [
     ...await sql`SELECT * FROM eval_rollups ORDER BY bucket_size, provider_id, region, method_set, bucket`,
@@ -220,5 +235,33 @@ Deno.test("/dive states how the numbers are computed: n, interval, minimum n, ti
   assert.match(html, /data-testid="dive-method">[^<]*response_latency vox-audioclock-response\/1/);
   assert.match(html, /answers 900[^]*?latest measurement is[^]*?900\.25 ms response/);
   assert.match(html, /deno task verify/);
+  // Accuracy comes from the committed benchmark output, per output path, for both latencies.
+  const rows = JSON.parse(await Deno.readTextFile("bench/accuracy.json")) as {
+    path: string;
+    kind: string;
+    n: number;
+    p50: number;
+    p95: number;
+  }[];
+  assert.ok(rows.length >= 6, "bench/accuracy.json has the three paths' response and interrupt rows");
+  for (const r of rows) {
+    const row = new RegExp(`data-metric="${r.kind}_latency"[^]*?</tr>`).exec(html)?.[0] ?? "";
+    const cell = `data-path="${r.path}">${r.path}: ${r.p50.toFixed(2)} ms / ${
+      r.p95.toFixed(2)
+    } ms (n = ${r.n})`;
+    assert.ok(row.includes(cell), `${r.kind} on ${r.path}: ${cell}`);
+  }
+  // Each metric says what it does not capture.
+  const entities: Record<string, string> = {
+    "&#39;": "'",
+    "&quot;": '"',
+    "&amp;": "&",
+    "&lt;": "<",
+    "&gt;": ">",
+  };
+  const text = html.replace(/&(#39|quot|amp|lt|gt);/g, (e) => entities[e]);
+  for (const note of METHOD_NOTES) {
+    assert.ok(text.includes(note.notCaptured), `${note.key}: what it does not capture`);
+  }
   await setSetting(sql, "boards.min_turns", 100);
 });
