@@ -183,6 +183,25 @@ Deno.test("failed board runs are counted as discards", async () => {
   assert.equal(n(after), n(before) + 1);
 });
 
+Deno.test("a board result whose report names a failed step is counted as a step-failed discard", async () => {
+  const count = async () =>
+    ((await (await app.request(`/api/v1/metrics/providers/${providerId}/discards?days=1`)).json())
+      .discards as {
+        reason: string;
+        count: number;
+      }[]).find((d) => d.reason === "step failed")!.count;
+  const before = await count();
+  const job = await createJob(sql, { ...pair, region: REGION });
+  const a = await agent();
+  await claimJobs(sql, REGION, [{ agentId: a }]);
+  const withError = { ...report(600), errors: ["step 7 (wait_for_voice): timed out after 30000 ms"] };
+  assert.ok((await completeJob(sql, job.id, a, withError)).ok);
+  assert.equal(await count(), before + 1);
+  // A clean result does not count.
+  await finish((await createJob(sql, { ...pair, region: REGION })).id);
+  assert.equal(await count(), before + 1);
+});
+
 Deno.test("provider names cannot be squatted: another user's private name is never reused", async () => {
   const alice = await createUser(sql);
   const bob = await createUser(sql);

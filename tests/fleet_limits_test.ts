@@ -1,5 +1,6 @@
 // Bounded agent sockets, artifacts, live streams and fair use (issue 10, part B).
 import assert from "node:assert/strict";
+import { SEEDED_PROVIDERS } from "../lib/seed.ts";
 import { CreateBucketCommand, HeadObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import S3rver from "s3rver";
 import { AGENT_WS_PATH, MAX_ARTIFACT_BYTES, MAX_FRAME_BYTES, PROTOCOL_VERSION } from "../agent/protocol.ts";
@@ -462,6 +463,35 @@ Deno.test("a schedule whose eval set turns private stops firing and says why", a
     headers: { authorization: `Bearer ${key}` },
   })).json();
   assert.match(shown.stoppedReason, /no longer visible/);
+});
+
+Deno.test("a schedule whose workflow turns private stops firing and names the workflow", async () => {
+  const owner = await insertEvalPair(sql);
+  // The workflow belongs to someone else and is public when scheduled.
+  const other = await createUser(sql, { role: "premium" });
+  const [wf] = await sql`
+    INSERT INTO workflows (project_id, provider_id, name, config, created_by)
+    VALUES (${other.defaultProjectId}, ${SEEDED_PROVIDERS[0].id}, 'theirs',
+            ${sql.json({ url: "http://127.0.0.1/agent", steps: [] })}, ${other.id})
+    RETURNING id`;
+  const schedule = await createSchedule(sql, {
+    workflowId: wf.id,
+    evalSetId: owner.evalSetId,
+    region: "nobody-here",
+    scheduleType: "recurring",
+    cronExpression: "0 * * * *",
+    createdBy: owner.userId,
+  });
+  const due = () =>
+    sql`UPDATE eval_schedules SET next_run_at = now() - interval '1 minute' WHERE id = ${schedule.id}`;
+  await due();
+  assert.equal((await tickSchedules(sql)).filter((j) => j.scheduleId === schedule.id).length, 1);
+  await sql`UPDATE workflows SET visibility = 'private' WHERE id = ${wf.id}`;
+  await due();
+  assert.equal((await tickSchedules(sql)).filter((j) => j.scheduleId === schedule.id).length, 0);
+  const s = (await getSchedule(sql, schedule.id))!;
+  assert.deepEqual([s.isEnabled, s.nextRunAt], [false, null]);
+  assert.match(s.stoppedReason!, new RegExp(`workflow ${wf.id} is no longer visible`));
 });
 
 Deno.test("a schedule of an owner at the pending-job cap misses its firing and moves on", async () => {
