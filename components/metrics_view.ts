@@ -100,6 +100,11 @@ export function fmtRateCi(ci: [number, number] | null | undefined): string {
   return ci ? `${(ci[0] * 100).toFixed(0)}–${(ci[1] * 100).toFixed(0)} %` : "";
 }
 
+/** A 95 % interval in ms as "120–480 ms", or "". */
+export function fmtMsCi(ci: { lo: number; hi: number } | null | undefined): string {
+  return ci ? `${ci.lo.toFixed(0)}–${ci.hi.toFixed(0)} ms` : "";
+}
+
 /** A 0–100 score with one decimal, or "—". */
 export function fmtScore(v: number | null | undefined): string {
   return v === null || v === undefined || !Number.isFinite(v) ? "—" : v.toFixed(1);
@@ -374,7 +379,7 @@ export const METRICS = [
     lowerIsBetter: true,
     get: (e: LeaderboardEntry) => e.turnTaking?.pauseTakeover.rate ?? null,
     count: (e: LeaderboardEntry) => e.turnTaking?.pauseTakeover.n ?? 0,
-    ci: (e: LeaderboardEntry) => e.turnTaking?.pauseTakeover.ci95 ?? null,
+    ciText: (e: LeaderboardEntry) => fmtRateCi(e.turnTaking?.pauseTakeover.ci95),
     fmt: fmtRate,
   },
   {
@@ -386,7 +391,7 @@ export const METRICS = [
     lowerIsBetter: true,
     get: (e: LeaderboardEntry) => e.turnTaking?.backchannelStop.rate ?? null,
     count: (e: LeaderboardEntry) => e.turnTaking?.backchannelStop.n ?? 0,
-    ci: (e: LeaderboardEntry) => e.turnTaking?.backchannelStop.ci95 ?? null,
+    ciText: (e: LeaderboardEntry) => fmtRateCi(e.turnTaking?.backchannelStop.ci95),
     fmt: fmtRate,
   },
   {
@@ -399,7 +404,7 @@ export const METRICS = [
     lowerIsBetter: true,
     get: (e: LeaderboardEntry) => e.turnTaking?.backgroundFalseTrigger.rate ?? null,
     count: (e: LeaderboardEntry) => e.turnTaking?.backgroundFalseTrigger.n ?? 0,
-    ci: (e: LeaderboardEntry) => e.turnTaking?.backgroundFalseTrigger.ci95 ?? null,
+    ciText: (e: LeaderboardEntry) => fmtRateCi(e.turnTaking?.backgroundFalseTrigger.ci95),
     fmt: fmtRate,
   },
   {
@@ -412,6 +417,7 @@ export const METRICS = [
     lowerIsBetter: true,
     get: (e: LeaderboardEntry) => e.turnTaking?.penaltyMs.mean ?? null,
     count: (e: LeaderboardEntry) => e.turnTaking?.penaltyMs.n ?? 0,
+    ciText: (e: LeaderboardEntry) => fmtMsCi(e.turnTaking?.penaltyMs.ci95),
     fmt: fmtMs,
   },
   {

@@ -12,7 +12,6 @@ import {
   fmtMethods,
   fmtN,
   fmtRank,
-  fmtRateCi,
   leaderboardQuery,
   type LeaderboardView,
   METRICS,
@@ -335,8 +334,8 @@ export default function LeaderboardTable(props: LeaderboardProps) {
                                 <span
                                   class="n muted small"
                                   data-n={m.count(e)}
-                                  title={"ci" in m && m.ci(e)
-                                    ? `95 % interval ${fmtRateCi(m.ci(e))}`
+                                  title={"ciText" in m && m.ciText(e)
+                                    ? `95 % interval ${m.ciText(e)}`
                                     : undefined}
                                 >
                                   {` n ${m.count(e)}`}

@@ -29,7 +29,7 @@ const ROLLUP_COLUMNS = (sql: Db) =>
       response_turns, interrupt_n, interrupt_sum, interrupt_sumsq, interrupt_min, interrupt_max, interrupt_turns,
       resilience_n, resilience_sum, naturalness_n, naturalness_sum, noise_n, noise_sum, last_result_at,
       tt_pause_n, tt_pause_takeovers, tt_backchannel_n, tt_backchannel_stops, tt_background_n,
-      tt_background_triggers, tt_penalty_n, tt_penalty_sum`;
+      tt_background_triggers, tt_penalty_n, tt_penalty_sum, tt_penalty_sumsq`;
 
 // The rollup rows (minute, hour and day) of the results in `source`, a relation with the
 // columns provider_id, region, method_set, created_at, rl, rp, rt, il, it, nr, na, nz, and the
@@ -54,7 +54,8 @@ const AGGREGATE = (sql: Db, source: Fragment) =>
          coalesce(sum(tpn), 0)::int AS tt_pause_n, coalesce(sum(tpt), 0)::int AS tt_pause_takeovers,
          coalesce(sum(tbn), 0)::int AS tt_backchannel_n, coalesce(sum(tbs), 0)::int AS tt_backchannel_stops,
          coalesce(sum(tgn), 0)::int AS tt_background_n, coalesce(sum(tgt), 0)::int AS tt_background_triggers,
-         count(tpen)::int AS tt_penalty_n, coalesce(sum(tpen), 0) AS tt_penalty_sum
+         count(tpen)::int AS tt_penalty_n, coalesce(sum(tpen), 0) AS tt_penalty_sum,
+         coalesce(sum(tpen * tpen), 0) AS tt_penalty_sumsq
   FROM ${source} r CROSS JOIN (VALUES ('minute'), ('hour'), ('day')) AS s(size)
   GROUP BY 1, 2, 3, 4, 5
   ORDER BY 1, 2, 3, 4, 5`;
@@ -123,7 +124,8 @@ export async function rollUpResults(sql: Sql, batch = 5000): Promise<number> {
             tt_background_n = t.tt_background_n + excluded.tt_background_n,
             tt_background_triggers = t.tt_background_triggers + excluded.tt_background_triggers,
             tt_penalty_n = t.tt_penalty_n + excluded.tt_penalty_n,
-            tt_penalty_sum = t.tt_penalty_sum + excluded.tt_penalty_sum
+            tt_penalty_sum = t.tt_penalty_sum + excluded.tt_penalty_sum,
+            tt_penalty_sumsq = t.tt_penalty_sumsq + excluded.tt_penalty_sumsq
           RETURNING 1
         )
         SELECT (SELECT count(*) FROM q)::int AS rolled, (SELECT count(*) FROM ins)::int AS upserted`;
@@ -221,8 +223,8 @@ export interface TurnTakingSummary {
   pauseTakeover: EventRate;
   backchannelStop: EventRate;
   backgroundFalseTrigger: EventRate;
-  /** Mean of the results' penalty_ms; n counts those results. */
-  penaltyMs: { mean: number | null; n: number };
+  /** Mean of the results' penalty_ms; n counts those results; the mean's 95 % interval (null below two). */
+  penaltyMs: { mean: number | null; n: number; ci95: Interval | null };
 }
 
 export interface LeaderboardEntry extends MetricSummary {
@@ -294,7 +296,8 @@ const SUMMARY = (sql: Sql) =>
   sum(tt_pause_n)::int AS tt_pause_n, sum(tt_pause_takeovers)::int AS tt_pause_takeovers,
   sum(tt_backchannel_n)::int AS tt_backchannel_n, sum(tt_backchannel_stops)::int AS tt_backchannel_stops,
   sum(tt_background_n)::int AS tt_background_n, sum(tt_background_triggers)::int AS tt_background_triggers,
-  sum(tt_penalty_n)::int AS tt_penalty_n, sum(tt_penalty_sum) / nullif(sum(tt_penalty_n), 0) AS tt_penalty`;
+  sum(tt_penalty_n)::int AS tt_penalty_n, sum(tt_penalty_sum) / nullif(sum(tt_penalty_n), 0) AS tt_penalty,
+  sum(tt_penalty_sum) AS tt_penalty_sum, sum(tt_penalty_sumsq) AS tt_penalty_sumsq`;
 
 // The same aggregates straight from eval_results: the baseline the bench compares against,
 // and a cross-check in tests (and in `deno task verify`).
@@ -320,7 +323,8 @@ const SUMMARY_ON_READ = (sql: Sql) =>
   sum(tt_pause_n)::int AS tt_pause_n, sum(tt_pause_takeovers)::int AS tt_pause_takeovers,
   sum(tt_backchannel_n)::int AS tt_backchannel_n, sum(tt_backchannel_stops)::int AS tt_backchannel_stops,
   sum(tt_background_n)::int AS tt_background_n, sum(tt_background_triggers)::int AS tt_background_triggers,
-  count(tt_penalty_ms)::int AS tt_penalty_n, avg(tt_penalty_ms) AS tt_penalty`;
+  count(tt_penalty_ms)::int AS tt_penalty_n, avg(tt_penalty_ms) AS tt_penalty,
+  coalesce(sum(tt_penalty_ms), 0) AS tt_penalty_sum, coalesce(sum(tt_penalty_ms * tt_penalty_ms), 0) AS tt_penalty_sumsq`;
 
 /** Short stable id of a method set's canonical text. */
 const METHOD_ID = (sql: Sql, col: Fragment) => sql`left(md5(${col}), 12)`;
@@ -537,6 +541,13 @@ function figure(r: Record<string, unknown>, prefix: "response" | "interrupt"): L
   };
 }
 
+/** The mean penalty per result with its 95 % interval (a t-interval over the results, as the latencies). */
+function penaltyFigure(r: Record<string, unknown>): TurnTakingSummary["penaltyMs"] {
+  const n = Number(r.ttPenaltyN ?? 0);
+  const ci = meanInterval(n, Number(r.ttPenaltySum ?? 0), Number(r.ttPenaltySumsq ?? 0));
+  return { mean: num(r.ttPenalty), n, ci95: ci ? { lo: num(ci.lo)!, hi: num(ci.hi)! } : null };
+}
+
 function toSummary(r: Record<string, unknown>): MetricSummary {
   return {
     results: Number(r.results),
@@ -550,7 +561,7 @@ function toSummary(r: Record<string, unknown>): MetricSummary {
       pauseTakeover: eventRate(r.ttPauseTakeovers, r.ttPauseN),
       backchannelStop: eventRate(r.ttBackchannelStops, r.ttBackchannelN),
       backgroundFalseTrigger: eventRate(r.ttBackgroundTriggers, r.ttBackgroundN),
-      penaltyMs: { mean: num(r.ttPenalty), n: Number(r.ttPenaltyN ?? 0) },
+      penaltyMs: penaltyFigure(r),
     },
   };
 }

@@ -10,6 +10,7 @@ import { checkGates, parseGate } from "../agent/cli/gates.ts";
 import { type RunReport, runReportSchema } from "../agent/protocol.ts";
 import { turnTaking } from "../agent/turn_taking_metrics.ts";
 import { completeJob } from "../lib/job_completer.ts";
+import { meanInterval } from "../lib/board_stats.ts";
 import { leaderboard, rebuildRollups, rollUpResults } from "../lib/metrics.ts";
 import { claimJobs, createJob } from "../lib/queue.ts";
 import { SEEDED_PROVIDERS } from "../lib/seed.ts";
@@ -123,6 +124,20 @@ Deno.test("a report's turn_taking is stored as event counts and pooled by the ro
   assert.equal(ta.backgroundFalseTrigger.rate, 0);
   assert.equal(ta.backgroundFalseTrigger.n, 2);
   assert.equal(ta.penaltyMs.n, 2);
+  // The penalty's interval is the latencies' t-interval over the results' penalties.
+  const penalties = (await sql`
+    SELECT r.tt_penalty_ms FROM eval_results r JOIN eval_jobs j ON j.id = r.job_id
+    WHERE j.workflow_id = ${pairA.workflowId} ORDER BY r.id`).map((x) => Number(x.ttPenaltyMs));
+  assert.equal(penalties.length, 2);
+  const sum = penalties[0] + penalties[1];
+  const expected = meanInterval(2, sum, penalties[0] ** 2 + penalties[1] ** 2)!;
+  assert.ok(penalties[0] !== penalties[1], `two different penalties: ${penalties}`);
+  assert.deepEqual(ta.penaltyMs.ci95, {
+    lo: Math.round(expected.lo * 100) / 100,
+    hi: Math.round(expected.hi * 100) / 100,
+  });
+  assert.ok(ta.penaltyMs.ci95!.lo < ta.penaltyMs.mean! && ta.penaltyMs.mean! < ta.penaltyMs.ci95!.hi);
+  assert.equal(byId.get(b)!.turnTaking!.penaltyMs.ci95, null, "one result: no interval");
   const [lo, hi] = ta.pauseTakeover.ci95!;
   assert.ok(lo < 0.75 && hi > 0.75 && lo >= 0 && hi <= 1, `interval ${lo}–${hi}`);
   const tb = byId.get(b)!.turnTaking!;
