@@ -88,12 +88,16 @@ export function consoleProviderRoutes(deps: AppDeps, get: ApiGet) {
                         : "—"}
                     </td>
                     <td data-label="Status">
-                      <Badge value={p.curated ? "curated" : "user-named"} />
-                      {p.verifiedOrganization && (
-                        <>
-                          <Badge value="verified" />
-                        </>
-                      )}
+                      {/* One grid item on a phone (stacked rows), so the badges keep their size. */}
+                      <span>
+                        <Badge value={p.curated ? "curated" : "user-named"} />
+                        {p.verifiedOrganization && (
+                          <>
+                            {" "}
+                            <Badge value="verified" />
+                          </>
+                        )}
+                      </span>
                     </td>
                     {curator && (
                       <td class="c-row-actions" data-label="Edit">
