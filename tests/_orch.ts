@@ -15,6 +15,10 @@ import { createUser } from "./_auth.ts";
 import assert from "node:assert/strict";
 import { createJob } from "../lib/queue.ts";
 import { eventually, serverReady } from "./_wait.ts";
+import { EvalDaemon } from "../agent/daemon.ts";
+import { daemonSettings } from "../agent/daemon_settings.ts";
+import { serveReferenceAgent } from "../bench/reference_agent.ts";
+import { setSetting } from "./_db.ts";
 
 let seq = 0;
 
@@ -228,4 +232,58 @@ export async function completedJob(
   const [j] = await sql`SELECT status, error FROM eval_jobs WHERE id = ${id}`;
   assert.equal(j.status, "completed", j.error);
   return id;
+}
+
+/** A server, the reference agent pages and a real eval agent (daemon) for one region. */
+export interface AgentRig {
+  server: OrchServer;
+  fixtures: ReturnType<typeof serveReferenceAgent>;
+  daemon: EvalDaemon;
+  region: string;
+  /** Stops the daemon, then the server and the pages. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts what an end-to-end job needs: the reference agent pages, a server with fast
+ * heartbeats, and a daemon for `region` allowed to reach only the pages. `env` adds agent
+ * settings (assets or cache folders); `log` receives the daemon's log lines.
+ */
+export async function startAgentRig(
+  sql: Sql,
+  opts: {
+    region: string;
+    name: string;
+    env?: Record<string, string>;
+    log?: ConstructorParameters<typeof EvalDaemon>[1];
+  },
+): Promise<AgentRig> {
+  const fixtures = serveReferenceAgent();
+  await setSetting(sql, "agents.heartbeat_interval_seconds", 1);
+  await setSetting(sql, "jobs.heartbeat_timeout_seconds", 60);
+  const server = await startOrchServer(sql);
+  const daemon = new EvalDaemon(
+    daemonSettings({}, {
+      VOX_SERVER_URL: server.baseUrl,
+      VOX_AGENT_TOKEN: await agentToken(sql, opts.region),
+      VOX_AGENT_REGION: opts.region,
+      VOX_AGENT_NAME: opts.name,
+      VOX_AGENT_GRACE_SECONDS: "5",
+      VOX_AGENT_EGRESS_ALLOW: fixtures.url,
+      ...opts.env,
+    }),
+    opts.log ?? (() => {}),
+  );
+  daemon.start();
+  return {
+    server,
+    fixtures,
+    daemon,
+    region: opts.region,
+    async stop() {
+      await daemon.stop("test over");
+      await server.stop();
+      await fixtures.close();
+    },
+  };
 }

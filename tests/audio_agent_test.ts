@@ -6,27 +6,34 @@
 // Web Audio accuracy target (5 ms) against the reference agent's 700 ms reply delay.
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { EvalDaemon } from "../agent/daemon.ts";
-import { daemonSettings } from "../agent/daemon_settings.ts";
 import { createJob } from "../lib/queue.ts";
 import { LIBRARY, LIBRARY_DIR } from "../lib/audio.ts";
-import { serveReferenceAgent } from "../bench/reference_agent.ts";
 import { apiKeyFor, createUser } from "./_auth.ts";
-import { createTestDatabase, setSetting } from "./_db.ts";
+import { createTestDatabase } from "./_db.ts";
 import { correlation, firstLane } from "./_audio.ts";
-import { agentToken, completedJob, startOrchServer } from "./_orch.ts";
+import { completedJob, startAgentRig } from "./_orch.ts";
 import { eventually } from "./_wait.ts";
 
 const db = await createTestDatabase();
 const sql = db.sql;
-const fixtures = serveReferenceAgent();
-await setSetting(sql, "agents.heartbeat_interval_seconds", 1);
-await setSetting(sql, "jobs.heartbeat_timeout_seconds", 60);
-const server = await startOrchServer(sql);
 const tmp = await Deno.makeTempDir({ prefix: "vox-audio-agent-" });
 const emptyAssets = join(tmp, "assets");
 const cacheDir = join(tmp, "cache");
 await Deno.mkdir(emptyAssets);
+const lines: { message: string; fields?: Record<string, unknown> }[] = [];
+const region = "audio-a";
+const rig = await startAgentRig(sql, {
+  region,
+  name: "audio-agent",
+  env: { VOX_AGENT_ASSETS_DIR: emptyAssets, VOX_AGENT_AUDIO_CACHE_DIR: cacheDir },
+  log: (_level, message, fields) => lines.push({ message, fields }),
+});
+const { server, fixtures } = rig;
+Deno.test.afterAll(async () => {
+  await rig.stop();
+  await db.close();
+  await Deno.remove(tmp, { recursive: true });
+});
 
 async function run(cmd: string, ...args: string[]): Promise<Uint8Array> {
   const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
@@ -88,30 +95,6 @@ const created = await server.app.request("/api/v1/eval-sets", {
 });
 assert.equal(created.status, 201, await created.clone().text());
 const evalSet = await created.json();
-
-const region = "audio-a";
-const lines: { message: string; fields?: Record<string, unknown> }[] = [];
-const daemon = new EvalDaemon(
-  daemonSettings({}, {
-    VOX_SERVER_URL: server.baseUrl,
-    VOX_AGENT_TOKEN: await agentToken(sql, region),
-    VOX_AGENT_REGION: region,
-    VOX_AGENT_NAME: "audio-agent",
-    VOX_AGENT_ASSETS_DIR: emptyAssets,
-    VOX_AGENT_AUDIO_CACHE_DIR: cacheDir,
-    VOX_AGENT_GRACE_SECONDS: "5",
-    VOX_AGENT_EGRESS_ALLOW: fixtures.url,
-  }),
-  (_level, message, fields) => lines.push({ message, fields }),
-);
-daemon.start();
-Deno.test.afterAll(async () => {
-  await daemon.stop("test over");
-  await server.stop();
-  await fixtures.close();
-  await db.close();
-  await Deno.remove(tmp, { recursive: true });
-});
 
 /** Mono 16-bit samples of `path` at `rate`, decoded by sox. */
 async function pcm(path: string, rate: number): Promise<Float32Array> {

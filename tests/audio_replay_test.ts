@@ -9,28 +9,33 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { EvalDaemon } from "../agent/daemon.ts";
-import { daemonSettings } from "../agent/daemon_settings.ts";
 import { loadReplay, ReplayError } from "../agent/replay.ts";
 import { speechKey } from "../agent/voices.ts";
 import { encodeWav } from "../agent/audio.ts";
 import type { RunReport } from "../agent/protocol.ts";
 import { completeJob } from "../lib/job_completer.ts";
 import { claimJobs, createJob } from "../lib/queue.ts";
-import { serveReferenceAgent } from "../bench/reference_agent.ts";
 import { apiKeyFor, createUser } from "./_auth.ts";
-import { createTestDatabase, setSetting } from "./_db.ts";
+import { createTestDatabase } from "./_db.ts";
 import { correlation, firstLane } from "./_audio.ts";
-import { agentToken, completedJob, startOrchServer } from "./_orch.ts";
+import { completedJob, startAgentRig } from "./_orch.ts";
 
 const db = await createTestDatabase();
 const sql = db.sql;
-const fixtures = serveReferenceAgent();
-await setSetting(sql, "agents.heartbeat_interval_seconds", 1);
-await setSetting(sql, "jobs.heartbeat_timeout_seconds", 60);
-const server = await startOrchServer(sql);
 const tmp = await Deno.makeTempDir({ prefix: "vox-replay-" });
 await Deno.mkdir(join(tmp, "assets"));
+const region = "replay-a";
+const rig = await startAgentRig(sql, {
+  region,
+  name: "replay-agent",
+  env: { VOX_AGENT_ASSETS_DIR: join(tmp, "assets"), VOX_AGENT_AUDIO_CACHE_DIR: join(tmp, "daemon-cache") },
+});
+const { server, fixtures } = rig;
+Deno.test.afterAll(async () => {
+  await rig.stop();
+  await db.close();
+  await Deno.remove(tmp, { recursive: true });
+});
 
 const TEXT = "Could you tell me whether my parcel left the warehouse today?";
 const STEPS = [
@@ -62,29 +67,6 @@ const created = await server.app.request("/api/v1/eval-sets", {
 });
 assert.equal(created.status, 201, await created.clone().text());
 const evalSet = await created.json();
-
-const region = "replay-a";
-const daemon = new EvalDaemon(
-  daemonSettings({}, {
-    VOX_SERVER_URL: server.baseUrl,
-    VOX_AGENT_TOKEN: await agentToken(sql, region),
-    VOX_AGENT_REGION: region,
-    VOX_AGENT_NAME: "replay-agent",
-    VOX_AGENT_ASSETS_DIR: join(tmp, "assets"),
-    VOX_AGENT_AUDIO_CACHE_DIR: join(tmp, "daemon-cache"),
-    VOX_AGENT_GRACE_SECONDS: "5",
-    VOX_AGENT_EGRESS_ALLOW: fixtures.url,
-  }),
-  () => {},
-);
-daemon.start();
-Deno.test.afterAll(async () => {
-  await daemon.stop("test over");
-  await server.stop();
-  await fixtures.close();
-  await db.close();
-  await Deno.remove(tmp, { recursive: true });
-});
 
 const sha256Of = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 

@@ -4,40 +4,20 @@
 // the job's result, the rollups, the public leaderboard (API and page) with its n, the
 // console's result view, and a `vox` gate on the result as GET /api/v1/results/{id} returns it.
 import assert from "node:assert/strict";
-import { EvalDaemon } from "../agent/daemon.ts";
-import { daemonSettings } from "../agent/daemon_settings.ts";
 import { checkGates, parseGate } from "../agent/cli/gates.ts";
 import { fromResult, resultDetailSchema } from "../agent/cli/measurement.ts";
-import { serveReferenceAgent } from "../bench/reference_agent.ts";
 import { rollUpResults } from "../lib/metrics.ts";
 import { ensureProvider } from "../lib/providers.ts";
 import { createUser, sessionFor } from "./_auth.ts";
-import { createTestDatabase, setSetting } from "./_db.ts";
-import { agentToken, completedJob, startOrchServer } from "./_orch.ts";
+import { createTestDatabase } from "./_db.ts";
+import { completedJob, startAgentRig } from "./_orch.ts";
 
 const db = await createTestDatabase();
 const sql = db.sql;
-const fixtures = serveReferenceAgent();
-await setSetting(sql, "agents.heartbeat_interval_seconds", 1);
-await setSetting(sql, "jobs.heartbeat_timeout_seconds", 60);
-const server = await startOrchServer(sql);
-const region = "turns-e2e";
-const daemon = new EvalDaemon(
-  daemonSettings({}, {
-    VOX_SERVER_URL: server.baseUrl,
-    VOX_AGENT_TOKEN: await agentToken(sql, region),
-    VOX_AGENT_REGION: region,
-    VOX_AGENT_NAME: "turns-agent",
-    VOX_AGENT_GRACE_SECONDS: "5",
-    VOX_AGENT_EGRESS_ALLOW: fixtures.url,
-  }),
-  () => {},
-);
-daemon.start();
+const rig = await startAgentRig(sql, { region: "turns-e2e", name: "turns-agent" });
+const { server, fixtures, region } = rig;
 Deno.test.afterAll(async () => {
-  await daemon.stop("test over");
-  await server.stop();
-  await fixtures.close();
+  await rig.stop();
   await db.close();
 });
 
