@@ -6,7 +6,7 @@ import type { Browser, Page } from "puppeteer-core";
 import { freePort } from "../lib/embedded_pg.ts";
 import { createTestApp } from "./_app.ts";
 import { signedIn } from "./_auth.ts";
-import { hydrated, launchBrowser } from "./_browser.ts";
+import { hydrated, launchBrowser, pageWithSession } from "./_browser.ts";
 import { createTestDatabase } from "./_db.ts";
 
 const db = await createTestDatabase();
@@ -30,17 +30,6 @@ async function api(cookie: string, method: string, path: string, body?: unknown)
   return { status: res.status, body: await res.json().catch(() => null) };
 }
 
-async function pageAs(cookie: string): Promise<{ page: Page; errors: string[] }> {
-  const context = await (chromium.browser as Browser).createBrowserContext();
-  const page = await context.newPage();
-  const [name, value] = cookie.split("=");
-  await context.setCookie({ name, value, domain: "127.0.0.1", path: "/", httpOnly: true });
-  const errors: string[] = [];
-  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
-  page.on("pageerror", (e) => errors.push(String(e)));
-  return { page, errors };
-}
-
 /** Opens `path` and waits until its islands are live. */
 async function open(page: Page, path: string) {
   await page.goto(`${origin}${path}`, { waitUntil: "networkidle0" });
@@ -55,7 +44,7 @@ async function act(page: Page, row: string, label: string) {
 
 Deno.test("rename and delete a project, duplicate and search workflows, cancel a job: each lands in the API", async () => {
   const u = await signedIn(db.sql, { name: "Riley Rename" });
-  const { page, errors } = await pageAs(u.cookie);
+  const { page, errors } = await pageWithSession(chromium.browser as Browser, u.cookie);
   const made = await api(u.cookie, "POST", "/api/v1/projects", { name: "Scratch" });
   assert.equal(made.status, 201);
   const projectId = made.body.id;

@@ -9,7 +9,7 @@ import { freePort } from "../lib/embedded_pg.ts";
 import { axeProblems, sidewaysProblems } from "./_a11y.ts";
 import { createTestApp } from "./_app.ts";
 import { sessionFor, signedIn } from "./_auth.ts";
-import { hydrated, launchBrowser } from "./_browser.ts";
+import { hydrated, launchBrowser, pageWithSession } from "./_browser.ts";
 import { createTestDatabase } from "./_db.ts";
 
 const db = await createTestDatabase();
@@ -29,19 +29,6 @@ Deno.test.afterAll(async () => {
 const WORKFLOW_YAML =
   'url: https://example.com/agent\nsteps:\n  - action: click\n    selector: "text=Start"\n';
 const EVAL_YAML = "steps:\n  - action: wait_for_voice\n";
-
-async function pageAs(browser: Browser, cookie: string): Promise<{ page: Page; errors: string[] }> {
-  const context = await (browser as Browser).createBrowserContext();
-  const page = await context.newPage();
-  const [name, value] = cookie.split("=");
-  await context.setCookie({ name, value, domain: "127.0.0.1", path: "/", httpOnly: true });
-  const errors: string[] = [];
-  page.on("console", (m) => {
-    if (m.type() === "error") errors.push(m.text());
-  });
-  page.on("pageerror", (e) => errors.push(String(e)));
-  return { page, errors };
-}
 
 /** Gzip size of a body, as a server compressing it would send it. */
 async function gzipped(bytes: Uint8Array): Promise<number> {
@@ -138,7 +125,7 @@ Deno.test("every console page answers without JavaScript, passes axe and logs no
       assert.match(html, new RegExp(`<h1>${h1}</h1>`), path);
       assert.match(html, /aria-current="page"/, `${path} marks where you are`);
     }
-    const { page, errors } = await pageAs(chromium.browser, who.cookie);
+    const { page, errors } = await pageWithSession(chromium.browser as Browser, who.cookie);
     const budget = scriptBudget(page);
     for (const [path] of pages) {
       budget.reset();
@@ -191,7 +178,7 @@ Deno.test("a basic user at the workflow limit sees why, deletes one and creates 
     });
     assert.equal(r.status, 201);
   }
-  const { page, errors } = await pageAs(chromium.browser, u.cookie);
+  const { page, errors } = await pageWithSession(chromium.browser as Browser, u.cookie);
   await page.goto(`${origin}/console/workflows`, { waitUntil: "networkidle0" });
   await hydrated(page);
   const limit = await page.$eval(".c-limit", (el) => el.textContent ?? "");
@@ -231,7 +218,7 @@ Deno.test("a basic user at the workflow limit sees why, deletes one and creates 
 
 Deno.test("YAML errors show next to the field with their line", async () => {
   const u = await signedIn(db.sql);
-  const { page } = await pageAs(chromium.browser, u.cookie);
+  const { page } = await pageWithSession(chromium.browser as Browser, u.cookie);
   await page.goto(`${origin}/console/eval-sets`, { waitUntil: "networkidle0" });
   await hydrated(page);
   await page.type("#new-eval-sets-name", "broken");
@@ -247,7 +234,7 @@ Deno.test("YAML errors show next to the field with their line", async () => {
 
 Deno.test("a user creates an API key in the console, sees it once and uses it", async () => {
   const u = await signedIn(db.sql);
-  const { page, errors } = await pageAs(chromium.browser, u.cookie);
+  const { page, errors } = await pageWithSession(chromium.browser as Browser, u.cookie);
   await page.goto(`${origin}/console/api-keys`, { waitUntil: "networkidle0" });
   await hydrated(page);
   assert.match(await page.$eval(".c-empty", (el) => el.textContent ?? ""), /No API keys yet/);
@@ -285,7 +272,7 @@ Deno.test("a user creates an API key in the console, sees it once and uses it", 
 });
 
 Deno.test("the admin creates an agent token and is shown the command to start an agent", async () => {
-  const { page, errors } = await pageAs(chromium.browser, admin.cookie);
+  const { page, errors } = await pageWithSession(chromium.browser as Browser, admin.cookie);
   await page.goto(`${origin}/admin/console/workers`, { waitUntil: "networkidle0" });
   await hydrated(page);
   await page.type("#new-token-name", "box-1");
@@ -321,7 +308,7 @@ Deno.test("schedules: the cron preview, an error at the field, create, disable, 
     name: "Hi",
     yaml: EVAL_YAML,
   });
-  const { page, errors } = await pageAs(chromium.browser, u.cookie);
+  const { page, errors } = await pageWithSession(chromium.browser as Browser, u.cookie);
   await page.emulateTimezone("Europe/Berlin");
   await page.goto(`${origin}/console/schedules`, { waitUntil: "networkidle0" });
   await hydrated(page);
@@ -365,7 +352,7 @@ Deno.test("schedules: the cron preview, an error at the field, create, disable, 
 });
 
 Deno.test("the admin changes a setting; a value of the wrong shape is refused at the field", async () => {
-  const { page, errors } = await pageAs(chromium.browser, admin.cookie);
+  const { page, errors } = await pageWithSession(chromium.browser as Browser, admin.cookie);
   await page.goto(`${origin}/admin/console/settings`, { waitUntil: "networkidle0" });
   await hydrated(page);
   const input = "#setting-jobs-max-attempts-value";
@@ -391,7 +378,7 @@ Deno.test("the guided view edits the same YAML: step rows, the workflow's link, 
     yaml: "tags: [smoke]\nsteps:\n  - action: speak\n    text: Hi there\n  - action: wait_for_voice\n",
   });
   assert.equal(es.status, 201);
-  const { page, errors } = await pageAs(chromium.browser, u.cookie);
+  const { page, errors } = await pageWithSession(chromium.browser as Browser, u.cookie);
   await page.goto(`${origin}/console/eval-sets/${es.body.id}`, { waitUntil: "networkidle0" });
   await hydrated(page);
   await page.click("[data-testid=edit-yaml-guided-view]");
@@ -461,7 +448,7 @@ Deno.test("the guided view edits the same YAML: step rows, the workflow's link, 
 });
 
 Deno.test("the admin changes a plan limit on the settings page; a user signs out another browser", async () => {
-  const { page, errors } = await pageAs(chromium.browser, admin.cookie);
+  const { page, errors } = await pageWithSession(chromium.browser as Browser, admin.cookie);
   await page.goto(`${origin}/admin/console/settings`, { waitUntil: "networkidle0" });
   await hydrated(page);
   const field = "#limits-basic-maxSchedules";
@@ -483,7 +470,7 @@ Deno.test("the admin changes a plan limit on the settings page; a user signs out
   // Two browsers of one user: the account page lists both and signs the other one out.
   const u = await signedIn(db.sql);
   const { cookie: elsewhere } = await sessionFor(db.sql, u.id);
-  const mine = await pageAs(chromium.browser, u.cookie);
+  const mine = await pageWithSession(chromium.browser as Browser, u.cookie);
   await mine.page.goto(`${origin}/console/account`, { waitUntil: "networkidle0" });
   await hydrated(mine.page);
   assert.equal(await mine.page.$$eval("tr[data-session]", (r) => r.length), 2);

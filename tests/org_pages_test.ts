@@ -4,14 +4,14 @@
 // from a paid seat, and is removed (the seat frees); the system admin verifies an organization
 // and the badge appears beside its provider on the public pages.
 import assert from "node:assert/strict";
-import type { Browser, Page } from "puppeteer-core";
+import type { Browser } from "puppeteer-core";
 import { freePort } from "../lib/embedded_pg.ts";
 import { recordSeatPurchase } from "../lib/orgs.ts";
 import { SEEDED_PROVIDERS } from "../lib/seed.ts";
 import { axeProblems } from "./_a11y.ts";
 import { createTestApp } from "./_app.ts";
 import { memoryMailer, signedIn } from "./_auth.ts";
-import { hydrated, launchBrowser } from "./_browser.ts";
+import { hydrated, launchBrowser, pageWithSession } from "./_browser.ts";
 import { createTestDatabase } from "./_db.ts";
 
 const db = await createTestDatabase();
@@ -27,21 +27,6 @@ Deno.test.afterAll(async () => {
   await server.shutdown();
   await db.close();
 });
-
-async function pageAs(cookie: string | null): Promise<{ page: Page; errors: string[] }> {
-  const context = await (chromium.browser as Browser).createBrowserContext();
-  const page = await context.newPage();
-  if (cookie) {
-    const [name, value] = cookie.split("=");
-    await context.setCookie({ name, value, domain: "127.0.0.1", path: "/", httpOnly: true });
-  }
-  const errors: string[] = [];
-  page.on("console", (m) => {
-    if (m.type() === "error") errors.push(m.text());
-  });
-  page.on("pageerror", (e) => errors.push(String(e)));
-  return { page, errors };
-}
 
 async function api(cookie: string, method: string, path: string, body?: unknown) {
   const res = await app.request(path, {
@@ -115,7 +100,7 @@ Deno.test("every organization and pricing page answers without JavaScript, passe
   assert.match(dash, /data-seats-free="1"/);
 
   for (const [cookie, path] of pages) {
-    const { page, errors } = await pageAs(cookie);
+    const { page, errors } = await pageWithSession(chromium.browser as Browser, cookie);
     await page.goto(`${origin}${path}`, { waitUntil: "networkidle0" });
     await hydrated(page);
     assert.deepEqual(await axeProblems(page), [], `axe on ${path}`);
@@ -133,7 +118,7 @@ Deno.test("every organization and pricing page answers without JavaScript, passe
 });
 
 Deno.test("/pricing quotes live as the seats change: 6 organization seats are 3060 cents", async () => {
-  const { page, errors } = await pageAs(null);
+  const { page, errors } = await pageWithSession(chromium.browser as Browser, null);
   await page.goto(`${origin}/pricing?seats=1`, { waitUntil: "networkidle0" });
   await hydrated(page);
   const cents = () => page.$eval("[data-testid=quote-cents]", (el) => el.textContent);
@@ -161,7 +146,7 @@ Deno.test("/pricing quotes live as the seats change: 6 organization seats are 30
 
 Deno.test("journey: an org admin invites, the invitee creates an account from the link and gets Premium powers, is removed, the seat frees", async () => {
   const owner = await signedIn(db.sql, { name: "Iris Inviter" });
-  const { page, errors } = await pageAs(owner.cookie);
+  const { page, errors } = await pageWithSession(chromium.browser as Browser, owner.cookie);
   // Create the organization from the console.
   await page.goto(`${origin}/console/organization`, { waitUntil: "networkidle0" });
   await hydrated(page);
@@ -194,7 +179,7 @@ Deno.test("journey: an org admin invites, the invitee creates an account from th
   assert.equal(new URL(link).pathname, inviteLink("journey@example.test"));
 
   // The invitee opens the link signed out and creates the account.
-  const guest = await pageAs(null);
+  const guest = await pageWithSession(chromium.browser as Browser, null);
   await guest.page.goto(`${origin}${new URL(link).pathname}`, { waitUntil: "networkidle0" });
   await hydrated(guest.page);
   await guest.page.type("#accept-new-name", "Jo Journey");
@@ -243,7 +228,7 @@ Deno.test("the system admin verifies an organization; its provider shows the bad
   const org = await api(owner.cookie, "POST", "/api/v1/organizations", { name: "Agora Labs" });
   const providerId = SEEDED_PROVIDERS[0].id;
   // The admin names the organization's provider, then verifies it, from the console.
-  const { page, errors } = await pageAs(admin.cookie);
+  const { page, errors } = await pageWithSession(chromium.browser as Browser, admin.cookie);
   await page.goto(`${origin}/admin/console/organizations`, { waitUntil: "networkidle0" });
   await hydrated(page);
   const row = `tr[data-org="${org.body.id}"]`;
@@ -276,7 +261,7 @@ Deno.test("the system admin verifies an organization; its provider shows the bad
 });
 
 Deno.test("the admin edits prices and tiers on /admin/console/pricing; a gap is refused at the field", async () => {
-  const { page, errors } = await pageAs(admin.cookie);
+  const { page, errors } = await pageWithSession(chromium.browser as Browser, admin.cookie);
   await page.goto(`${origin}/admin/console/pricing`, { waitUntil: "networkidle0" });
   await hydrated(page);
   const tiers = '[id="pricing-discounts"]';

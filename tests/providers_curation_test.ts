@@ -9,7 +9,7 @@ import { freePort } from "../lib/embedded_pg.ts";
 import { axeProblems } from "./_a11y.ts";
 import { createTestApp } from "./_app.ts";
 import { jsonInit, signedIn, withApiKey } from "./_auth.ts";
-import { hydrated, launchBrowser } from "./_browser.ts";
+import { hydrated, launchBrowser, pageWithSession } from "./_browser.ts";
 import { createTestDatabase } from "./_db.ts";
 
 const db = await createTestDatabase();
@@ -182,12 +182,7 @@ Deno.test("console: a principal creates and verifies an entry in the browser; a 
   const chromium = await launchBrowser();
   try {
     const curator = await signedIn(sql, { role: "principal" });
-    const context = await (chromium.browser as Browser).createBrowserContext();
-    const [name, value] = curator.cookie.split("=");
-    await context.setCookie({ name, value, domain: "127.0.0.1", path: "/", httpOnly: true });
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+    const { page, errors } = await pageWithSession(chromium.browser as Browser, curator.cookie);
     await page.goto(`${origin}/console/providers`, { waitUntil: "networkidle0" });
     await hydrated(page);
     await page.type("#new-provider-name", "Browser Made Voice");
