@@ -159,6 +159,23 @@ async function refuseTakenName(sql: Db, name: string, exceptId: string | null): 
   }
 }
 
+/** Records a curator's change to provider `id` in the audit log. */
+async function auditCuration(
+  tx: Db,
+  actor: { id: number; ip?: string },
+  id: string,
+  details: Record<string, string | number | boolean>,
+): Promise<void> {
+  await recordAudit(tx as unknown as Sql, {
+    action: "provider.curated",
+    actorUserId: actor.id,
+    targetType: "provider",
+    targetId: id,
+    ip: actor.ip,
+    details,
+  });
+}
+
 /**
  * Creates a curated provider entry (public at once); audited. Another user's private product
  * of the same name stays theirs and private (names are never squatted either way).
@@ -175,14 +192,7 @@ export async function createCuratedProvider(
       VALUES (${input.name}, ${input.sku}, ${input.website}, ${input.description}, ${input.verified},
               ${actor.id}, true)
       RETURNING id`;
-    await recordAudit(tx as unknown as Sql, {
-      action: "provider.curated",
-      actorUserId: actor.id,
-      targetType: "provider",
-      targetId: id,
-      ip: actor.ip,
-      details: { created: true, sku: input.sku, verified: input.verified },
-    });
+    await auditCuration(tx, actor, id, { created: true, sku: input.sku, verified: input.verified });
     return (await getProvider(tx, id))!;
   });
 }
@@ -212,14 +222,7 @@ export async function updateCuratedProvider(
         UPDATE providers SET name = ${next.name}, sku = ${next.sku}, website = ${next.website},
           description = ${next.description}, verified = ${next.verified}, updated_at = now()
         WHERE id = ${id}`;
-      await recordAudit(tx as unknown as Sql, {
-        action: "provider.curated",
-        actorUserId: actor.id,
-        targetType: "provider",
-        targetId: id,
-        ip: actor.ip,
-        details: { changed: changed.join(","), verified: next.verified },
-      });
+      await auditCuration(tx, actor, id, { changed: changed.join(","), verified: next.verified });
     }
     return (await getProvider(tx, id))!;
   });
