@@ -428,18 +428,27 @@ Deno.test("fair use: schedules below the minimum interval are 400, past the coun
   assert.equal(body.error.details.limit, "max_schedules");
 });
 
-Deno.test("a schedule whose eval set turns private stops firing and says why", async () => {
+/**
+ * A schedule of the owner's item and someone else's public `kind` item fires; once that item
+ * turns private, the next due time fires nothing and disables the schedule with the reason.
+ */
+async function scheduleStopsWhenPrivate(kind: "workflow" | "eval set") {
   const owner = await insertEvalPair(sql);
-  // The eval set belongs to someone else and is public when scheduled.
   const other = await createUser(sql, { role: "premium" });
-  const [set] = await sql`
-    INSERT INTO eval_sets (project_id, name, config, created_by)
-    VALUES (${other.defaultProjectId}, 'theirs', ${sql.json({ steps: [{ action: "wait_for_voice" }] })},
-            ${other.id})
-    RETURNING id`;
+  const [item] = kind === "workflow"
+    ? await sql`
+      INSERT INTO workflows (project_id, provider_id, name, config, created_by)
+      VALUES (${other.defaultProjectId}, ${SEEDED_PROVIDERS[0].id}, 'theirs',
+              ${sql.json({ url: "http://127.0.0.1/agent", steps: [] })}, ${other.id})
+      RETURNING id`
+    : await sql`
+      INSERT INTO eval_sets (project_id, name, config, created_by)
+      VALUES (${other.defaultProjectId}, 'theirs', ${sql.json({ steps: [{ action: "wait_for_voice" }] })},
+              ${other.id})
+      RETURNING id`;
   const schedule = await createSchedule(sql, {
-    workflowId: owner.workflowId,
-    evalSetId: set.id,
+    workflowId: kind === "workflow" ? item.id : owner.workflowId,
+    evalSetId: kind === "eval set" ? item.id : owner.evalSetId,
     region: "nobody-here",
     scheduleType: "recurring",
     cronExpression: "0 * * * *",
@@ -449,50 +458,32 @@ Deno.test("a schedule whose eval set turns private stops firing and says why", a
     sql`UPDATE eval_schedules SET next_run_at = now() - interval '1 minute' WHERE id = ${schedule.id}`;
   await due();
   const fired = await tickSchedules(sql);
-  assert.equal(fired.filter((j) => j.scheduleId === schedule.id).length, 1, "fires while the set is public");
-  await sql`UPDATE eval_sets SET visibility = 'private' WHERE id = ${set.id}`;
+  assert.equal(
+    fired.filter((j) => j.scheduleId === schedule.id).length,
+    1,
+    `fires while the ${kind} is public`,
+  );
+  if (kind === "workflow") await sql`UPDATE workflows SET visibility = 'private' WHERE id = ${item.id}`;
+  else await sql`UPDATE eval_sets SET visibility = 'private' WHERE id = ${item.id}`;
   await due();
   const after = await tickSchedules(sql);
   assert.equal(after.filter((j) => j.scheduleId === schedule.id).length, 0, "no job once it is private");
   const s = (await getSchedule(sql, schedule.id))!;
   assert.equal(s.isEnabled, false);
   assert.equal(s.nextRunAt, null);
-  assert.match(s.stoppedReason!, new RegExp(`eval set ${set.id} is no longer visible`));
+  assert.match(s.stoppedReason!, new RegExp(`${kind} ${item.id} is no longer visible`));
   const key = await apiKeyFor(sql, owner.userId);
   const shown = await (await fetch(`${base}/api/v1/schedules/${schedule.id}`, {
     headers: { authorization: `Bearer ${key}` },
   })).json();
   assert.match(shown.stoppedReason, /no longer visible/);
-});
+}
 
-Deno.test("a schedule whose workflow turns private stops firing and names the workflow", async () => {
-  const owner = await insertEvalPair(sql);
-  // The workflow belongs to someone else and is public when scheduled.
-  const other = await createUser(sql, { role: "premium" });
-  const [wf] = await sql`
-    INSERT INTO workflows (project_id, provider_id, name, config, created_by)
-    VALUES (${other.defaultProjectId}, ${SEEDED_PROVIDERS[0].id}, 'theirs',
-            ${sql.json({ url: "http://127.0.0.1/agent", steps: [] })}, ${other.id})
-    RETURNING id`;
-  const schedule = await createSchedule(sql, {
-    workflowId: wf.id,
-    evalSetId: owner.evalSetId,
-    region: "nobody-here",
-    scheduleType: "recurring",
-    cronExpression: "0 * * * *",
-    createdBy: owner.userId,
-  });
-  const due = () =>
-    sql`UPDATE eval_schedules SET next_run_at = now() - interval '1 minute' WHERE id = ${schedule.id}`;
-  await due();
-  assert.equal((await tickSchedules(sql)).filter((j) => j.scheduleId === schedule.id).length, 1);
-  await sql`UPDATE workflows SET visibility = 'private' WHERE id = ${wf.id}`;
-  await due();
-  assert.equal((await tickSchedules(sql)).filter((j) => j.scheduleId === schedule.id).length, 0);
-  const s = (await getSchedule(sql, schedule.id))!;
-  assert.deepEqual([s.isEnabled, s.nextRunAt], [false, null]);
-  assert.match(s.stoppedReason!, new RegExp(`workflow ${wf.id} is no longer visible`));
-});
+Deno.test("a schedule whose eval set turns private stops firing and says why", () =>
+  scheduleStopsWhenPrivate("eval set"));
+
+Deno.test("a schedule whose workflow turns private stops firing and names the workflow", () =>
+  scheduleStopsWhenPrivate("workflow"));
 
 Deno.test("a schedule of an owner at the pending-job cap misses its firing and moves on", async () => {
   const pair = await insertEvalPair(sql);
