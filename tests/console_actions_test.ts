@@ -1,8 +1,10 @@
 // The console's everyday actions in a real browser, each checked against the API afterwards:
 // rename and delete a project (the delete says what goes and asks again), duplicate a
-// workflow, search the list, and cancel a pending job from its page.
+// workflow, search the list, and cancel a pending job from its page; and the admin's: set a
+// user's role, deactivate them, revoke an agent token.
 import assert from "node:assert/strict";
 import type { Browser, Page } from "puppeteer-core";
+import { createAgentToken } from "../lib/agent_tokens.ts";
 import { freePort } from "../lib/embedded_pg.ts";
 import { createTestApp } from "./_app.ts";
 import { signedIn } from "./_auth.ts";
@@ -113,6 +115,47 @@ Deno.test("rename and delete a project, duplicate and search workflows, cancel a
     { timeout: 10_000 },
   );
   assert.equal((await api(u.cookie, "GET", `/api/v1/jobs/${job.body.id}`)).body.status, "cancelled");
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+Deno.test("the admin sets a role, deactivates a user and revokes an agent token on the pages; the user changes are audited", async () => {
+  const admin = await signedIn(db.sql, { isAdmin: true, name: "Ada Admin" });
+  const target = await signedIn(db.sql, { name: "Toby Target", role: "basic" });
+  await createAgentToken(db.sql, { name: "box-7", region: "eu-west-1", expiresAt: null });
+  const [{ id: tokenId }] = await db.sql`SELECT id FROM eval_agent_tokens WHERE name = 'box-7'`;
+  const { page, errors } = await pageWithSession(chromium.browser as Browser, admin.cookie);
+
+  // Role, from the row's select.
+  await open(page, `/admin/console/users?search=${target.username}`);
+  const row = `tr[data-user="${target.id}"]`;
+  await page.select(`#role-${target.id}-role`, "fellow");
+  await Promise.all([page.waitForNavigation(), page.click(`#role-${target.id} button[type=submit]`)]);
+  await hydrated(page);
+  const [after] = await db.sql`SELECT role FROM users WHERE id = ${target.id}`;
+  assert.equal(after.role, "fellow");
+
+  // Deactivate: asked again, then the user's session no longer signs in.
+  await page.click(`${row} .c-action[data-label=Deactivate] button`);
+  assert.match(await page.$eval(`${row} .c-confirm-text`, (el) => el.textContent ?? ""), /sessions end/);
+  await Promise.all([page.waitForNavigation(), page.click(`${row} .c-confirm button.danger`)]);
+  await hydrated(page);
+  assert.match(await page.$eval(row, (el) => el.textContent ?? ""), /deactivated/);
+  assert.equal((await app.request("/api/v1/user", { headers: { cookie: target.cookie } })).status, 401);
+  const audit = await page.$eval("main", (el) => el.textContent ?? "");
+  assert.match(audit, /user\.role_changed/);
+  assert.match(audit, /user\.deactivated/);
+
+  // Revoke the agent token from the workers page (orch_agents_test shows a revoked token's
+  // upgrade refused and its live agents disconnected).
+  await open(page, "/admin/console/workers");
+  const tokenRow = `tr[data-token="${tokenId}"]`;
+  await page.click(`${tokenRow} .c-action[data-label=Revoke] button`);
+  await Promise.all([page.waitForNavigation(), page.click(`${tokenRow} .c-confirm button.danger`)]);
+  await hydrated(page);
+  assert.match(await page.$eval(tokenRow, (el) => el.textContent ?? ""), /revoked/);
+  const [revoked] = await db.sql`SELECT revoked_at FROM eval_agent_tokens WHERE id = ${tokenId}`;
+  assert.ok(revoked.revokedAt instanceof Date, "revoked in the database");
   assert.deepEqual(errors, []);
   await page.close();
 });
