@@ -208,6 +208,30 @@ export function rederiveTurns(
   });
 }
 
+/**
+ * Where two computations of the published figures differ, as `path (a vs b)`, or null when they
+ * agree. Numbers agree within one step of the figures' rounding (0.01): a spread computed from
+ * the rollups' sums and one computed by PostgreSQL from the rows can round to either side.
+ */
+export function figureDifference(a: unknown, b: unknown, path = ""): string | null {
+  if (typeof a === "number" && typeof b === "number") {
+    return Math.abs(a - b) <= NUMBER_TOLERANCE ? null : `${path || "."} (${a} vs ${b})`;
+  }
+  if (a && b && typeof a === "object" && typeof b === "object" && Array.isArray(a) === Array.isArray(b)) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    for (const k of keys) {
+      const d = figureDifference(
+        (a as Record<string, unknown>)[k],
+        (b as Record<string, unknown>)[k],
+        `${path}.${k}`,
+      );
+      if (d !== null) return d;
+    }
+    return null;
+  }
+  return a === b ? null : `${path || "."} (${JSON.stringify(a)} vs ${JSON.stringify(b)})`;
+}
+
 async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   let n = 0;
@@ -356,12 +380,13 @@ export async function verifyBoards(
   await rollUpResults(sql);
   const served = await leaderboard(sql, { days: 365 });
   const fresh = await leaderboard(sql, { days: 365, onRead: true });
-  report.figuresAgree = JSON.stringify(served) === JSON.stringify(fresh);
-  if (!report.figuresAgree) {
+  const difference = figureDifference(served, fresh);
+  report.figuresAgree = difference === null;
+  if (difference !== null) {
     report.mismatches.push({
       resultId: 0,
       jobId: 0,
-      what: "leaderboard: the rollups differ from eval_results",
+      what: `leaderboard: the rollups differ from eval_results at ${difference}`,
     });
   }
   return report;

@@ -11,7 +11,7 @@ import { PostgresArtifactStore } from "../lib/artifact_store.ts";
 import { completeJob } from "../lib/job_completer.ts";
 import { rollUpResults } from "../lib/metrics.ts";
 import { claimJobs, createJob } from "../lib/queue.ts";
-import { decodeWav, verifyBoards, voicedSegments } from "../lib/verify.ts";
+import { decodeWav, figureDifference, verifyBoards, voicedSegments } from "../lib/verify.ts";
 import { createTestApp } from "./_app.ts";
 import { createTestDatabase } from "./_db.ts";
 import { insertEvalPair } from "./_orch.ts";
@@ -136,6 +136,18 @@ Deno.test("the detector re-finds the synthetic call's segments exactly", () => {
   assert.equal(sampleRate, RATE);
   assert.deepEqual(voicedSegments(channels[0], RATE), [{ start: 8000, end: 23999 }]);
   assert.deepEqual(voicedSegments(channels[1], RATE), [{ start: 27999, end: 27999 + 9599 }]);
+});
+
+Deno.test("figureDifference(): one rounding step agrees; a real difference is named with its path", () => {
+  // The demo's two results on a fresh install: sd 0.58 from the rollups' sums, 0.59 from stddev_pop.
+  const served = { providers: [{ responseLatency: { mean: 916.83, sd: 0.58, n: 2 } }] };
+  const fresh = { providers: [{ responseLatency: { mean: 916.83, sd: 0.59, n: 2 } }] };
+  assert.equal(figureDifference(served, fresh), null);
+  const moved = { providers: [{ responseLatency: { mean: 921.83, sd: 0.58, n: 2 } }] };
+  assert.equal(figureDifference(moved, fresh), ".providers.0.responseLatency.mean (921.83 vs 916.83)");
+  assert.equal(figureDifference({ rank: null }, { rank: 1 }), ".rank (null vs 1)");
+  assert.equal(figureDifference({ ids: [1, 2] }, { ids: [1] }), ".ids.1 (2 vs undefined)");
+  assert.equal(figureDifference({ name: "a" }, { name: "b" }), '.name ("a" vs "b")');
 });
 
 Deno.test("a clean database verifies with zero mismatches; receipts carry the SHA-256", async () => {
