@@ -52,3 +52,19 @@ export async function createTestApp(sql: Sql, overrides: Partial<AppDeps> = {}) 
   };
   return { app: createApp(deps), deps, logs };
 }
+
+/**
+ * JSON calls to `app` as the holder of a session cookie: `api(cookie, method, path, body?)` →
+ * status and parsed body (null when the body is not JSON).
+ */
+export function sessionApi(app: { request(path: string, init?: RequestInit): Response | Promise<Response> }) {
+  return async (cookie: string, method: string, path: string, body?: unknown) => {
+    const res = await app.request(path, {
+      method,
+      headers: { cookie, ...(body ? { "content-type": "application/json" } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    // deno-lint-ignore no-explicit-any
+    return { status: res.status, body: await res.json().catch(() => null) as any };
+  };
+}

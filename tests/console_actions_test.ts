@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import type { Browser, Page } from "puppeteer-core";
 import { createAgentToken } from "../lib/agent_tokens.ts";
 import { freePort } from "../lib/embedded_pg.ts";
-import { createTestApp } from "./_app.ts";
+import { createTestApp, sessionApi } from "./_app.ts";
 import { signedIn } from "./_auth.ts";
 import { hydrated, launchBrowser, pageWithSession } from "./_browser.ts";
 import { createTestDatabase } from "./_db.ts";
@@ -23,14 +23,7 @@ Deno.test.afterAll(async () => {
   await db.close();
 });
 
-async function api(cookie: string, method: string, path: string, body?: unknown) {
-  const res = await app.request(path, {
-    method,
-    headers: { cookie, ...(body ? { "content-type": "application/json" } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, body: await res.json().catch(() => null) };
-}
+const api = sessionApi(app);
 
 /** Opens `path` and waits until its islands are live. */
 async function open(page: Page, path: string) {

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import type { Browser, Page } from "puppeteer-core";
 import { freePort } from "../lib/embedded_pg.ts";
 import { axeProblems, sidewaysProblems } from "./_a11y.ts";
-import { createTestApp } from "./_app.ts";
+import { createTestApp, sessionApi } from "./_app.ts";
 import { sessionFor, signedIn } from "./_auth.ts";
 import { hydrated, launchBrowser, pageWithSession } from "./_browser.ts";
 import { createTestDatabase } from "./_db.ts";
@@ -52,14 +52,7 @@ function scriptBudget(page: Page) {
   };
 }
 
-async function api(cookie: string, method: string, path: string, body?: unknown) {
-  const res = await app.request(path, {
-    method,
-    headers: { cookie, ...(body ? { "content-type": "application/json" } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, body: await res.json().catch(() => null) };
-}
+const api = sessionApi(app);
 
 Deno.test("every console page answers without JavaScript, passes axe and logs no errors", async () => {
   const u = await signedIn(db.sql, { name: "Casey Console" });

@@ -9,7 +9,7 @@ import { freePort } from "../lib/embedded_pg.ts";
 import { recordSeatPurchase } from "../lib/orgs.ts";
 import { SEEDED_PROVIDERS } from "../lib/seed.ts";
 import { axeProblems } from "./_a11y.ts";
-import { createTestApp } from "./_app.ts";
+import { createTestApp, sessionApi } from "./_app.ts";
 import { memoryMailer, signedIn } from "./_auth.ts";
 import { hydrated, launchBrowser, pageWithSession } from "./_browser.ts";
 import { createTestDatabase } from "./_db.ts";
@@ -28,14 +28,7 @@ Deno.test.afterAll(async () => {
   await db.close();
 });
 
-async function api(cookie: string, method: string, path: string, body?: unknown) {
-  const res = await app.request(path, {
-    method,
-    headers: { cookie, ...(body ? { "content-type": "application/json" } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, body: await res.json().catch(() => null) };
-}
+const api = sessionApi(app);
 
 function inviteLink(email: string): string {
   const mail = mailer.sent.findLast((m) => m.to === email);
