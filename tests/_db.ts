@@ -129,3 +129,15 @@ async function ensureTemplate(admin: Sql): Promise<string> {
 function seedSource(): Promise<string> {
   return Deno.readTextFile(new URL("../lib/seed.ts", import.meta.url));
 }
+
+/** `deno task verify` (tasks/verify.ts) against the database at `url`: exit code, stdout then stderr. */
+export async function verifyTask(url: string): Promise<{ code: number; text: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "tasks/verify.ts"],
+    env: { DATABASE_URL: url, VOX_SECRET_KEY: "0".repeat(64), LOG_LEVEL: "error" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, text: dec.decode(out.stdout) + dec.decode(out.stderr) };
+}

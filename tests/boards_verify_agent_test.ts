@@ -8,11 +8,10 @@
 // measured in the page: zero mismatches from the task and from GET /api/admin/verify. Then one
 // stored turn latency is altered, and exactly that result is reported.
 import assert from "node:assert/strict";
-import { ensureProvider } from "../lib/providers.ts";
 import { marksOf, type RecordingTurn } from "../islands/recording.tsx";
 import { createUser, sessionFor, signedIn } from "./_auth.ts";
-import { createTestDatabase } from "./_db.ts";
-import { completedJob, startAgentRig } from "./_orch.ts";
+import { createTestDatabase, verifyTask } from "./_db.ts";
+import { completedJob, mainlineEvalSet, mainlineWorkflow, startAgentRig } from "./_orch.ts";
 
 const db = await createTestDatabase();
 const sql = db.sql;
@@ -23,38 +22,19 @@ Deno.test.afterAll(async () => {
   await db.close();
 });
 
-/** `deno task verify` against this test's database: exit code and what it printed. */
-async function verifyTask(): Promise<{ code: number; text: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "tasks/verify.ts"],
-    env: { DATABASE_URL: db.url, VOX_SECRET_KEY: "0".repeat(64), LOG_LEVEL: "error" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, text: dec.decode(out.stdout) + dec.decode(out.stderr) };
-}
-
 Deno.test("verify re-derives a real agent's turns on two output paths with zero mismatches, then names the one altered", async () => {
   const principal = await createUser(sql, { role: "principal" });
-  const [evalSet] = await sql`
-    INSERT INTO eval_sets (project_id, name, config, is_mainline, created_by)
-    VALUES (${principal.defaultProjectId}, 'replies and a barge-in', ${
-    sql.json({
-      steps: [
-        { action: "wait_for_element", selector: "body[data-ready='1']" },
-        { action: "speak", file: "v1-greeting.ogg" },
-        { action: "wait_for_voice", metrics: "elapsed_time" },
-        { action: "wait_for_silence" },
-        { action: "speak", file: "v1-question.ogg" },
-        { action: "wait_for_voice", metrics: "elapsed_time" },
-        { action: "barge_in", file: "v1-interruption.ogg", after_ms: 400 },
-        { action: "wait_for_voice" },
-        { action: "wait_for_silence" },
-      ],
-    })
-  }, true, ${principal.id})
-    RETURNING id`;
+  const evalSetId = await mainlineEvalSet(sql, principal, "replies and a barge-in", [
+    { action: "wait_for_element", selector: "body[data-ready='1']" },
+    { action: "speak", file: "v1-greeting.ogg" },
+    { action: "wait_for_voice", metrics: "elapsed_time" },
+    { action: "wait_for_silence" },
+    { action: "speak", file: "v1-question.ogg" },
+    { action: "wait_for_voice", metrics: "elapsed_time" },
+    { action: "barge_in", file: "v1-interruption.ogg", after_ms: 400 },
+    { action: "wait_for_voice" },
+    { action: "wait_for_silence" },
+  ]);
   const results: {
     out: string;
     resultId: number;
@@ -63,18 +43,15 @@ Deno.test("verify re-derives a real agent's turns on two output paths with zero 
     firstFrame: number;
   }[] = [];
   for (const [out, delay] of [["webaudio", 640], ["src", 720]] as const) {
-    const providerId = await sql.begin((tx) =>
-      ensureProvider(tx, { name: `Verify reference ${out}`, sku: 0, createdBy: null, curated: true })
+    const { workflowId } = await mainlineWorkflow(
+      sql,
+      principal,
+      `Verify reference ${out}`,
+      `${fixtures.url}agent/index.html?out=${out}&delay=${delay}&stop=300`,
     );
-    const [workflow] = await sql`
-      INSERT INTO workflows (project_id, provider_id, name, config, is_mainline, created_by)
-      VALUES (${principal.defaultProjectId}, ${providerId}, ${out}, ${
-      sql.json({ url: `${fixtures.url}agent/index.html?out=${out}&delay=${delay}&stop=300`, steps: [] })
-    }, true, ${principal.id})
-      RETURNING id`;
     const jobId = await completedJob(sql, {
-      workflowId: workflow.id,
-      evalSetId: evalSet.id,
+      workflowId,
+      evalSetId,
       region,
       createdBy: principal.id,
     });
@@ -91,7 +68,7 @@ Deno.test("verify re-derives a real agent's turns on two output paths with zero 
   // On a quiet host all eight turns are ok; each ok one is re-derived.
   const okTurns = results.flatMap((r) => r.turns.filter((t) => t.ok));
   assert.ok(okTurns.length >= 4, `${okTurns.length} of 8 turns measured reliably`);
-  const clean = await verifyTask();
+  const clean = await verifyTask(db.url);
   assert.equal(clean.code, 0, clean.text);
   assert.match(clean.text, new RegExp(`checked 2 results, 2 recordings, ${okTurns.length} turns re-derived`));
   assert.match(clean.text, /published figures agree/);
@@ -145,7 +122,7 @@ Deno.test("verify re-derives a real agent's turns on two output paths with zero 
     SET turns = jsonb_set(turns, ${`{${index},latency_ms}`}::text[],
                           to_jsonb((turns -> ${index}::int ->> 'latency_ms')::numeric + 40))
     WHERE id = ${target.resultId}`;
-  const altered = await verifyTask();
+  const altered = await verifyTask(db.url);
   assert.equal(altered.code, 1, altered.text);
   const flagged = [...altered.text.matchAll(/^MISMATCH result (\d+) /gm)].map((m) => Number(m[1]));
   assert.deepEqual([...new Set(flagged)], [target.resultId], altered.text);

@@ -13,7 +13,7 @@ import { rollUpResults } from "../lib/metrics.ts";
 import { claimJobs, createJob } from "../lib/queue.ts";
 import { decodeWav, figureDifference, verifyBoards, voicedSegments } from "../lib/verify.ts";
 import { createTestApp } from "./_app.ts";
-import { createTestDatabase } from "./_db.ts";
+import { createTestDatabase, verifyTask } from "./_db.ts";
 import { insertEvalPair } from "./_orch.ts";
 
 const db = await createTestDatabase();
@@ -204,23 +204,13 @@ Deno.test("altering one stored latency, one turn or one recording is reported fo
   assert.match(report.mismatches[0].what, /recording-1\.wav: SHA-256 differs/);
 
   // The task reports the same and exits 1.
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "tasks/verify.ts"],
-    env: { DATABASE_URL: db.url, VOX_SECRET_KEY: "0".repeat(64), LOG_LEVEL: "error" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  assert.equal(out.code, 1, text + new TextDecoder().decode(out.stderr));
-  assert.match(text, new RegExp(`MISMATCH result ${r2} .*recording-1\\.wav: SHA-256 differs`));
-  assert.doesNotMatch(text, new RegExp(`MISMATCH result ${r1} `));
+  const out = await verifyTask(db.url);
+  assert.equal(out.code, 1, out.text);
+  assert.match(out.text, new RegExp(`MISMATCH result ${r2} .*recording-1\\.wav: SHA-256 differs`));
+  assert.doesNotMatch(out.text, new RegExp(`MISMATCH result ${r1} `));
 
   await sql`UPDATE eval_artifacts SET data = ${art.data} WHERE id = ${art.id}`;
-  const clean = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "tasks/verify.ts"],
-    env: { DATABASE_URL: db.url, VOX_SECRET_KEY: "0".repeat(64), LOG_LEVEL: "error" },
-    stdout: "piped",
-  }).output();
-  assert.equal(clean.code, 0);
-  assert.match(new TextDecoder().decode(clean.stdout), /0 mismatches/);
+  const clean = await verifyTask(db.url);
+  assert.equal(clean.code, 0, clean.text);
+  assert.match(clean.text, /0 mismatches/);
 });
