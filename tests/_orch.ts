@@ -10,6 +10,7 @@ import { Orchestrator, type OrchestratorOptions } from "../lib/orchestrator.ts";
 import { createLogger } from "../lib/log.ts";
 import { rebuildRollups } from "../lib/metrics.ts";
 import { SEEDED_PROVIDERS } from "../lib/seed.ts";
+import { ensureProvider } from "../lib/providers.ts";
 import { createTestApp } from "./_app.ts";
 import { createUser } from "./_auth.ts";
 import assert from "node:assert/strict";
@@ -286,4 +287,43 @@ export async function startAgentRig(
       await fixtures.close();
     },
   };
+}
+
+/** What the mainline helpers need of the owner: a principal (or the admin) and a project. */
+type Owner = { id: number; defaultProjectId: number };
+
+/**
+ * A mainline workflow in `owner`'s project measuring the page at `url`, under the curated
+ * provider named `provider` (created when missing). Returns the workflow's and provider's ids.
+ */
+export async function mainlineWorkflow(
+  sql: Sql,
+  owner: Owner,
+  provider: string,
+  url: string,
+): Promise<{ workflowId: number; providerId: string }> {
+  const providerId = await sql.begin((tx) =>
+    ensureProvider(tx, { name: provider, sku: 0, createdBy: null, curated: true })
+  );
+  const [w] = await sql`
+    INSERT INTO workflows (project_id, provider_id, name, config, is_mainline, created_by)
+    VALUES (${owner.defaultProjectId}, ${providerId}, ${provider}, ${
+    sql.json({ url, steps: [] })
+  }, true, ${owner.id})
+    RETURNING id`;
+  return { workflowId: Number(w.id), providerId };
+}
+
+/** A mainline eval set of `steps` in `owner`'s project; returns its id. */
+export async function mainlineEvalSet(
+  sql: Sql,
+  owner: Owner,
+  name: string,
+  steps: unknown[],
+): Promise<number> {
+  const [e] = await sql`
+    INSERT INTO eval_sets (project_id, name, config, is_mainline, created_by)
+    VALUES (${owner.defaultProjectId}, ${name}, ${sql.json({ steps } as never)}, true, ${owner.id})
+    RETURNING id`;
+  return Number(e.id);
 }

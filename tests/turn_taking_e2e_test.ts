@@ -7,10 +7,9 @@ import assert from "node:assert/strict";
 import { checkGates, parseGate } from "../agent/cli/gates.ts";
 import { fromResult, resultDetailSchema } from "../agent/cli/measurement.ts";
 import { rollUpResults } from "../lib/metrics.ts";
-import { ensureProvider } from "../lib/providers.ts";
 import { createUser, sessionFor } from "./_auth.ts";
 import { createTestDatabase } from "./_db.ts";
-import { completedJob, startAgentRig } from "./_orch.ts";
+import { completedJob, mainlineEvalSet, mainlineWorkflow, startAgentRig } from "./_orch.ts";
 
 const db = await createTestDatabase();
 const sql = db.sql;
@@ -23,35 +22,25 @@ Deno.test.afterAll(async () => {
 
 Deno.test("a takeover measured by a real agent reaches the result, the leaderboard with n, the console and a gate", async () => {
   const principal = await createUser(sql, { role: "principal" });
-  const providerId = await sql.begin((tx) =>
-    ensureProvider(tx, { name: "Turn Taking Reference", sku: 0, createdBy: null, curated: true })
-  );
   // The reference agent replies 400 ms after 250 ms of caller silence: it takes the turn in a
   // 1.5 s pause, and its reply to the finished sentence is timed as a response.
-  const [workflow] = await sql`
-    INSERT INTO workflows (project_id, provider_id, name, config, is_mainline, created_by)
-    VALUES (${principal.defaultProjectId}, ${providerId}, 'eager endpointing', ${
-    sql.json({ url: `${fixtures.url}agent/index.html?out=webaudio&endpoint=250&delay=400`, steps: [] })
-  }, true, ${principal.id})
-    RETURNING id`;
-  const [evalSet] = await sql`
-    INSERT INTO eval_sets (project_id, name, config, is_mainline, created_by)
-    VALUES (${principal.defaultProjectId}, 'pause mid-sentence', ${
-    sql.json({
-      steps: [
-        { action: "wait_for_element", selector: "body[data-ready='1']" },
-        { action: "speak", text: "I would like to book" },
-        { action: "pause", ms: 1500 },
-        { action: "speak", text: "a table for four tonight" },
-        { action: "wait_for_voice" },
-        { action: "wait_for_silence" },
-      ],
-    })
-  }, true, ${principal.id})
-    RETURNING id`;
+  const { workflowId, providerId } = await mainlineWorkflow(
+    sql,
+    principal,
+    "Turn Taking Reference",
+    `${fixtures.url}agent/index.html?out=webaudio&endpoint=250&delay=400`,
+  );
+  const evalSetId = await mainlineEvalSet(sql, principal, "pause mid-sentence", [
+    { action: "wait_for_element", selector: "body[data-ready='1']" },
+    { action: "speak", text: "I would like to book" },
+    { action: "pause", ms: 1500 },
+    { action: "speak", text: "a table for four tonight" },
+    { action: "wait_for_voice" },
+    { action: "wait_for_silence" },
+  ]);
   const jobId = await completedJob(sql, {
-    workflowId: workflow.id,
-    evalSetId: evalSet.id,
+    workflowId,
+    evalSetId,
     region,
     createdBy: principal.id,
   });
