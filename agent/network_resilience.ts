@@ -137,17 +137,27 @@ export async function runNetworkProfiles(
     }
     return out;
   };
+  // Runs every pair under `profile` in `browser`, each run within its deadline, with the
+  // impairment method's own run options (`extra`) on top of the caller's.
   const runPairs = async (
     profile: NetworkProfile,
     pairs: { app: LoadedConfig; suite: LoadedConfig }[],
-    run: (app: LoadedConfig, suite: LoadedConfig, no: number, rep: number) => Promise<RunRecord>,
+    browser: Parameters<typeof runOnce>[0],
+    extra: Partial<RunOptions>,
   ) => {
     const runs: RunRecord[] = [];
     for (const { app, suite } of pairs) {
       for (let r = 0; r < Math.max(1, options.repeat ?? 1); r++) {
         if (options.signal?.aborted) break;
         options.onProgress?.(`network ${profile.name}: ${app.name} × ${suite.name} (repetition ${r + 1})`);
-        runs.push(await run(app, suite, ++runNo, r + 1));
+        const no = ++runNo;
+        runs.push(
+          await withDeadline(
+            { app, suite, run: no, repetition: r + 1 },
+            options,
+            (signal) => runOnce(browser, app, suite, no, r + 1, { ...options, ...extra, signal }),
+          ),
+        );
       }
     }
     return runs;
@@ -207,21 +217,9 @@ export async function runNetworkProfiles(
         });
         const b = launched.browser;
         const n = net;
-        const runs = await runPairs(
-          profile,
-          pairs,
-          (app, suite, no, rep) =>
-            withDeadline(
-              { app, suite, run: no, repetition: rep },
-              options,
-              (signal) =>
-                runOnce(b, app, suite, no, rep, {
-                  ...options,
-                  signal,
-                  egressListen: options.egress ? n.hostAddress : undefined,
-                }),
-            ),
-        );
+        const runs = await runPairs(profile, pairs, b, {
+          egressListen: options.egress ? n.hostAddress : undefined,
+        });
         // Scored against the clean runs of the original pairs (urls were rewritten).
         finish(result, pairsFor(profile), runs);
       } catch (err) {
@@ -279,25 +277,13 @@ export async function runNetworkProfiles(
             }
             : null;
           const pairs = pairsFor(profile);
-          const runs = await runPairs(
-            profile,
-            pairs,
-            (app, suite, no, rep) =>
-              withDeadline(
-                { app, suite, run: no, repetition: rep },
-                options,
-                (signal) =>
-                  runOnce(browser, app, suite, no, rep, {
-                    ...options,
-                    signal,
-                    impair: {
-                      profile: links,
-                      turn: imposed,
-                      turnTcp: options.egress && t ? { host: t.host, port: t.port } : undefined,
-                    },
-                  }),
-              ),
-          );
+          const runs = await runPairs(profile, pairs, browser, {
+            impair: {
+              profile: links,
+              turn: imposed,
+              turnTcp: options.egress && t ? { host: t.host, port: t.port } : undefined,
+            },
+          });
           finish(result, pairs, runs);
         } catch (err) {
           result.error = (err as Error).message;
